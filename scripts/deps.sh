@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of tegami from Debian's packages.
+# Idempotent: packages already present are not touched; uses sudo when not root.
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
+  libasio-dev libssl-dev libc-ares-dev libsqlite3-dev libcrypt-dev
+  libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libexpected-dev
+  libgtest-dev libgmock-dev
+  # tests: real clients and peers
+  python3 openssl swaks mpop fetchmail msmtp dnsmasq-base sqlite3
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "deps: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,84 @@
+// The tegami configuration (TOML, DESIGN §5 "Configuration").
+//
+// load_config() validates every key: an unknown key or a bad value is an
+// error naming the file and line, and the server does not start. Relative
+// paths are resolved against the configuration file's directory.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace tegami {
+
+struct ListenAddress {
+  std::string host;  // "127.0.0.1", "::1"
+  std::uint16_t port = 0;
+  std::string to_string() const;
+};
+
+struct Cidr {
+  std::string text;  // as written, for logs
+  bool v6 = false;
+  unsigned char addr[16] = {};
+  int prefix = 0;
+  // True when `ip` (textual IPv4 or IPv6; IPv4-mapped IPv6 counts as IPv4) is inside.
+  bool contains(const std::string& ip) const;
+};
+
+Result<Cidr> parse_cidr(const std::string& s);
+Result<ListenAddress> parse_listen(const std::string& s);
+
+struct Config {
+  std::string config_path;  // absolute path of the file loaded
+  std::string base_dir;     // its directory
+  std::string hostname = "localhost";
+  std::string data_dir;     // absolute
+
+  std::vector<ListenAddress> smtp_listen;
+  std::vector<ListenAddress> submission_listen;
+  std::vector<ListenAddress> submissions_listen;
+  std::vector<ListenAddress> pop3_listen;
+  std::vector<ListenAddress> pop3s_listen;
+  bool pop3_apop = true;
+
+  std::string tls_cert;  // absolute
+  std::string tls_key;   // absolute
+
+  std::vector<Cidr> plaintext_networks;
+  std::vector<Cidr> trusted_networks;
+  std::chrono::seconds pop_before_smtp_ttl{600};
+  std::map<std::string, std::string> routes;  // lower-case domain -> "host:port"
+
+  std::vector<std::string> dns_servers;
+
+  std::uint64_t message_size = 25ull * 1024 * 1024;
+  std::size_t recipients = 100;
+  std::chrono::seconds command_timeout{300};
+  std::chrono::seconds data_timeout{600};
+  std::chrono::seconds pop3_idle_timeout{600};
+  std::chrono::seconds shutdown_grace{30};
+  std::size_t connections_per_ip = 20;
+  std::size_t max_connections = 2000;
+
+  std::vector<std::chrono::seconds> queue_retry;
+  std::chrono::seconds queue_lifetime{5 * 86400};
+  std::chrono::seconds queue_delay_warning{4 * 3600};
+
+  // Derived paths.
+  std::string directory_path() const { return data_dir + "/directory.sqlite"; }
+  std::string mail_dir() const { return data_dir + "/mail"; }
+  std::string queue_dir() const { return data_dir + "/queue"; }
+  std::string secret_key_path() const { return base_dir + "/secret.key"; }
+};
+
+// Parses and validates the file. Errors read "FILE:LINE: what is wrong".
+Result<Config> load_config(const std::string& path);
+// Same, from text (for tests); `path` names the file in messages and anchors relative paths.
+Result<Config> parse_config(const std::string& text, const std::string& path);
+
+}  // namespace tegami

@@ -1,0 +1,53 @@
+// MailboxStore: local delivery into, and POP3 access to, users' mailboxes.
+//
+// deliver(): the message is durably stored in every mailbox (file fsynced,
+// directory fsynced) before it returns success; on any failure nothing is
+// visible in any mailbox's new/ (files already linked are removed) and a
+// temporary Error (451 4.3.0) is returned. Mailbox directories are created
+// on demand.
+//
+// Maildrop: a snapshot of one mailbox (new/ and cur/) taken under an
+// exclusive lock held until the Maildrop is destroyed (RFC 1939 §8: the
+// maildrop is locked for the session). Sizes come from the file names
+// (,W= is the size with CRLF line endings), so listing opens no message.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+#include "store/directory.hpp"
+
+namespace tegami {
+
+struct MaildropEntry {
+  std::string uid;          // stable unique id: the Maildir base name up to ',' or ':'
+  std::uint64_t size = 0;   // octets as RETR sends them (CRLF line endings, before dot-stuffing)
+  std::string path;         // current full path
+  bool in_new = false;      // still in new/
+};
+
+class Maildrop {
+ public:
+  virtual ~Maildrop() = default;  // releases the lock
+  virtual const std::vector<MaildropEntry>& entries() const = 0;
+  // The message with CRLF line endings (what RETR sends before dot-stuffing).
+  virtual Result<std::string> read(std::size_t index) = 0;
+  // UPDATE state (RFC 1939 §6): removes `deleted`, moves `seen` new/ mail to cur/.
+  // Both vectors have entries().size() elements.
+  virtual Result<void> commit(const std::vector<bool>& deleted, const std::vector<bool>& seen) = 0;
+};
+
+class MailboxStore {
+ public:
+  virtual ~MailboxStore() = default;
+  // `message` has CRLF line endings (as received over SMTP, already unstuffed).
+  virtual Result<void> deliver(const std::vector<MailboxRef>& boxes, std::string_view message) = 0;
+  // Error with enhanced == "IN-USE" when another session holds the lock.
+  virtual Result<std::unique_ptr<Maildrop>> open_maildrop(const MailboxRef& box) = 0;
+};
+
+}  // namespace tegami
