@@ -1,0 +1,223 @@
+// `tegami init DIR [--domain D] [--hostname H]`: a ready-to-run installation.
+//
+// Creates DIR/tegami.toml (every contract key with its default, commented),
+// DIR/data/ with the directory database, DIR/tls/ with a self-signed
+// certificate, and DIR/secret.key. Refuses to touch an installation that
+// exists. All or nothing: on failure, what this run created is removed; the
+// configuration file is written last (atomically), so its presence means a
+// complete installation.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "app/cli.hpp"
+#include "app/tls_files.hpp"
+#include "auth/sealed.hpp"
+#include "store/sqlite/address_rules.hpp"
+
+namespace tegami::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// DESIGN §5 "Configuration", with the defaults of core/config.cpp.
+constexpr const char* kConfigTemplate = R"toml(# tegami configuration, written by `tegami init`.
+# Relative paths are relative to this file's directory.
+# Durations are written 30s, 10m, 2h, 5d; sizes 512KiB, 25MiB.
+# An empty `listen` list disables that listener; port 0 means "pick one".
+
+hostname = "{hostname}"       # this server's name: greetings, Received:, TLS certificate
+data_dir = "data"                 # directory.sqlite, maildirs, spool
+
+[smtp]                            # inbound MX: local recipients; relay only per [relay]
+listen = ["127.0.0.1:2525"]
+
+[submission]                      # needs AUTH, a POP-before-SMTP grant or a trusted network
+listen = ["127.0.0.1:2587"]
+
+[submissions]                     # implicit TLS (RFC 8314)
+listen = ["127.0.0.1:2465"]
+
+[pop3]
+listen = ["127.0.0.1:2110"]
+apop = true                       # APOP timestamp in the greeting (RFC 1939 section 7)
+
+[pop3s]                           # implicit TLS
+listen = ["127.0.0.1:2995"]
+
+[tls]
+cert = "tls/cert.pem"             # self-signed by `tegami init`; replace with a real one
+key = "tls/key.pem"
+
+[auth]
+plaintext_networks = ["127.0.0.0/8", "::1/128"]   # clear-text passwords allowed without TLS
+
+[relay]
+trusted_networks = ["127.0.0.1/32"]
+pop_before_smtp_ttl = "10m"
+routes = {{}}                      # static next hops, override MX: {{ "example.net" = "127.0.0.1:2526" }}
+
+[dns]
+servers = []                      # empty: the system resolver; e.g. ["127.0.0.1:5353"]
+
+[limits]
+message_size = "25MiB"
+recipients = 100
+
+[queue]
+retry = ["5m", "15m", "30m", "1h", "2h", "4h"]
+lifetime = "5d"
+delay_warning = "4h"
+)toml";
+
+std::string system_hostname() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+// What this run created, removed in reverse order unless disarmed.
+class Undo {
+ public:
+  ~Undo() {
+    if (armed_)
+      for (auto it = paths_.rbegin(); it != paths_.rend(); ++it) {
+        std::error_code ec;
+        fs::remove_all(*it, ec);
+      }
+  }
+  void add(const std::string& p) { paths_.push_back(p); }
+  void disarm() { armed_ = false; }
+
+ private:
+  std::vector<std::string> paths_;
+  bool armed_ = true;
+};
+
+Result<void> make_dir(const std::string& path, mode_t mode, Undo& undo, bool& created) {
+  created = false;
+  if (::mkdir(path.c_str(), mode) == 0) {
+    created = true;
+    undo.add(path);
+    return {};
+  }
+  std::error_code ec;
+  if (errno == EEXIST && fs::is_directory(path, ec)) return {};
+  return fail(Error::perm("cannot create directory " + path + ": " + std::strerror(errno)));
+}
+
+Result<void> write_atomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return fail(Error::perm("cannot create " + tmp + ": " + std::strerror(errno)));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return fail(Error::perm("cannot write " + path + ": " + std::strerror(err)));
+  }
+  std::string dir = fs::path(path).parent_path().string();
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return {};
+}
+
+struct InitOptions {
+  std::string dir;
+  std::string domain;
+  std::string hostname;
+};
+
+int run_init(const InitOptions& o) {
+  std::string hostname = o.hostname.empty() ? system_hostname() : o.hostname;
+  auto host = address_rules::check_domain(hostname);
+  if (!host) return report("bad --hostname: " + host.error().message);
+  std::optional<std::string> domain;
+  if (!o.domain.empty()) {
+    auto d = address_rules::check_domain(o.domain);
+    if (!d) return report("bad --domain: " + d.error().message);
+    domain = *d;
+  }
+
+  std::error_code ec;
+  const std::string dir = fs::absolute(o.dir, ec).lexically_normal().string();
+  if (ec) return report("bad directory " + o.dir + ": " + ec.message());
+  const std::string conf = dir + "/tegami.toml", data = dir + "/data", tls = dir + "/tls";
+  const std::string cert = tls + "/cert.pem", key = tls + "/key.pem",
+                    secret = dir + "/secret.key", db_path = data + "/directory.sqlite";
+  for (const auto& p : {conf, cert, key, secret, db_path}) {
+    if (fs::exists(fs::symlink_status(p, ec)))
+      return report(p + " already exists; refusing to overwrite an installation");
+  }
+
+  Undo undo;
+  std::vector<std::string> created;
+  bool made = false;
+  if (auto r = make_dir(dir, 0755, undo, made); !r) return report(r.error());
+  if (auto r = make_dir(data, 0700, undo, made); !r) return report(r.error());
+  if (made) created.push_back(data + "/");
+  if (auto r = make_dir(tls, 0700, undo, made); !r) return report(r.error());
+  if (made) created.push_back(tls + "/");
+
+  if (auto r = write_self_signed(cert, key, *host); !r) return report(r.error());
+  undo.add(cert);
+  undo.add(key);
+  created.push_back(cert);
+  created.push_back(key);
+
+  if (auto r = create_key_file(secret); !r) return report(r.error());
+  undo.add(secret);
+  created.push_back(secret);
+
+  {
+    undo.add(db_path);
+    undo.add(db_path + "-wal");
+    undo.add(db_path + "-shm");
+    auto db = SqliteDb::open(db_path);
+    if (!db) return report(db.error());
+    if (domain) {
+      SqliteDirectory directory(*db);
+      if (auto r = directory.add_domain(*domain); !r) return report(r.error());
+    }
+    created.push_back(db_path);
+  }
+
+  std::string text = fmt::format(kConfigTemplate, fmt::arg("hostname", *host));
+  // The file we write must be one we accept.
+  if (auto check = parse_config(text, conf); !check)
+    return report("internal error: generated configuration does not parse: " +
+                  check.error().message);
+  if (auto r = write_atomically(conf, text); !r) return report(r.error());
+  created.insert(created.begin(), conf);
+  undo.disarm();
+
+  for (const auto& p : created) std::cout << p << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_init_command(CLI::App& app, CliContext& ctx) {
+  auto opts = std::make_shared<InitOptions>();
+  auto* sub = app.add_subcommand("init", "create a configuration, data and TLS files in DIR");
+  sub->add_option("DIR", opts->dir, "installation directory")->required();
+  sub->add_option("--domain", opts->domain, "also add this local mail domain");
+  sub->add_option("--hostname", opts->hostname, "the server's host name (default: this host's)");
+  sub->callback([opts, &ctx] { ctx.exit_code = run_init(*opts); });
+}
+
+}  // namespace tegami::cli

@@ -1,0 +1,49 @@
+// `serve` (the composition root lives in server/serve.cpp), `trace` (when
+// given after global options; main.cpp dispatches `tegami trace ...` before
+// parsing), and placeholders for `queue` and `grants` so that the command
+// line of DESIGN §5 is complete.
+#include <iostream>
+
+#include "app/cli.hpp"
+#include "app/cmd_trace.hpp"
+#include "server/serve.hpp"
+
+namespace tegami::cli {
+
+namespace {
+
+int not_implemented(const char* what) {
+  std::cerr << "tegami: " << what << ": not implemented yet\n";
+  return kExitUsage;
+}
+
+}  // namespace
+
+void add_other_commands(CLI::App& app, CliContext& ctx) {
+  auto* serve = app.add_subcommand("serve", "run the server in the foreground (logs to stderr)");
+  serve->callback([&ctx] {
+    auto cfg = load_cli_config(ctx);
+    ctx.exit_code = cfg ? run_serve(*cfg) : report(cfg.error());
+  });
+
+  auto* trace = app.add_subcommand("trace", "explain a message's route from its headers");
+  trace->prefix_command();  // everything after `trace` belongs to run_trace
+  trace->callback([&ctx, trace] {
+    std::vector<std::string> args = {"trace"};
+    for (auto& a : trace->remaining()) args.push_back(a);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ctx.exit_code = run_trace(static_cast<int>(args.size()), argv.data());
+  });
+
+  auto* queue = app.add_subcommand("queue", "list | show ID | flush | delete ID");
+  queue->allow_extras();
+  queue->callback([&ctx] { ctx.exit_code = not_implemented("queue"); });
+
+  auto* grants = app.add_subcommand("grants", "list: POP-before-SMTP grants in force");
+  grants->allow_extras();
+  grants->callback([&ctx] { ctx.exit_code = not_implemented("grants"); });
+}
+
+}  // namespace tegami::cli

@@ -1,0 +1,140 @@
+#include "app/cmd_trace.hpp"
+
+#include <sqlite3.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "app/cli.hpp"
+#include "core/config.hpp"
+#include "mail/ascii.hpp"
+#include "mail/header.hpp"
+#include "trace/input.hpp"
+#include "trace/render.hpp"
+#include "trace/report.hpp"
+
+namespace tegami {
+
+namespace {
+
+void write_out(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
+
+// Local domains from the directory, read-only, straight from SQLite: the
+// trace layer must not depend on the store layer, and a read-only open
+// cannot disturb a running server (WAL readers do not block writers).
+Result<std::vector<std::string>> read_local_domains(const std::string& db_path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return fail(Error::perm("cannot open " + db_path + ": " + msg));
+  }
+  std::vector<std::string> out;
+  sqlite3_stmt* st = nullptr;
+  rc = sqlite3_prepare_v2(db, "SELECT name FROM domains ORDER BY name", -1, &st, nullptr);
+  if (rc == SQLITE_OK) {
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      const unsigned char* t = sqlite3_column_text(st, 0);
+      if (t) out.emplace_back(reinterpret_cast<const char*>(t));
+    }
+  }
+  std::string msg = sqlite3_errmsg(db);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  if (rc != SQLITE_DONE) return fail(Error::perm("cannot read domains from " + db_path + ": " + msg));
+  return out;
+}
+
+}  // namespace
+
+int run_trace(int argc, char** argv) {
+  CLI::App app{"Explain a message's route from its Received: headers", "tegami trace"};
+  std::string input = "-";
+  std::string format = "text";
+  std::vector<std::string> own_domains, own_relays, authserv_ids;
+  std::string config_path;
+  bool offline = false;
+  app.add_option("input", input, "message file, mbox, Maildir folder, or - for stdin");
+  app.add_option("--format", format, "text, json, jsonl or html")
+      ->check(CLI::IsMember({"text", "json", "jsonl", "html"}));
+  app.add_option("--own-domain", own_domains, "a domain of ours (repeatable)");
+  app.add_option("--own-relay", own_relays, "a host glob or CIDR of our relays (repeatable)");
+  app.add_option("--trust-authserv-id", authserv_ids,
+                 "trust Authentication-Results with this authserv-id (repeatable)");
+  app.add_flag("--offline", offline, "promise no network access (trace never uses the network)");
+  app.add_option("-c,--config", config_path, "server configuration: default own domains/relays")
+      ->envname("TEGAMI_CONFIG");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return cli::kExitUsage;
+  }
+  (void)offline;
+
+  trace::Options opts;
+  for (const auto& d : own_domains) opts.own.add_domain(d);
+  for (const auto& r : own_relays) opts.own.add_relay(r);
+  for (const auto& id : authserv_ids) opts.trusted_authserv_ids.push_back(mail::to_lower(id));
+  if (!config_path.empty()) {
+    auto cfg = load_config(config_path);
+    if (!cfg) {
+      std::cerr << "tegami trace: " << cfg.error().message << "\n";
+      return cli::kExitError;
+    }
+    if (own_relays.empty()) {
+      opts.own.add_relay(cfg->hostname);
+      for (const auto& net : cfg->trusted_networks) opts.own.add_network(net);
+    }
+    if (authserv_ids.empty()) opts.trusted_authserv_ids.push_back(mail::to_lower(cfg->hostname));
+    if (own_domains.empty()) {
+      auto domains = read_local_domains(cfg->directory_path());
+      if (!domains) {
+        std::cerr << "tegami trace: " << domains.error().message
+                  << " (continuing without local domains)\n";
+      } else {
+        for (const auto& d : *domains) opts.own.add_domain(d);
+      }
+    }
+  }
+
+  std::vector<trace::Traced> collected;  // json and html need every message first
+  bool bulk = false;
+  bool first = true;
+  trace::TextOptions text_opts;
+  auto result = trace::read_messages(
+      input, [&](const trace::InputInfo& info) { bulk = info.bulk; },
+      [&](trace::InputMessage&& m) {
+        trace::Traced t;
+        t.source = bulk ? m.source : "";
+        t.report = trace::analyze(mail::parse_header(m.data), opts);
+        if (format == "text") {
+          if (!first) write_out("\n");
+          write_out(trace::render_text(t, text_opts));
+        } else if (format == "jsonl") {
+          if (t.source.empty()) t.source = m.source;
+          write_out(trace::to_json(t.report, t.source).dump() + "\n");
+        } else {
+          collected.push_back(std::move(t));
+        }
+        first = false;
+      });
+  if (!result) {
+    std::fflush(stdout);
+    std::cerr << "tegami trace: " << result.error().message << "\n";
+    return cli::kExitError;
+  }
+  if (format == "json") write_out(trace::render_json(collected, bulk));
+  if (format == "html") write_out(trace::render_html(collected));
+  std::fflush(stdout);
+  return cli::kExitOk;
+}
+
+}  // namespace tegami

@@ -1,0 +1,90 @@
+// Push-style SMTP command line parser (DESIGN rule 1).
+//
+// feed(bytes) consumes at most one command line and says how many bytes it
+// used; the caller feeds the rest again. Partial lines are kept internally,
+// bounded by kMaxCommandLine: an over-long line is discarded up to its CRLF
+// (memory stays bounded) and reported once, when its CRLF arrives, so replies
+// stay in order under pipelining.
+//
+// Invariants:
+//  - the only line ending is CRLF; a CR not followed by LF, or an LF not
+//    preceded by CR, is a fatal "bare line ending" error (CHECKLIST: SMTP
+//    smuggling) reported as soon as it is seen;
+//  - a Command's text contains only printable US-ASCII and SP (NUL, other
+//    controls and 8-bit bytes make the line an error, RFC 5321 §2.3.1/§4.1.1);
+//  - the result never depends on how the input was split.
+//
+// RFC 5321 §2.3.8 (CRLF), §4.1.1 (command syntax), §4.5.3.1.4 (512 octets).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "proto/smtp/commands.hpp"
+
+namespace tegami::smtp {
+
+// RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
+inline constexpr std::size_t kMaxCommandLine = 512;
+
+// Returned when the input ended before a complete line (or DATA terminator).
+struct NeedMore {};
+
+struct Command {
+  Verb verb = Verb::kUnknown;
+  const CommandSpec* spec = nullptr;  // nullptr for kUnknown
+  std::string name;                   // the verb as sent (for logs and replies)
+  std::string args;                   // everything after the first SP, as sent
+};
+
+enum class CommandErrorKind {
+  kBareLineEnding,  // 550 5.5.2, then drop
+  kLineTooLong,     // 500 5.5.2
+  kInvalidByte,     // 500 5.5.2 (NUL, control or 8-bit byte)
+  kNonSmtp,         // HTTP verb or "Header:" line: 221 2.7.0, then drop
+};
+
+struct CommandError {
+  CommandErrorKind kind;
+};
+
+// The reply line (with CRLF) for an error and whether the session must drop.
+std::string_view error_reply(CommandErrorKind kind);
+bool error_drops(CommandErrorKind kind);
+
+using CommandResult = std::variant<NeedMore, Command, CommandError>;
+
+struct CommandFeed {
+  std::size_t consumed = 0;
+  CommandResult result;
+};
+
+class CommandParser {
+ public:
+  // Consumes bytes up to the end of the first complete line (or all of them
+  // when no line completes) and returns what that line was.
+  CommandFeed feed(std::string_view bytes);
+
+  // Forgets any partial line (e.g. after a fatal error).
+  void reset();
+
+  // True while a partial line is buffered.
+  bool mid_line() const { return !line_.empty() || cr_ || overflow_; }
+
+ private:
+  CommandResult finish_line();
+
+  std::string line_;        // the current line without CRLF; at most kMaxCommandLine - 2
+  std::size_t length_ = 0;  // octets of the current line seen so far (even when discarded)
+  bool cr_ = false;         // the last byte seen was CR
+  bool overflow_ = false;   // the line exceeded kMaxCommandLine; discarding to CRLF
+  bool bad_byte_ = false;   // the line contains NUL, a control or an 8-bit byte
+};
+
+// Splits a complete line (without CRLF) into a Command or a kNonSmtp error.
+// Exposed for tests.
+CommandResult classify_line(std::string_view line);
+
+}  // namespace tegami::smtp

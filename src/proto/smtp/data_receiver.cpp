@@ -1,0 +1,117 @@
+#include "proto/smtp/data_receiver.hpp"
+
+#include <algorithm>
+
+namespace tegami::smtp {
+
+std::string_view error_reply(DataErrorKind kind) {
+  switch (kind) {
+    case DataErrorKind::kBareLineEnding:
+      return "550 5.5.2 Error: bare <CR> or <LF> received\r\n";
+    case DataErrorKind::kLineTooLong:
+      return "554 5.6.0 Error: message has a line longer than 1000 octets\r\n";
+    case DataErrorKind::kTooBig:
+    case DataErrorKind::kTooBigDrop:
+      return "552 5.3.4 Error: message size exceeds fixed maximum message size\r\n";
+  }
+  return "554 5.6.0 Error\r\n";
+}
+
+bool error_drops(DataErrorKind kind) {
+  return kind == DataErrorKind::kBareLineEnding || kind == DataErrorKind::kTooBigDrop;
+}
+
+DataReceiver::DataReceiver(std::uint64_t max_size, std::uint64_t expected_size)
+    : max_size_(max_size), hard_limit_(max_size) {
+  std::uint64_t allowance = std::max(max_size, kMinDiscardAllowance);
+  hard_limit_ = (max_size > UINT64_MAX - allowance) ? UINT64_MAX : max_size + allowance;
+  // Reserve for the announced size (RFC 1870), never beyond the limit.
+  std::uint64_t reserve = std::min(expected_size, max_size);
+  if (reserve > 0) body_.reserve(static_cast<std::size_t>(reserve));
+}
+
+void DataReceiver::append(std::string_view bytes) {
+  size_ += bytes.size();
+  line_length_ += bytes.size();
+  if (line_length_ + 2 > kMaxTextLine) line_too_long_ = true;
+  if (size_ > max_size_ && !too_big_) {
+    too_big_ = true;
+    std::string().swap(body_);  // stop storing and give the memory back
+  }
+  if (!too_big_ && !line_too_long_) body_.append(bytes);
+}
+
+void DataReceiver::end_line() {
+  size_ += 2;
+  ++lines_;
+  line_length_ = 0;
+  if (size_ > max_size_ && !too_big_) {
+    too_big_ = true;
+    std::string().swap(body_);
+  }
+  if (!too_big_ && !line_too_long_) body_.append("\r\n");
+}
+
+DataFeed DataReceiver::feed(std::string_view bytes) {
+  std::size_t i = 0;
+  auto bare = [&](std::size_t consumed) {
+    return DataFeed{consumed, DataError{DataErrorKind::kBareLineEnding}};
+  };
+  while (i < bytes.size()) {
+    char c = bytes[i];
+    switch (pos_) {
+      case Pos::kLineStart:
+        if (c == '.') {
+          pos_ = Pos::kDot;
+          ++i;
+          continue;
+        }
+        pos_ = Pos::kInLine;
+        continue;  // handle c as line content
+      case Pos::kDot:
+        if (c == '\r') {
+          pos_ = Pos::kDotCr;
+          ++i;
+          continue;
+        }
+        // RFC 5321 §4.5.2: the leading dot of a line with more on it is deleted.
+        pos_ = Pos::kInLine;
+        continue;
+      case Pos::kDotCr:
+        if (c != '\n') return bare(i);  // ".\r" then not LF: a bare CR
+        if (too_big_) return {i + 1, DataError{DataErrorKind::kTooBig}};
+        if (line_too_long_) return {i + 1, DataError{DataErrorKind::kLineTooLong}};
+        return {i + 1, DataComplete{}};
+      case Pos::kCr:
+        if (c != '\n') return bare(i);
+        end_line();
+        pos_ = Pos::kLineStart;
+        ++i;
+        if (size_ > hard_limit_) return {i, DataError{DataErrorKind::kTooBigDrop}};
+        continue;
+      case Pos::kInLine: {
+        auto* begin = bytes.data() + i;
+        auto* end = bytes.data() + bytes.size();
+        auto* stop = std::find_if(begin, end, [](char ch) { return ch == '\r' || ch == '\n'; });
+        auto run = static_cast<std::size_t>(stop - begin);
+        if (run > 0) {
+          // Stop exactly at the first octet past the hard limit, so the result
+          // does not depend on how the input was split.
+          std::uint64_t room = hard_limit_ - size_;  // size_ <= hard_limit_ here
+          if (run > room) run = static_cast<std::size_t>(room) + 1;
+          append(std::string_view(begin, run));
+          i += run;
+          if (size_ > hard_limit_) return {i, DataError{DataErrorKind::kTooBigDrop}};
+          continue;
+        }
+        if (c == '\n') return bare(i + 1);
+        pos_ = Pos::kCr;  // c == '\r'
+        ++i;
+        continue;
+      }
+    }
+  }
+  return {i, NeedMore{}};
+}
+
+}  // namespace tegami::smtp

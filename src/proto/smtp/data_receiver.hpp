@@ -1,0 +1,103 @@
+// The DATA phase receiver (DESIGN rule 1): dot-unstuffing, strict
+// CRLF.CRLF termination, the text-line limit and the size cap.
+//
+// Output: the message is appended to an internal std::string with CRLF line
+// endings and the transparency dots removed; take it with take_body() after
+// DataComplete. (Streaming to a sink can replace this later without changing
+// feed().)
+//
+// Invariants:
+//  - the only terminator is CRLF "." CRLF, where the first CRLF may be the
+//    implicit line start right after the 354 reply (an empty message);
+//    every smuggling variant (CHECKLIST: "\n.\n", "\r.\r", "\r\n.\r\r\n", ...)
+//    either is data or hits the bare-line-ending error first;
+//  - a CR not followed by LF or an LF not preceded by CR is fatal at once
+//    (550 5.5.2, the session drops: the stream cannot be resynchronised);
+//  - a line over kMaxTextLine or a message over max_size is never truncated:
+//    storing stops, consuming continues to the terminator, then the message is
+//    rejected (554 5.6.0 resp. 552 5.3.4); past hard_limit() the session drops;
+//  - memory is bounded by max_size (plus one read).
+//
+// RFC 5321 §4.1.1.4 (DATA), §4.5.2 (transparency), §4.5.3.1.6 (1000-octet
+// text lines), RFC 1870 §6 (size), RFC 3463 (5.3.4, 5.6.0).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "proto/smtp/command_parser.hpp"  // NeedMore
+
+namespace tegami::smtp {
+
+// RFC 5321 §4.5.3.1.6: a text line is at most 1000 octets including CRLF.
+inline constexpr std::size_t kMaxTextLine = 1000;
+// RFC 1870 §6: after the size is exceeded we keep reading (so the client sees
+// our 552 instead of a reset) but only for this many extra octets at least, or
+// max_size extra when that is larger; then we drop.
+inline constexpr std::uint64_t kMinDiscardAllowance = 10ull * 1024 * 1024;
+
+struct DataComplete {};
+
+enum class DataErrorKind {
+  kBareLineEnding,  // 550 5.5.2, drop; reported at once
+  kLineTooLong,     // 554 5.6.0; reported at the terminator
+  kTooBig,          // 552 5.3.4; reported at the terminator
+  kTooBigDrop,      // 552 5.3.4, drop; reported once past hard_limit()
+};
+
+struct DataError {
+  DataErrorKind kind;
+};
+
+std::string_view error_reply(DataErrorKind kind);
+bool error_drops(DataErrorKind kind);
+
+using DataResult = std::variant<NeedMore, DataComplete, DataError>;
+
+struct DataFeed {
+  std::size_t consumed = 0;
+  DataResult result;
+};
+
+class DataReceiver {
+ public:
+  // `max_size`: the largest message (unstuffed octets, CRLF counted) accepted.
+  // `expected_size`: the client's SIZE= hint, used only to reserve memory.
+  explicit DataReceiver(std::uint64_t max_size, std::uint64_t expected_size = 0);
+
+  // Consumes bytes up to and including the terminator (or all of them).
+  // After DataComplete or a DataError the receiver must not be fed again.
+  DataFeed feed(std::string_view bytes);
+
+  std::string take_body() { return std::move(body_); }
+  std::uint64_t size() const { return size_; }    // unstuffed octets seen
+  std::uint64_t lines() const { return lines_; }  // complete lines seen
+  std::uint64_t hard_limit() const { return hard_limit_; }
+
+ private:
+  enum class Pos : std::uint8_t {
+    kLineStart,  // at the start of a line
+    kDot,        // read "." at the start of a line
+    kDotCr,      // read ".\r" at the start of a line
+    kInLine,     // inside a line
+    kCr,         // read "\r" inside a line
+  };
+
+  void append(std::string_view bytes);
+  void end_line();
+
+  std::uint64_t max_size_;
+  std::uint64_t hard_limit_;
+  std::string body_;
+  std::uint64_t size_ = 0;
+  std::uint64_t lines_ = 0;
+  std::size_t line_length_ = 0;  // unstuffed octets of the current line, without CRLF
+  bool line_too_long_ = false;
+  bool too_big_ = false;
+  Pos pos_ = Pos::kLineStart;
+};
+
+}  // namespace tegami::smtp

@@ -1,0 +1,269 @@
+// ServerSession: events, the input loop and the helpers shared by the verbs
+// (the verbs themselves are in session_commands.cpp, DESIGN rule 10).
+#include "proto/smtp/server_session.hpp"
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "proto/smtp/reply.hpp"
+
+namespace tegami::smtp {
+
+namespace {
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+}  // namespace
+
+ServerSession::ServerSession(SessionConfig config) : config_(std::move(config)) {}
+
+bool ServerSession::wants_input() const {
+  return kCommandStates.contains(state_) || state_ == State::kData;
+}
+
+Actions ServerSession::step(const Event& event) {
+  Actions out;
+  if (state_ == State::kClosed) return out;
+  std::visit(Overloaded{
+                 [&](const Connected& e) { on_connected(e, out); },
+                 [&](const Input& e) { on_input(e, out); },
+                 [&](const RecipientChecked& e) { on_recipient_checked(e, out); },
+                 [&](const DeliveryDone& e) { on_delivery_done(e, out); },
+                 [&](const Timeout&) { on_timeout(out); },
+                 [&](const PeerClosed&) {
+                   spdlog::info("smtp session {} client={} disconnected in state {}",
+                                config_.session_id, config_.client_ip, to_string(state_));
+                   data_.reset();
+                   pending_.clear();
+                   enter_state(State::kClosed);
+                 },
+                 [&](const Shutdown&) { on_shutdown(out); },
+             },
+             event);
+  return out;
+}
+
+void ServerSession::enter_state(State next) {
+  if (next == state_) return;
+  spdlog::debug("smtp session {} {} -> {}", config_.session_id, to_string(state_), to_string(next));
+  state_ = next;
+}
+
+void ServerSession::reply(Actions& out, std::string text, bool is_error) {
+  if (errors_ >= config_.error_delay_after) out.emplace_back(Delay{config_.error_delay});
+  out.emplace_back(Reply{std::move(text)});
+  if (is_error) ++errors_;
+}
+
+void ServerSession::close(Actions& out) {
+  out.emplace_back(Close{});
+  data_.reset();
+  pending_.clear();
+  input_ = {};
+  enter_state(State::kClosed);
+}
+
+void ServerSession::drop(Actions& out, std::string text, std::string_view why) {
+  spdlog::info("smtp session {} client={} drop: {}", config_.session_id, config_.client_ip, why);
+  out.emplace_back(Reply{std::move(text)});
+  close(out);
+}
+
+void ServerSession::reset_transaction() {
+  tx_ = Transaction{};
+}
+
+void ServerSession::on_connected(const Connected& e, Actions& out) {
+  if (state_ != State::kStart) {
+    spdlog::error("smtp session {}: Connected in state {}", config_.session_id, to_string(state_));
+    return;
+  }
+  spdlog::info("smtp session {} connect from {}[{}]", config_.session_id,
+               log_safe(config_.client_rdns), log_safe(config_.client_ip));
+  if (!e.pregreet.empty()) {
+    // CHECKLIST: a client that talks before the greeting is not an SMTP client.
+    drop(out, format_reply(554, "5.5.0", "Error: protocol synchronization error (talked first)"),
+         "pregreet " + log_safe(e.pregreet, 64));
+    return;
+  }
+  reply(out, format_reply(220, "", config_.hostname + " ESMTP tegami"), false);
+  enter_state(State::kGreeted);
+}
+
+void ServerSession::on_input(const Input& e, Actions& out) {
+  if (state_ == State::kStart) {
+    // Bytes before we greeted: the driver saw an early talker.
+    if (!e.bytes.empty()) on_connected(Connected{e.bytes}, out);
+    return;
+  }
+  if (!wants_input()) {
+    // The driver read although we are waiting: keep the bytes, bounded.
+    if (pending_.size() + e.bytes.size() > kMaxPendingInput) {
+      drop(out, format_reply(421, "4.7.0", config_.hostname + " Error: input overflow"),
+           "pending input overflow");
+      return;
+    }
+    pending_.append(e.bytes);
+    return;
+  }
+  if (pending_.empty()) {
+    input_ = e.bytes;
+    process(out);
+    if (state_ != State::kClosed) pending_.assign(input_);
+  } else {
+    pending_.append(e.bytes);
+    input_ = pending_;
+    process(out);
+    if (state_ != State::kClosed) pending_.erase(0, pending_.size() - input_.size());
+  }
+  input_ = {};
+}
+
+void ServerSession::resume(Actions& out) {
+  if (pending_.empty() && !shutdown_pending_) return;
+  input_ = pending_;
+  process(out);
+  if (state_ != State::kClosed) pending_.erase(0, pending_.size() - input_.size());
+  input_ = {};
+}
+
+void ServerSession::on_recipient_checked(const RecipientChecked& e, Actions& out) {
+  if (state_ != State::kCheckingRecipient) {
+    spdlog::error("smtp session {}: RecipientChecked in state {}", config_.session_id,
+                  to_string(state_));
+    return;
+  }
+  std::string text = reply_line(e.reply);
+  int code = reply_code(text);
+  if (e.accepted) {
+    if (e.reply.empty() || code < 200 || code > 299) text = "250 2.1.5 Ok\r\n";
+    tx_.recipients.push_back(EnvelopeRecipient{std::move(tx_.pending), e.resolved});
+  } else if (e.reply.empty() || code < 400) {
+    text = "550 5.1.1 Error: recipient rejected\r\n";
+  }
+  spdlog::info(
+      "smtp session {} rcpt={} {}", config_.session_id,
+      log_safe(e.accepted ? tx_.recipients.back().address.to_path() : tx_.pending.to_path()),
+      log_safe(text.substr(0, text.size() - 2)));
+  tx_.pending = mail::Address{};
+  reply(out, std::move(text), !e.accepted);
+  enter_state(tx_.recipients.empty() ? State::kMail : State::kRcpt);
+  resume(out);
+}
+
+void ServerSession::on_delivery_done(const DeliveryDone& e, Actions& out) {
+  if (state_ != State::kDelivering) {
+    spdlog::error("smtp session {}: DeliveryDone in state {}", config_.session_id,
+                  to_string(state_));
+    return;
+  }
+  if (e.queue_id) {
+    reply(out, format_reply(250, "2.0.0", "Ok: queued as " + *e.queue_id), false);
+    // A completed transaction shows a working client: its earlier mistakes
+    // (e.g. a few unknown recipients in a long-lived session) are forgiven.
+    errors_ = 0;
+  } else {
+    const Error& err = e.queue_id.error();
+    int code = err.smtp_code;
+    std::string enhanced = err.enhanced;
+    if (code < 400 || code > 599) {
+      // Unknown errors are temporary (DESIGN rule 6).
+      code = 451;
+      enhanced = "4.3.0";
+    }
+    reply(out, format_reply(code, enhanced, "Error: " + err.message), true);
+  }
+  reset_transaction();
+  enter_state(State::kReady);
+  resume(out);
+}
+
+void ServerSession::on_timeout(Actions& out) {
+  drop(out, format_reply(421, "4.4.2", config_.hostname + " Error: timeout exceeded"),
+       fmt::format("timeout in state {}", to_string(state_)));
+}
+
+void ServerSession::on_shutdown(Actions& out) {
+  shutdown_pending_ = true;
+  if (wants_input() && state_ != State::kData) {
+    drop(out, format_reply(421, "4.3.2", config_.hostname + " Service shutting down"),
+         "server shutdown");
+  }
+  // In DATA, or waiting for a verdict or a delivery: answered at the next
+  // command boundary (process()).
+}
+
+void ServerSession::process(Actions& out) {
+  while (true) {
+    if (state_ == State::kData) {
+      if (input_.empty()) break;
+      process_data(out);
+      continue;
+    }
+    if (!kCommandStates.contains(state_)) break;  // waiting, or closed
+    if (shutdown_pending_) {
+      drop(out, format_reply(421, "4.3.2", config_.hostname + " Service shutting down"),
+           "server shutdown");
+      break;
+    }
+    if (input_.empty()) break;
+    CommandFeed f = parser_.feed(input_);
+    input_.remove_prefix(f.consumed);
+    if (std::holds_alternative<NeedMore>(f.result)) continue;  // input_ is empty now
+    if (errors_ >= config_.error_drop_after) {
+      drop(out, format_reply(421, "4.7.0", config_.hostname + " Error: too many errors"),
+           "too many errors");
+      break;
+    }
+    if (auto* err = std::get_if<CommandError>(&f.result)) {
+      if (error_drops(err->kind)) {
+        drop(out, std::string(error_reply(err->kind)),
+             err->kind == CommandErrorKind::kNonSmtp ? "non-SMTP command"
+                                                     : "bare line ending in command");
+      } else {
+        reply(out, std::string(error_reply(err->kind)), true);
+      }
+      continue;
+    }
+    dispatch(std::get<Command>(f.result), !input_.empty(), out);
+  }
+}
+
+void ServerSession::process_data(Actions& out) {
+  DataFeed f = data_->feed(input_);
+  input_.remove_prefix(f.consumed);
+  if (std::holds_alternative<NeedMore>(f.result)) return;
+  if (auto* err = std::get_if<DataError>(&f.result)) {
+    spdlog::info("smtp session {} message rejected: {} octets, {}", config_.session_id,
+                 data_->size(), error_reply(err->kind).substr(0, 9));
+    if (error_drops(err->kind)) {
+      drop(out, std::string(error_reply(err->kind)),
+           err->kind == DataErrorKind::kBareLineEnding ? "bare line ending in DATA"
+                                                       : "message far over the size limit");
+      return;
+    }
+    data_.reset();
+    reply(out, std::string(error_reply(err->kind)), true);
+    reset_transaction();
+    enter_state(State::kReady);
+    return;
+  }
+  Deliver d;
+  Envelope& env = d.envelope;
+  env.helo = helo_;
+  env.esmtp = esmtp_;
+  env.mail_from = std::move(tx_.sender);
+  env.recipients = std::move(tx_.recipients);
+  env.eight_bit_mime = tx_.params.body == mail::BodyType::k8BitMime;
+  env.declared_size = tx_.params.size;
+  env.lines = data_->lines();
+  env.body = data_->take_body();
+  data_.reset();
+  enter_state(State::kDelivering);
+  out.emplace_back(std::move(d));
+}
+
+}  // namespace tegami::smtp

@@ -1,0 +1,230 @@
+// The sans-I/O SMTP server state machine (DESIGN rule 2).
+//
+// A driver (src/server) owns the socket and does only this:
+//
+//   Actions a = session.step(Connected{});          // then perform a
+//   loop:
+//     if session.wants_input(): read some bytes -> a = session.step(Input{bytes})
+//     perform each action of `a` in order:
+//       Reply          write (or buffer) the text
+//       Delay          wait that long before writing what follows
+//       CheckRecipient ask policy; a = session.step(RecipientChecked{...}); perform a
+//       Deliver        store the message; a = session.step(DeliveryDone{...}); perform a
+//       Close          flush the written replies, close the connection, stop
+//   read timeout: a = session.step(Timeout{});  peer EOF/reset: session.step(PeerClosed{})
+//   graceful stop: a = session.step(Shutdown{}) (answers 421 now, or after DATA)
+//
+// Replies may be written as soon as they appear; to coalesce pipelined
+// replies (RFC 2920 §3.2), buffer them and flush when wants_input() becomes
+// true or on Close. One step(Input) processes every complete command in the
+// bytes it is given, except that it stops at each RCPT (CheckRecipient) and
+// at the end of DATA (Deliver) until the answering event arrives; the bytes
+// after that point are kept inside and processed by the answering step().
+// While wants_input() is false the driver must not read (so the buffered
+// input stays bounded by one read).
+//
+// Invariants:
+//  - every state change goes through enter_state(), which logs
+//    "smtp session ID from -> to" at debug level;
+//  - replies come out in command order; nothing is read ahead of an
+//    unanswered RCPT or of an unanswered end of DATA;
+//  - no reply ever contains a bare CR or LF;
+//  - after Close, step() returns no actions.
+//
+// RFC 5321 (§3.3 transaction, §4.1 commands, §4.2 replies, §4.3.2 sequences,
+// §4.5.3 limits), RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 6152
+// (8BITMIME), RFC 2034 + RFC 3463 (ENHANCEDSTATUSCODES).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/result.hpp"
+#include "mail/address.hpp"
+#include "proto/smtp/command_parser.hpp"
+#include "proto/smtp/data_receiver.hpp"
+#include "proto/smtp/state.hpp"
+
+namespace tegami::smtp {
+
+// CHECKLIST "Error flood": slow down after 10 errors, drop after 20.
+inline constexpr unsigned kDefaultErrorDelayAfter = 10;
+inline constexpr unsigned kDefaultErrorDropAfter = 20;
+// RFC 5321 §4.5.3.1.10 requires accepting at least 100 recipients.
+inline constexpr std::size_t kDefaultMaxRecipients = 100;
+// "452 4.5.3 too many recipients" is not counted as an error this many times
+// per session (a legitimate client with a long list must not be dropped).
+inline constexpr std::size_t kRecipientOvershootLimit = 1000;
+// Input held while waiting for a verdict or a delivery; a driver that keeps
+// reading while wants_input() is false is cut off here.
+inline constexpr std::size_t kMaxPendingInput = 1024 * 1024;
+
+struct SessionConfig {
+  std::string hostname = "localhost";                    // in the greeting and EHLO
+  std::uint64_t max_message_size = 25ull << 20;          // RFC 1870 SIZE; 552 5.3.4 above
+  std::size_t max_recipients = kDefaultMaxRecipients;    // 452 4.5.3 above
+  bool submission = false;                               // the submission listener (not used yet)
+  bool offer_starttls = false;                           // advertise STARTTLS (not implemented yet)
+  bool offer_auth = false;                               // advertise AUTH (not implemented yet)
+  std::string session_id;                                // for logs
+  std::string client_ip;                                 // for logs
+  std::string client_rdns;                               // for logs
+  unsigned error_delay_after = kDefaultErrorDelayAfter;  // then Delay before every reply
+  unsigned error_drop_after = kDefaultErrorDropAfter;    // then 421 4.7.0 and Close
+  std::chrono::milliseconds error_delay{1000};
+};
+
+// ---- Events (driver -> session) ----
+
+// The connection is up. `pregreet`: bytes the client sent before the greeting
+// if the driver waited and looked (early talker): 554 5.5.0 and Close.
+struct Connected {
+  std::string_view pregreet;
+};
+// Bytes read from the client (any split; may be empty).
+struct Input {
+  std::string_view bytes;
+};
+// The answer to CheckRecipient.
+struct RecipientChecked {
+  bool accepted = false;
+  // The reply line without CRLF, e.g. "250 2.1.5 Ok", "550 5.1.1 <x>: User
+  // unknown", "554 5.7.1 <x>: Relay access denied". Empty: a default reply.
+  std::string reply;
+  // Opaque data the driver wants back in Deliver (e.g. resolved mailboxes).
+  std::vector<std::string> resolved;
+};
+// The answer to Deliver: the queue id, or the error to answer with
+// (its smtp_code/enhanced/message; permanent or temporary).
+struct DeliveryDone {
+  Result<std::string> queue_id;
+};
+// The read deadline expired: 421 4.4.2 and Close.
+struct Timeout {};
+// The peer closed or reset the connection: no actions, state kClosed.
+struct PeerClosed {};
+// The server is stopping: 421 4.3.2 and Close now, or after the current
+// message when in DATA or waiting for a delivery.
+struct Shutdown {};
+
+using Event =
+    std::variant<Connected, Input, RecipientChecked, DeliveryDone, Timeout, PeerClosed, Shutdown>;
+
+// ---- Actions (session -> driver) ----
+
+struct EnvelopeRecipient {
+  mail::Address address;
+  std::vector<std::string> resolved;  // from RecipientChecked
+};
+
+struct Envelope {
+  std::string helo;    // the EHLO/HELO argument as sent
+  bool esmtp = false;  // EHLO (true) or HELO (false): "with ESMTP" / "with SMTP"
+  mail::Address mail_from;
+  std::vector<EnvelopeRecipient> recipients;   // accepted ones, in RCPT order
+  bool eight_bit_mime = false;                 // BODY=8BITMIME
+  std::optional<std::uint64_t> declared_size;  // SIZE=
+  std::string body;                            // the message: CRLF line endings, dots unstuffed
+  std::uint64_t lines = 0;
+};
+
+// One or more complete reply lines, CRLF included.
+struct Reply {
+  std::string text;
+};
+// Wait this long before performing the next action (error flood).
+struct Delay {
+  std::chrono::milliseconds duration;
+};
+// Decide on a recipient, then step(RecipientChecked).
+struct CheckRecipient {
+  mail::Address recipient;
+  mail::Address sender;
+  std::string helo;
+};
+// Store the message, then step(DeliveryDone).
+struct Deliver {
+  Envelope envelope;
+};
+// Flush what was written and close the connection.
+struct Close {};
+
+using Action = std::variant<Reply, Delay, CheckRecipient, Deliver, Close>;
+using Actions = std::vector<Action>;
+
+class ServerSession {
+ public:
+  explicit ServerSession(SessionConfig config);
+
+  Actions step(const Event& event);
+
+  State state() const { return state_; }
+  // True when the driver should read and feed Input.
+  bool wants_input() const;
+  unsigned errors() const { return errors_; }
+  const SessionConfig& config() const { return config_; }
+
+ private:
+  struct Transaction {
+    mail::Address sender;
+    mail::MailParameters params;
+    std::vector<EnvelopeRecipient> recipients;
+    std::size_t rcpt_commands = 0;  // RCPT commands with a valid path, accepted or not
+    mail::Address pending;          // the recipient being checked
+  };
+
+  // session_events.cpp
+  void on_connected(const Connected& e, Actions& out);
+  void on_input(const Input& e, Actions& out);
+  void on_recipient_checked(const RecipientChecked& e, Actions& out);
+  void on_delivery_done(const DeliveryDone& e, Actions& out);
+  void on_timeout(Actions& out);
+  void on_shutdown(Actions& out);
+
+  // Runs the buffered input through the parsers until it is used up, the
+  // machine has to wait, or the session closed.
+  void process(Actions& out);
+  void process_data(Actions& out);
+  void dispatch(Command& cmd, bool more_input, Actions& out);
+
+  // session_commands.cpp (one function per verb group)
+  void cmd_hello(const Command& cmd, Actions& out);
+  void cmd_mail(const Command& cmd, Actions& out);
+  void cmd_rcpt(const Command& cmd, Actions& out);
+  void cmd_data(const Command& cmd, Actions& out);
+  void cmd_simple(const Command& cmd, Actions& out);  // RSET NOOP VRFY HELP QUIT
+  void out_of_sequence(const Command& cmd, Actions& out);
+
+  // Emits a reply (after a Delay once errors_ reached error_delay_after).
+  void reply(Actions& out, std::string text, bool is_error);
+  // Emits a last reply, then Close (no delay: the client is leaving anyway).
+  void drop(Actions& out, std::string text, std::string_view why);
+  void close(Actions& out);
+  // Processes input kept while waiting (after a verdict or a delivery).
+  void resume(Actions& out);
+  void reset_transaction();
+  void enter_state(State next);
+  std::string ehlo_reply() const;
+
+  SessionConfig config_;
+  State state_ = State::kStart;
+  CommandParser parser_;
+  std::unique_ptr<DataReceiver> data_;
+  std::string pending_;     // input not yet processed (only while waiting)
+  std::string_view input_;  // the input being processed by process()
+  std::string helo_;
+  bool esmtp_ = false;
+  bool shutdown_pending_ = false;
+  unsigned errors_ = 0;
+  std::size_t overshoot_ = 0;
+  Transaction tx_;
+};
+
+}  // namespace tegami::smtp

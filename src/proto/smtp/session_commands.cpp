@@ -1,0 +1,243 @@
+// ServerSession: the verbs (RFC 5321 §4.1.1), dispatched from the command
+// table in commands.hpp.
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "proto/smtp/reply.hpp"
+#include "proto/smtp/server_session.hpp"
+
+namespace tegami::smtp {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+// Case-insensitive "FROM:" / "TO:" prefix (RFC 5321 §2.4: verbs and their
+// keywords are case-insensitive).
+bool strip_keyword(std::string_view& s, std::string_view keyword) {
+  if (s.size() < keyword.size()) return false;
+  for (std::size_t i = 0; i < keyword.size(); ++i) {
+    char c = s[i];
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (c != keyword[i]) return false;
+  }
+  s.remove_prefix(keyword.size());
+  return true;
+}
+
+std::string error_text(const Error& e) {
+  return format_reply(e.smtp_code, e.enhanced, e.message);
+}
+
+}  // namespace
+
+std::string ServerSession::ehlo_reply() const {
+  // RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 2034
+  // ENHANCEDSTATUSCODES. STARTTLS and AUTH are advertised once implemented
+  // (SessionConfig::offer_starttls / offer_auth are reserved for that).
+  return format_multiline(
+      250, {config_.hostname, "PIPELINING", fmt::format("SIZE {}", config_.max_message_size),
+            "8BITMIME", "ENHANCEDSTATUSCODES"});
+}
+
+void ServerSession::dispatch(Command& cmd, bool more_input, Actions& out) {
+  if (cmd.verb == Verb::kUnknown) {
+    reply(out, format_reply(500, "5.5.2", "Error: command not recognized"), true);
+    return;
+  }
+  const CommandSpec& spec = *cmd.spec;
+  if (spec.ends_group && more_input) {
+    // RFC 2920 §3.1: nothing may follow this verb before its reply. A client
+    // that does not wait is a spambot or an attempt to smuggle commands.
+    drop(out, format_reply(554, "5.5.0", "Error: protocol synchronization error"),
+         fmt::format("input after {}", spec.name));
+    return;
+  }
+  if (!spec.implemented) {
+    reply(out, format_reply(502, "5.5.1", "Error: command not implemented"), true);
+    return;
+  }
+  if (!spec.allowed.contains(state_)) {
+    out_of_sequence(cmd, out);
+    return;
+  }
+  switch (cmd.verb) {
+    case Verb::kEhlo:
+    case Verb::kHelo:
+      cmd_hello(cmd, out);
+      return;
+    case Verb::kMail:
+      cmd_mail(cmd, out);
+      return;
+    case Verb::kRcpt:
+      cmd_rcpt(cmd, out);
+      return;
+    case Verb::kData:
+      cmd_data(cmd, out);
+      return;
+    default:
+      cmd_simple(cmd, out);
+      return;
+  }
+}
+
+void ServerSession::out_of_sequence(const Command& cmd, Actions& out) {
+  // RFC 5321 §4.1.4, §4.3.2; CHECKLIST "Wrong order".
+  std::string_view why = "Error: bad sequence of commands";
+  int code = 503;
+  switch (cmd.verb) {
+    case Verb::kMail:
+      why =
+          state_ == State::kGreeted ? "Error: send HELO/EHLO first" : "Error: nested MAIL command";
+      break;
+    case Verb::kRcpt:
+      why = "Error: need MAIL command";
+      break;
+    case Verb::kData:
+      if (state_ != State::kMail) {
+        why = "Error: need MAIL command";
+      } else if (tx_.rcpt_commands == 0) {
+        why = "Error: need RCPT command";
+      } else {
+        code = 554;  // CHECKLIST: all recipients refused, then DATA
+        why = "Error: no valid recipients";
+      }
+      break;
+    case Verb::kAuth:
+    case Verb::kEtrn:
+    case Verb::kStarttls:
+      why = state_ == State::kGreeted ? "Error: send HELO/EHLO first"
+                                      : "Error: not allowed in a mail transaction";
+      break;
+    default:
+      break;
+  }
+  reply(out, format_reply(code, "5.5.1", why), true);
+}
+
+void ServerSession::cmd_hello(const Command& cmd, Actions& out) {
+  bool ehlo = cmd.verb == Verb::kEhlo;
+  std::string_view arg = trim(cmd.args);
+  // RFC 5321 §4.1.1.1: EHLO SP ( Domain / address-literal ). We take the
+  // first word as sent; judging it is policy's job.
+  arg = arg.substr(0, arg.find(' '));
+  if (arg.empty()) {
+    reply(out, format_reply(501, "5.5.4", ehlo ? "Syntax: EHLO hostname" : "Syntax: HELO hostname"),
+          true);
+    return;
+  }
+  // RFC 5321 §4.1.4: EHLO/HELO in a transaction resets it, like RSET.
+  reset_transaction();
+  helo_ = std::string(arg);
+  esmtp_ = ehlo;
+  enter_state(State::kReady);
+  reply(out, ehlo ? ehlo_reply() : format_reply(250, "", config_.hostname), false);
+}
+
+void ServerSession::cmd_mail(const Command& cmd, Actions& out) {
+  std::string_view args = cmd.args;
+  if (!strip_keyword(args, "FROM:")) {
+    reply(out, format_reply(501, "5.5.4", "Syntax: MAIL FROM:<address>"), true);
+    return;
+  }
+  auto parsed = mail::parse_path_command(args, mail::PathKind::kReverse, esmtp_);
+  if (!parsed) {
+    reply(out, error_text(parsed.error()), true);
+    return;
+  }
+  // RFC 1870 §6.1: a declared size over our limit is refused at once.
+  if (parsed->params.size && *parsed->params.size > config_.max_message_size) {
+    reply(out, format_reply(552, "5.3.4", "Error: message size exceeds fixed maximum message size"),
+          true);
+    return;
+  }
+  reset_transaction();
+  tx_.sender = std::move(parsed->address);
+  tx_.params = parsed->params;
+  spdlog::info("smtp session {} from={}", config_.session_id, log_safe(tx_.sender.to_path()));
+  enter_state(State::kMail);
+  reply(out, format_reply(250, "2.1.0", "Ok"), false);
+}
+
+void ServerSession::cmd_rcpt(const Command& cmd, Actions& out) {
+  ++tx_.rcpt_commands;
+  std::string_view args = cmd.args;
+  if (!strip_keyword(args, "TO:")) {
+    reply(out, format_reply(501, "5.5.4", "Syntax: RCPT TO:<address>"), true);
+    return;
+  }
+  auto parsed = mail::parse_path_command(args, mail::PathKind::kForward, esmtp_);
+  if (!parsed) {
+    reply(out, error_text(parsed.error()), true);
+    return;
+  }
+  if (tx_.recipients.size() >= config_.max_recipients) {
+    // RFC 5321 §4.5.3.1.10: 452 lets the client send the rest in another
+    // transaction; not an error unless the client keeps on and on.
+    bool counts = ++overshoot_ > kRecipientOvershootLimit;
+    reply(out, format_reply(452, "4.5.3", "Error: too many recipients"), counts);
+    return;
+  }
+  tx_.pending = parsed->address;
+  enter_state(State::kCheckingRecipient);
+  out.emplace_back(CheckRecipient{std::move(parsed->address), tx_.sender, helo_});
+}
+
+void ServerSession::cmd_data(const Command& cmd, Actions& out) {
+  if (!trim(cmd.args).empty()) {
+    reply(out, format_reply(501, "5.5.4", "Syntax: DATA"), true);
+    return;
+  }
+  data_ = std::make_unique<DataReceiver>(config_.max_message_size, tx_.params.size.value_or(0));
+  enter_state(State::kData);
+  reply(out, format_reply(354, "", "End data with <CR><LF>.<CR><LF>"), false);
+}
+
+void ServerSession::cmd_simple(const Command& cmd, Actions& out) {
+  bool has_args = !trim(cmd.args).empty();
+  switch (cmd.verb) {
+    case Verb::kRset:
+      if (has_args) {
+        reply(out, format_reply(501, "5.5.4", "Syntax: RSET"), true);
+        return;
+      }
+      reset_transaction();
+      if (state_ != State::kGreeted) enter_state(State::kReady);
+      reply(out, format_reply(250, "2.0.0", "Ok"), false);
+      return;
+    case Verb::kNoop:
+      // RFC 5321 §4.1.1.9: a parameter is allowed and ignored.
+      reply(out, format_reply(250, "2.0.0", "Ok"), false);
+      return;
+    case Verb::kVrfy:
+      if (!has_args) {
+        reply(out, format_reply(501, "5.5.4", "Syntax: VRFY address"), true);
+        return;
+      }
+      // RFC 5321 §3.5.3: 252 without looking anything up (no user enumeration).
+      reply(out,
+            format_reply(252, "2.5.0",
+                         "Cannot VRFY user, but will accept message and attempt delivery"),
+            false);
+      return;
+    case Verb::kHelp:
+      reply(
+          out,
+          format_reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"),
+          false);
+      return;
+    case Verb::kQuit:
+      out.emplace_back(Reply{format_reply(221, "2.0.0", "Bye")});
+      close(out);
+      return;
+    default:
+      reply(out, format_reply(502, "5.5.1", "Error: command not implemented"), true);
+      return;
+  }
+}
+
+}  // namespace tegami::smtp

@@ -1,0 +1,317 @@
+#include "server/pop3_server.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <random>
+
+#include "auth/apop.hpp"
+#include "auth/password.hpp"
+#include "core/log.hpp"
+#include "net/session_stream.hpp"
+#include "proto/pop3/server_session.hpp"
+#include "store/maildir/maildir_store.hpp"
+
+namespace tegami::server {
+
+namespace {
+
+constexpr std::size_t kReadChunk = 16 * 1024;
+// Flush the write buffer once it holds this much (RETR of a large message).
+constexpr std::size_t kFlushAt = 256 * 1024;
+constexpr auto kFinalWriteTimeout = std::chrono::seconds(10);
+
+struct Connection {
+  explicit Connection(net::tcp::socket s) : stream(std::move(s)) {}
+  net::SessionStream stream;
+  bool idle = false;
+  bool stop_requested = false;
+};
+
+std::uint64_t random64() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+class Pop3Driver {
+ public:
+  Pop3Driver(ServerContext& ctx, std::shared_ptr<Connection> conn)
+      : ctx_(ctx), conn_(std::move(conn)) {}
+  net::awaitable<void> run();
+
+ private:
+  net::awaitable<pop3::Actions> perform(const pop3::Action& a, bool& close);
+  net::awaitable<bool> flush();
+  // Looks the account up and checks `secret` with `check`; unknown accounts
+  // cost the same password verification (no enumeration by timing).
+  pop3::AuthResult verify_password_login(const std::string& user, const std::string& password);
+  pop3::AuthResult verify_apop(const std::string& user, const std::string& ts,
+                               const std::string& digest);
+
+  ServerContext& ctx_;
+  std::shared_ptr<Connection> conn_;
+  std::string sid_, ip_, out_;
+  std::unique_ptr<pop3::ServerSession> sm_;
+  std::unique_ptr<Maildrop> maildrop_;
+  std::uint64_t last_fingerprint_ = 0;
+};
+
+net::awaitable<bool> Pop3Driver::flush() {
+  if (out_.empty()) co_return true;
+  auto ec = co_await conn_->stream.write_all(out_);
+  out_.clear();
+  co_return !ec;
+}
+
+pop3::AuthResult Pop3Driver::verify_password_login(const std::string& user,
+                                                   const std::string& password) {
+  pop3::AuthResult r;
+  auto acct = ctx_.directory.find_account(user);
+  if (!acct) {
+    r.failure = pop3::Failure::TempFailure;
+    return r;
+  }
+  if (!*acct) {
+    verify_password(password, ctx_.dummy_hash);
+    r.failure = pop3::Failure::BadCredentials;
+    return r;
+  }
+  if (!verify_password(password, (*acct)->password_hash)) {
+    r.failure = pop3::Failure::BadCredentials;
+    return r;
+  }
+  r.ok = true;
+  r.account = (*acct)->address;
+  return r;
+}
+
+pop3::AuthResult Pop3Driver::verify_apop(const std::string& user, const std::string& ts,
+                                         const std::string& digest) {
+  pop3::AuthResult r;
+  auto acct = ctx_.directory.find_account(user);
+  if (!acct) {
+    r.failure = pop3::Failure::TempFailure;
+    return r;
+  }
+  if (!*acct || !(*acct)->apop_sealed || !ctx_.secret_key) {
+    r.failure = pop3::Failure::BadCredentials;
+    return r;
+  }
+  auto secret = sealed::open(*ctx_.secret_key, *(*acct)->apop_sealed, (*acct)->address);
+  if (!secret) {
+    spdlog::error("pop3 {} cannot unseal the APOP secret of {}: {}", sid_, (*acct)->address,
+                  secret.error().message);
+    r.failure = pop3::Failure::TempFailure;
+    return r;
+  }
+  if (!apop_verify(ts, *secret, digest)) {
+    r.failure = pop3::Failure::BadCredentials;
+    return r;
+  }
+  r.ok = true;
+  r.account = (*acct)->address;
+  return r;
+}
+
+net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bool& close) {
+  auto& stream = conn_->stream;
+  if (auto* r = std::get_if<pop3::Reply>(&action)) {
+    out_ += r->text;
+    if (out_.size() >= kFlushAt && !co_await flush()) close = true;
+    co_return pop3::Actions{};
+  }
+  if (auto* v = std::get_if<pop3::VerifyUserPass>(&action)) {
+    last_fingerprint_ = AuthThrottle::fingerprint(v->user, v->password);
+    auto res = co_await ctx_.workers.run(
+        [this, user = v->user, pass = v->password] { return verify_password_login(user, pass); });
+    co_return sm_->step(res);
+  }
+  if (auto* v = std::get_if<pop3::VerifyPlain>(&action)) {
+    last_fingerprint_ = AuthThrottle::fingerprint(v->authcid, v->password);
+    if (!v->authzid.empty() && v->authzid != v->authcid) {
+      pop3::AuthResult no;
+      no.failure = pop3::Failure::BadCredentials;
+      co_return sm_->step(no);
+    }
+    auto res = co_await ctx_.workers.run([this, user = v->authcid, pass = v->password] {
+      return verify_password_login(user, pass);
+    });
+    co_return sm_->step(res);
+  }
+  if (auto* v = std::get_if<pop3::VerifyApop>(&action)) {
+    last_fingerprint_ = AuthThrottle::fingerprint(v->user, v->digest);
+    auto res = co_await ctx_.workers.run(
+        [this, user = v->user, ts = v->timestamp, d = v->digest] { return verify_apop(user, ts, d); });
+    co_return sm_->step(res);
+  }
+  if (auto* f = std::get_if<pop3::LoginFailed>(&action)) {
+    auto delay = ctx_.throttle.failure(ip_, last_fingerprint_);
+    spdlog::warn("pop3 {} login failed ip={} user={} mechanism={} delay={}ms", sid_, ip_,
+                 log_safe(f->user), pop3::to_string(f->mechanism), delay.count());
+    if (!co_await flush()) close = true;
+    asio::steady_timer t(stream.executor(), delay);
+    co_await t.async_wait(net::kNoThrow);
+    co_return pop3::Actions{};
+  }
+  if (auto* l = std::get_if<pop3::LoggedIn>(&action)) {
+    ctx_.throttle.success(ip_);
+    spdlog::info("pop3 {} login ip={} account={} mechanism={} messages={}", sid_, ip_, l->account,
+                 pop3::to_string(l->mechanism), maildrop_ ? maildrop_->entries().size() : 0);
+    auto expires = ctx_.clock.now() + ctx_.config.pop_before_smtp_ttl;
+    auto g = co_await ctx_.workers.run(
+        [this, acct = l->account, expires] { return ctx_.grants.record(ip_, acct, expires); });
+    if (!g) spdlog::warn("pop3 {} cannot record POP-before-SMTP grant: {}", sid_, g.error().message);
+    co_return pop3::Actions{};
+  }
+  if (auto* o = std::get_if<pop3::OpenMaildrop>(&action)) {
+    pop3::MaildropOpened ev;
+    auto md = co_await ctx_.workers.run([this, acct = o->account]() -> Result<std::unique_ptr<Maildrop>> {
+      auto a = ctx_.directory.find_account(acct);
+      if (!a) return fail(a.error());
+      if (!*a) return fail(Error::temp("account vanished"));
+      return ctx_.mailboxes.open_maildrop((*a)->mailbox);
+    });
+    if (md) {
+      maildrop_ = std::move(*md);
+      ev.ok = true;
+      for (const auto& e : maildrop_->entries()) ev.messages.push_back({e.size, e.uid});
+    } else {
+      ev.failure = md.error().enhanced == MaildirStore::kInUse ? pop3::Failure::InUse
+                                                               : pop3::Failure::TempFailure;
+      if (ev.failure == pop3::Failure::TempFailure)
+        spdlog::error("pop3 {} cannot open maildrop of {}: {}", sid_, o->account,
+                      md.error().message);
+    }
+    co_return sm_->step(ev);
+  }
+  if (auto* rm = std::get_if<pop3::ReadMessage>(&action)) {
+    auto data = co_await ctx_.workers.run([this, i = rm->index] { return maildrop_->read(i); });
+    pop3::MessageData ev;
+    ev.index = rm->index;
+    ev.ok = static_cast<bool>(data);
+    if (data) {
+      ev.data = *data;
+      co_return sm_->step(ev);  // `data` outlives the step
+    }
+    spdlog::error("pop3 {} cannot read message {}: {}", sid_, rm->index + 1, data.error().message);
+    co_return sm_->step(ev);
+  }
+  if (auto* c = std::get_if<pop3::Commit>(&action)) {
+    auto r = co_await ctx_.workers.run(
+        [this, c] { return maildrop_->commit(c->deleted, c->retrieved); });
+    if (!r) spdlog::error("pop3 {} update failed: {}", sid_, r.error().message);
+    pop3::UpdateDone ev;
+    ev.ok = static_cast<bool>(r);
+    co_return sm_->step(ev);
+  }
+  if (std::get_if<pop3::StartTls>(&action)) {
+    pop3::TlsStarted ev;  // not offered before the TLS issue; refuse cleanly
+    co_return sm_->step(ev);
+  }
+  if (std::get_if<pop3::Close>(&action)) {
+    close = true;
+    co_return pop3::Actions{};
+  }
+  co_return pop3::Actions{};
+}
+
+net::awaitable<void> Pop3Driver::run() {
+  auto& stream = conn_->stream;
+  const auto& cfg = ctx_.config;
+  ip_ = stream.remote_ip();
+  sid_ = ctx_.new_session_id('P');
+  bool plaintext = false;
+  for (const auto& n : cfg.plaintext_networks)
+    if (n.contains(ip_)) plaintext = true;
+
+  pop3::Config pc;
+  pc.session_id = sid_;
+  pc.hostname = cfg.hostname;
+  pc.apop = cfg.pop3_apop;
+  if (cfg.pop3_apop) {
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(
+                    ctx_.clock.now().time_since_epoch())
+                    .count();
+    pc.apop_timestamp =
+        pop3::make_apop_timestamp(static_cast<std::uint64_t>(::getpid()), ++ctx_.apop_counter,
+                                  static_cast<std::uint64_t>(secs), random64(), cfg.hostname);
+  }
+  pc.plaintext_allowed = plaintext;
+  sm_ = std::make_unique<pop3::ServerSession>(pc);
+  spdlog::info("pop3 {} connect ip={} port={}", sid_, ip_, stream.local_port());
+
+  std::deque<pop3::Action> queue;
+  auto push = [&queue](pop3::Actions a) {
+    for (auto& x : a) queue.push_back(std::move(x));
+  };
+  push(sm_->step(pop3::Connected{}));
+  std::string buf(kReadChunk, '\0');
+  bool close = false;
+  while (!close) {
+    while (!queue.empty() && !close) {
+      auto action = std::move(queue.front());
+      queue.pop_front();
+      push(co_await perform(action, close));
+    }
+    if (close || sm_->state() == pop3::State::Closed) break;
+    if (conn_->stop_requested) {
+      out_ += "-ERR [SYS/TEMP] Server shutting down, no changes made\r\n";
+      break;
+    }
+    stream.expires_after(cfg.pop3_idle_timeout);
+    if (!co_await flush()) break;
+    conn_->idle = true;
+    auto [ec, n] = co_await stream.read_some(buf.data(), buf.size());
+    conn_->idle = false;
+    if (ec) {
+      if (stream.timed_out()) {
+        spdlog::info("pop3 {} ip={} idle timeout", sid_, ip_);
+        stream.expires_after(kFinalWriteTimeout);
+        push(sm_->step(pop3::Timeout{}));
+        continue;
+      }
+      if (ec == asio::error::operation_aborted && conn_->stop_requested) continue;
+      break;  // the peer went away: no UPDATE (RFC 1939 §6)
+    }
+    push(sm_->step(pop3::Input{std::string_view(buf.data(), n)}));
+  }
+  stream.expires_after(kFinalWriteTimeout);
+  co_await flush();
+  stream.close();
+  maildrop_.reset();  // releases the lock
+  const auto& st = sm_->stats();
+  spdlog::info("pop3 {} logout ip={} account={} retrieved={} deleted={} committed={}", sid_, ip_,
+               st.account.empty() ? "-" : st.account, st.retrieved, st.deleted,
+               st.committed ? "yes" : "no");
+}
+
+}  // namespace
+
+net::awaitable<void> run_pop3_session(ServerContext& ctx, net::tcp::socket socket) {
+  auto conn = std::make_shared<Connection>(std::move(socket));
+  auto exec = conn->stream.executor();
+  net::ConnectionRegistry::Ticket ticket;
+  auto admit = ctx.registry.admit(
+      conn->stream.remote_ip(),
+      [conn, exec] {
+        asio::post(exec, [conn] {
+          conn->stop_requested = true;
+          if (conn->idle) conn->stream.cancel();
+        });
+      },
+      ticket);
+  asio::co_spawn(exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
+  if (admit != net::ConnectionRegistry::Admit::Ok) {
+    spdlog::warn("pop3 refused connection ip={}: too many connections", conn->stream.remote_ip());
+    conn->stream.expires_after(kFinalWriteTimeout);
+    co_await conn->stream.write_all("-ERR [SYS/TEMP] Too many connections, try again later\r\n");
+    conn->stream.close();
+    co_return;
+  }
+  Pop3Driver driver(ctx, conn);
+  co_await driver.run();
+}
+
+}  // namespace tegami::server

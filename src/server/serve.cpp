@@ -1,0 +1,133 @@
+#include "server/serve.hpp"
+
+#include <algorithm>
+#include <csignal>
+#include <thread>
+
+#include "core/log.hpp"
+#include "net/listener.hpp"
+#include "server/pop3_server.hpp"
+#include "server/server_context.hpp"
+#include "server/smtp_server.hpp"
+#include "store/maildir/maildir_store.hpp"
+#include "store/sqlite/sqlite_directory.hpp"
+#include "store/sqlite/sqlite_grant_store.hpp"
+#include "auth/password.hpp"
+#include "auth/sealed.hpp"
+#include "auth/auth_throttle.hpp"
+
+namespace tegami {
+
+int run_serve(const Config& cfg) {
+  auto dir = SqliteDirectory::open(cfg.data_dir);
+  if (!dir) {
+    spdlog::error("cannot open the directory: {}", dir.error().message);
+    return 1;
+  }
+  auto grant_db = SqliteDb::open(cfg.directory_path());
+  if (!grant_db) {
+    spdlog::error("cannot open the grant store: {}", grant_db.error().message);
+    return 1;
+  }
+  SqliteGrantStore grants(*grant_db);
+  auto key = load_key_file(cfg.secret_key_path());
+  if (!key)
+    spdlog::warn("APOP disabled: cannot load {}: {}", cfg.secret_key_path(), key.error().message);
+  auto dummy = hash_password("tegami-timing-equaliser");
+  if (!dummy) {
+    spdlog::error("password hashing does not work: {}", dummy.error().message);
+    return 1;
+  }
+  AuthThrottle throttle;
+  MaildirStore mailboxes(cfg.mail_dir(), cfg.hostname);
+  if (auto cleaned = mailboxes.cleanup_tmp(); cleaned && *cleaned > 0)
+    spdlog::info("removed {} stale file(s) from Maildir tmp/ folders", *cleaned);
+
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  asio::io_context ioc(static_cast<int>(cores));
+  // Storage work is fsync-bound, not CPU-bound: more workers than cores.
+  net::WorkerPool workers(std::max(4u, cores * 2));
+  net::ConnectionRegistry registry(cfg.max_connections, cfg.connections_per_ip);
+  SystemClock clock;
+  server::QueueIdGenerator ids(clock);
+  server::ServerContext ctx{cfg,      clock, **dir,    mailboxes, workers, registry,
+                            ids,      grants, throttle, key ? &*key : nullptr, *dummy};
+
+  std::vector<std::unique_ptr<net::Listener>> listeners;
+  auto add = [&](const char* service, const std::vector<ListenAddress>& addrs,
+                 net::SessionFn fn) -> bool {
+    if (addrs.empty()) return true;
+    auto l = std::make_unique<net::Listener>(ioc, service);
+    if (auto r = l->bind(addrs); !r) {
+      spdlog::error("{}", r.error().message);
+      return false;
+    }
+    l->start(std::move(fn));
+    listeners.push_back(std::move(l));
+    return true;
+  };
+  bool ok =
+      add("smtp", cfg.smtp_listen,
+          [&ctx](net::tcp::socket s) {
+            return server::run_smtp_session(ctx, std::move(s), server::SmtpListener::kSmtp);
+          }) &&
+      add("submission", cfg.submission_listen,
+          [&ctx](net::tcp::socket s) {
+            return server::run_smtp_session(ctx, std::move(s), server::SmtpListener::kSubmission);
+          }) &&
+      add("pop3", cfg.pop3_listen,
+          [&ctx](net::tcp::socket s) { return server::run_pop3_session(ctx, std::move(s)); });
+  // [submissions] and [pop3s] need TLS (the TLS issue); they are not bound yet.
+  if (!cfg.submissions_listen.empty() || !cfg.pop3s_listen.empty())
+    spdlog::warn("submissions/pop3s (implicit TLS) are not available yet; not listening on them");
+  if (!ok) return 1;
+
+  asio::signal_set signals(ioc, SIGTERM, SIGINT, SIGHUP);
+  std::signal(SIGPIPE, SIG_IGN);
+  asio::steady_timer grace(ioc);
+  bool stopping = false;
+  std::function<void(const std::error_code&, int)> on_signal;
+  on_signal = [&](const std::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP: nothing to reload yet");
+      signals.async_wait(on_signal);
+      return;
+    }
+    if (stopping) {
+      spdlog::warn("second signal: stopping now");
+      ioc.stop();
+      return;
+    }
+    stopping = true;
+    spdlog::info("signal {}: stopping; {} session(s) open", sig, registry.active());
+    for (auto& l : listeners) l->close();
+    registry.interrupt_all();
+    asio::co_spawn(
+        ioc,
+        [&]() -> net::awaitable<void> {
+          auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_grace;
+          while (registry.active() > 0 && std::chrono::steady_clock::now() < deadline) {
+            grace.expires_after(std::chrono::milliseconds(50));
+            co_await grace.async_wait(net::kNoThrow);
+          }
+          if (registry.active() > 0)
+            spdlog::warn("grace period over: {} session(s) cut off", registry.active());
+          ioc.stop();
+        },
+        asio::detached);
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+
+  spdlog::info("tegami serving as {} ({} io threads)", cfg.hostname, cores);
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < cores; ++i) threads.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : threads) t.join();
+  workers.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace tegami

@@ -1,0 +1,58 @@
+// ServerContext: what the session drivers share, handed to them by the
+// composition root (serve.cpp). No globals (DESIGN rule 8): every component
+// a driver uses arrives through here, as an interface.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "auth/auth_throttle.hpp"
+#include "auth/sealed.hpp"
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "net/connection_registry.hpp"
+#include "net/worker_pool.hpp"
+#include "store/directory.hpp"
+#include "store/grant_store.hpp"
+#include "store/mailbox_store.hpp"
+
+namespace tegami::server {
+
+// Queue ids: 16 upper-case hex digits from the time in microseconds and a
+// process-wide counter, unique within this host and sortable by time.
+class QueueIdGenerator {
+ public:
+  explicit QueueIdGenerator(const Clock& clock) : clock_(clock) {}
+  std::string next();
+
+ private:
+  const Clock& clock_;
+  std::atomic<std::uint32_t> counter_{0};
+};
+
+struct ServerContext {
+  const Config& config;
+  const Clock& clock;
+  Directory& directory;
+  MailboxStore& mailboxes;
+  net::WorkerPool& workers;
+  net::ConnectionRegistry& registry;
+  QueueIdGenerator& queue_ids;
+  GrantStore& grants;
+  AuthThrottle& throttle;
+  const SecretKey* secret_key;  // unseals APOP secrets; null when the key file is unreadable
+  std::string dummy_hash;       // verified for unknown users so timing does not tell
+  std::atomic<std::uint64_t> next_session{1};
+  std::atomic<std::uint64_t> apop_counter{0};  // feeds unique APOP banner timestamps
+
+  // "S" + a short per-process counter, used in every log line of a session.
+  std::string new_session_id(char prefix) {
+    return std::string(1, prefix) + std::to_string(next_session.fetch_add(1));
+  }
+};
+
+// The client's verified reverse DNS name (forward-confirmed), or "" (blocking).
+std::string reverse_dns(const std::string& ip);
+
+}  // namespace tegami::server

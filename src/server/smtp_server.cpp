@@ -1,0 +1,301 @@
+#include "server/smtp_server.hpp"
+
+#include <time.h>
+
+#include <deque>
+#include <memory>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "mail/received.hpp"
+#include "net/session_stream.hpp"
+#include "policy/relay_policy.hpp"
+#include "proto/smtp/server_session.hpp"
+
+namespace tegami::server {
+
+namespace {
+
+// RFC 5321 §6.3 / issue 6: more Received: fields than this means a loop.
+constexpr std::size_t kMaxReceivedFields = 50;
+constexpr std::size_t kReadChunk = 64 * 1024;
+// How long the final 421 or a reply to a departing client may take.
+constexpr auto kFinalWriteTimeout = std::chrono::seconds(10);
+
+struct Connection {
+  explicit Connection(net::tcp::socket s) : stream(std::move(s)) {}
+  net::SessionStream stream;
+  bool reading_command = false;  // idle: waiting for the next command
+  bool stop_requested = false;
+};
+
+int local_utc_offset_minutes(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  return static_cast<int>(tm.tm_gmtoff / 60);
+}
+
+// Counts "Received:" fields in the header section (loop detection).
+std::size_t count_received(std::string_view msg) {
+  std::size_t n = 0, pos = 0;
+  while (pos < msg.size()) {
+    auto eol = msg.find("\r\n", pos);
+    if (eol == std::string_view::npos) eol = msg.size();
+    auto line = msg.substr(pos, eol - pos);
+    if (line.empty()) break;  // end of the header section
+    if (line.size() >= 9 && (line[0] == 'R' || line[0] == 'r')) {
+      std::string head(line.substr(0, 9));
+      for (auto& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (head == "received:") ++n;
+    }
+    pos = eol + 2;
+  }
+  return n;
+}
+
+std::string mailbox_key(const MailboxRef& m) { return m.local + "@" + m.domain; }
+
+MailboxRef mailbox_from_key(const std::string& key) {
+  auto at = key.rfind('@');
+  return MailboxRef{key.substr(at + 1), key.substr(0, at)};
+}
+
+class SmtpDriver {
+ public:
+  SmtpDriver(ServerContext& ctx, std::shared_ptr<Connection> conn, SmtpListener kind)
+      : ctx_(ctx), conn_(std::move(conn)), kind_(kind) {}
+
+  net::awaitable<void> run();
+
+ private:
+  net::awaitable<smtp::Actions> check_recipient(const smtp::CheckRecipient& a);
+  net::awaitable<smtp::Actions> deliver(smtp::Deliver& d);
+  net::awaitable<bool> flush();
+
+  ServerContext& ctx_;
+  std::shared_ptr<Connection> conn_;
+  SmtpListener kind_;
+  std::string sid_;
+  std::string ip_;
+  std::string rdns_;
+  std::string out_;
+  std::unique_ptr<smtp::ServerSession> sm_;
+  unsigned messages_ = 0;
+};
+
+net::awaitable<bool> SmtpDriver::flush() {
+  if (out_.empty()) co_return true;
+  auto ec = co_await conn_->stream.write_all(out_);
+  out_.clear();
+  co_return !ec;
+}
+
+net::awaitable<smtp::Actions> SmtpDriver::check_recipient(const smtp::CheckRecipient& a) {
+  smtp::RecipientChecked ev;
+  policy::RcptVerdict verdict;
+  if (!policy::refuse_without_lookup(a.recipient, verdict)) {
+    std::string address = a.recipient.local_lower + "@" + a.recipient.domain;
+    if (a.recipient.domain.empty()) {
+      // RFC 5321 §4.5.1: a bare <Postmaster> is postmaster of our own domains.
+      address = "postmaster@" + ctx_.config.hostname;
+    }
+    auto res = co_await ctx_.workers.run([this, address] { return ctx_.directory.resolve(address); });
+    if (!res) {
+      spdlog::warn("smtp {} directory lookup failed: {}", sid_, res.error().message);
+      ev.accepted = false;
+      ev.reply = "451 4.3.0 " + a.recipient.to_path() + ": Temporary lookup failure";
+      co_return sm_->step(ev);
+    }
+    policy::ClientInfo client{ip_, false, false, false};
+    verdict = policy::decide_rcpt(a.recipient, *res, client);
+  }
+  ev.accepted = verdict.kind == policy::RcptVerdict::Kind::Local;
+  ev.reply = verdict.reply;
+  for (const auto& m : verdict.mailboxes) ev.resolved.push_back(mailbox_key(m));
+  if (!ev.accepted) {
+    spdlog::info("smtp {} ip={} reject rcpt={} from={} reply=\"{}\"", sid_, ip_,
+                 log_safe(a.recipient.to_path()), log_safe(a.sender.to_path()), log_safe(ev.reply));
+  }
+  co_return sm_->step(ev);
+}
+
+net::awaitable<smtp::Actions> SmtpDriver::deliver(smtp::Deliver& d) {
+  auto& env = d.envelope;
+  auto qid = ctx_.queue_ids.next();
+  std::set<std::string> keys;
+  std::string rcpts;
+  for (const auto& r : env.recipients) {
+    for (const auto& k : r.resolved) keys.insert(k);
+    if (!rcpts.empty()) rcpts += ",";
+    rcpts += r.address.to_path();
+  }
+  smtp::DeliveryDone done;
+  if (count_received(env.body) > kMaxReceivedFields) {
+    done.queue_id = fail(Error::perm("Too many hops (mail loop?)", 554, "5.4.6"));
+  } else {
+    mail::ReceivedStamp stamp;
+    stamp.helo = env.helo;
+    stamp.rdns = rdns_;
+    stamp.ip = ip_;
+    stamp.by_host = ctx_.config.hostname;
+    stamp.protocol = env.esmtp ? "ESMTP" : "SMTP";
+    stamp.id = qid;
+    if (env.recipients.size() == 1) stamp.for_addr = env.recipients[0].address.to_string();
+    stamp.time = ctx_.clock.now();
+    stamp.offset_minutes = local_utc_offset_minutes(stamp.time);
+    std::string message;
+    message.reserve(env.body.size() + 512);
+    message += "Return-Path: " + env.mail_from.to_path() + "\r\n";
+    message += "Received: " + mail::format_received(stamp) + "\r\n";
+    message += env.body;
+    std::vector<MailboxRef> boxes;
+    for (const auto& k : keys) boxes.push_back(mailbox_from_key(k));
+    auto r = co_await ctx_.workers.run(
+        [this, &boxes, &message] { return ctx_.mailboxes.deliver(boxes, message); });
+    if (r) {
+      done.queue_id = qid;
+    } else {
+      spdlog::error("smtp {} qid={} delivery failed: {}", sid_, qid, r.error().message);
+      done.queue_id = fail(Error::temp("Error: queue file write error", 451, "4.3.0"));
+    }
+  }
+  ++messages_;
+  spdlog::info("smtp {} ip={} qid={} from={} to={} size={} result={}", sid_, ip_, qid,
+               log_safe(env.mail_from.to_path()), log_safe(rcpts, 2000), env.body.size(),
+               done.queue_id ? "delivered"
+                             : fmt::format("{} {}", done.queue_id.error().smtp_code,
+                                           done.queue_id.error().message));
+  co_return sm_->step(done);
+}
+
+net::awaitable<void> SmtpDriver::run() {
+  auto& stream = conn_->stream;
+  ip_ = stream.remote_ip();
+  sid_ = ctx_.new_session_id('S');
+  const auto& cfg = ctx_.config;
+
+  rdns_ = co_await ctx_.workers.run([ip = ip_] { return reverse_dns(ip); });
+  spdlog::info("smtp {} connect ip={} rdns={} port={} listener={}", sid_, ip_,
+               rdns_.empty() ? "unknown" : rdns_, stream.local_port(),
+               kind_ == SmtpListener::kSmtp ? "smtp" : "submission");
+
+  smtp::SessionConfig sc;
+  sc.hostname = cfg.hostname;
+  sc.max_message_size = cfg.message_size;
+  sc.max_recipients = cfg.recipients;
+  sc.submission = kind_ == SmtpListener::kSubmission;
+  sc.session_id = sid_;
+  sc.client_ip = ip_;
+  sc.client_rdns = rdns_;
+  sm_ = std::make_unique<smtp::ServerSession>(sc);
+
+  // An early talker (bytes before our greeting) is a spam bot or a
+  // desynchronised client: the machine answers 554 5.5.0.
+  std::string pregreet;
+  if (stream.available() > 0) {
+    pregreet.resize(kReadChunk);
+    auto [ec, n] = co_await stream.read_some(pregreet.data(), pregreet.size());
+    pregreet.resize(ec ? 0 : n);
+  }
+
+  std::deque<smtp::Action> queue;
+  auto push = [&queue](smtp::Actions a) {
+    for (auto& x : a) queue.push_back(std::move(x));
+  };
+  push(sm_->step(smtp::Connected{pregreet}));
+
+  std::string buf(kReadChunk, '\0');
+  for (;;) {
+    while (!queue.empty()) {
+      auto action = std::move(queue.front());
+      queue.pop_front();
+      if (auto* r = std::get_if<smtp::Reply>(&action)) {
+        out_ += r->text;
+      } else if (auto* d = std::get_if<smtp::Delay>(&action)) {
+        if (!co_await flush()) goto closed;
+        asio::steady_timer t(stream.executor(), d->duration);
+        co_await t.async_wait(net::kNoThrow);
+      } else if (auto* c = std::get_if<smtp::CheckRecipient>(&action)) {
+        push(co_await check_recipient(*c));
+      } else if (auto* v = std::get_if<smtp::Deliver>(&action)) {
+        push(co_await deliver(*v));
+      } else if (std::get_if<smtp::Close>(&action)) {
+        stream.expires_after(kFinalWriteTimeout);
+        co_await flush();
+        goto closed;
+      }
+    }
+    if (!sm_->wants_input()) {
+      // Nothing to read and nothing to do: the machine is closed.
+      goto closed;
+    }
+    bool in_data = sm_->state() == smtp::State::kData;
+    if (conn_->stop_requested && !in_data) {
+      push(sm_->step(smtp::Shutdown{}));
+      continue;
+    }
+    stream.expires_after(in_data ? cfg.data_timeout : cfg.command_timeout);
+    if (!co_await flush()) goto closed;
+    conn_->reading_command = !in_data;
+    auto [ec, n] = co_await stream.read_some(buf.data(), buf.size());
+    conn_->reading_command = false;
+    if (ec) {
+      if (stream.timed_out()) {
+        spdlog::info("smtp {} ip={} timeout in state {}", sid_, ip_,
+                     smtp::to_string(sm_->state()));
+        stream.expires_after(kFinalWriteTimeout);
+        push(sm_->step(smtp::Timeout{}));
+      } else if (ec == asio::error::operation_aborted && conn_->stop_requested) {
+        push(sm_->step(smtp::Shutdown{}));
+      } else {
+        sm_->step(smtp::PeerClosed{});
+        goto closed;
+      }
+      continue;
+    }
+    push(sm_->step(smtp::Input{std::string_view(buf.data(), n)}));
+  }
+closed:
+  stream.close();
+  spdlog::info("smtp {} disconnect ip={} messages={} errors={}", sid_, ip_, messages_,
+               sm_->errors());
+}
+
+}  // namespace
+
+net::awaitable<void> run_smtp_session(ServerContext& ctx, net::tcp::socket socket,
+                                      SmtpListener kind) {
+  auto conn = std::make_shared<Connection>(std::move(socket));
+  auto exec = conn->stream.executor();
+  net::ConnectionRegistry::Ticket ticket;
+  auto admit = ctx.registry.admit(
+      conn->stream.remote_ip(),
+      [conn, exec] {
+        asio::post(exec, [conn] {
+          conn->stop_requested = true;
+          if (conn->reading_command) conn->stream.cancel();
+        });
+      },
+      ticket);
+  if (admit != net::ConnectionRegistry::Admit::Ok) {
+    const char* why = admit == net::ConnectionRegistry::Admit::TooManyFromIp
+                          ? "421 4.7.0 Too many connections from your host\r\n"
+                      : admit == net::ConnectionRegistry::Admit::Stopping
+                          ? "421 4.3.2 Service shutting down\r\n"
+                          : "421 4.3.2 Too many connections, try again later\r\n";
+    spdlog::warn("smtp refused connection ip={}: {}", conn->stream.remote_ip(), why);
+    conn->stream.expires_after(kFinalWriteTimeout);
+    asio::co_spawn(exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
+    co_await conn->stream.write_all(why);
+    conn->stream.close();
+    co_return;
+  }
+  asio::co_spawn(exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
+  SmtpDriver driver(ctx, conn, kind);
+  co_await driver.run();
+}
+
+}  // namespace tegami::server

@@ -1,0 +1,110 @@
+#include "store/maildir/maildir_fs.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace tegami::maildir {
+
+Error fs_error(std::string_view what, const std::string& path, int err) {
+  return Error::temp(std::string(what) + " " + path + ": " + std::strerror(err));
+}
+
+namespace {
+
+std::string parent_of(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+Result<void> fsync_dir(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fail(fs_error("cannot open directory", path, errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return fail(fs_error("cannot fsync directory", path, err));
+  return {};
+}
+
+Result<void> make_dir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) == 0) return fsync_dir(parent_of(path));
+  if (errno == EEXIST) return {};
+  return fail(fs_error("cannot create directory", path, errno));
+}
+
+Result<void> ensure_maildir(const std::string& stop, const std::string& root) {
+  // Ancestors between `stop` (exclusive) and root, outermost first.
+  if (auto r = make_dir(stop); !r) return r;
+  std::vector<std::string> chain;
+  for (std::string p = root; p.size() > stop.size() && p.compare(0, stop.size(), stop) == 0;
+       p = parent_of(p))
+    chain.insert(chain.begin(), p);
+  for (const auto& p : chain)
+    if (auto r = make_dir(p); !r) return r;
+  for (const char* sub : {"/tmp", "/new", "/cur"})
+    if (auto r = make_dir(root + sub); !r) return r;
+  return {};
+}
+
+Result<void> write_file_synced(const std::string& path, std::string_view data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    Error e = fs_error("cannot create", path, errno);
+    if (errno == EEXIST) e.enhanced = "EEXIST";
+    return fail(e);
+  }
+  const char* p = data.data();
+  std::size_t left = data.size();
+  Result<void> r;
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      r = fail(fs_error("cannot write", path, errno));
+      break;
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  if (r && ::fsync(fd) != 0) r = fail(fs_error("cannot fsync", path, errno));
+  if (::close(fd) != 0 && r) r = fail(fs_error("cannot close", path, errno));
+  if (!r) ::unlink(path.c_str());
+  return r;
+}
+
+Result<std::string> read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    Error e = fs_error("cannot open", path, errno);
+    if (errno == ENOENT) e.enhanced = "ENOENT";
+    return fail(e);
+  }
+  std::string out;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return fail(fs_error("cannot read", path, err));
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+}  // namespace tegami::maildir

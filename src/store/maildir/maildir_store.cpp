@@ -1,0 +1,194 @@
+#include "store/maildir/maildir_store.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "store/maildir/maildir_fs.hpp"
+#include "store/maildir/maildir_maildrop.hpp"
+#include "store/maildir/maildir_names.hpp"
+
+namespace tegami {
+
+namespace fs = std::filesystem;
+using namespace maildir;
+
+namespace {
+
+constexpr int kNameAttempts = 16;  // retries when a generated name already exists
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
+bool safe_component(const std::string& s) {
+  return !s.empty() && s != "." && s != ".." && s.find('/') == std::string::npos &&
+         s.find('\0') == std::string::npos;
+}
+
+std::string system_hostname() {
+  char buf[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+}  // namespace
+
+MaildirStore::MaildirStore(std::string mail_dir, std::string hostname)
+    : mail_dir_(std::move(mail_dir)),
+      host_(hostname.empty() ? system_hostname() : std::move(hostname)),
+      pid_(::getpid()) {
+  while (mail_dir_.size() > 1 && mail_dir_.back() == '/') mail_dir_.pop_back();
+}
+
+Result<std::string> MaildirStore::mailbox_path(const MailboxRef& box) const {
+  std::string domain = lower(box.domain), local = lower(box.local);
+  if (!safe_component(domain) || !safe_component(local))
+    return fail(Error::perm("invalid mailbox name '" + log_safe(box.address()) + "'"));
+  return mail_dir_ + "/" + domain + "/" + local;
+}
+
+std::string MaildirStore::unique_name(std::uint64_t disk_size, std::uint64_t wire_size) {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  auto sec = std::chrono::duration_cast<std::chrono::seconds>(now);
+  auto usec = std::chrono::duration_cast<std::chrono::microseconds>(now - sec);
+  std::string base = fmt::format("{}.M{:06}P{}Q{}", sec.count(), usec.count(), pid_,
+                                 counter_.fetch_add(1, std::memory_order_relaxed) + 1);
+  // The base name is the POP3 UIDL: keep it within 70 characters.
+  std::size_t budget = kMaxUidLength > base.size() + 1 ? kMaxUidLength - base.size() - 1 : 0;
+  std::string host = sanitize_host(host_, budget);
+  if (!host.empty()) base += "." + host;
+  return fmt::format("{},S={},W={}", base, disk_size, wire_size);
+}
+
+Result<std::string> MaildirStore::deliver_copy(const std::string& dir, std::string_view data,
+                                               std::uint64_t disk_size, std::uint64_t wire_size) {
+  for (int attempt = 0; attempt < kNameAttempts; ++attempt) {
+    std::string name = unique_name(disk_size, wire_size);
+    std::string tmp = dir + "/tmp/" + name, dst = dir + "/new/" + name;
+    auto w = write_file_synced(tmp, data);
+    if (!w) {
+      if (w.error().enhanced == "EEXIST") continue;
+      return fail(w.error());
+    }
+    int rc = ::link(tmp.c_str(), dst.c_str());
+    int err = errno;
+    ::unlink(tmp.c_str());
+    if (rc == 0) return dst;
+    if (err != EEXIST) return fail(fs_error("cannot link into", dst, err));
+  }
+  return fail(Error::temp("cannot find a unique file name in " + dir));
+}
+
+Result<void> MaildirStore::deliver(const std::vector<MailboxRef>& boxes, std::string_view message) {
+  // Resolve and deduplicate the mailbox directories, keeping the caller's order.
+  std::vector<std::string> dirs;
+  for (const auto& b : boxes) {
+    auto p = mailbox_path(b);
+    if (!p) return fail(Error::temp(p.error().message));
+    if (std::find(dirs.begin(), dirs.end(), *p) == dirs.end()) dirs.push_back(*p);
+  }
+  if (dirs.empty()) return fail(Error::temp("delivery without a mailbox"));
+  for (const auto& d : dirs)
+    if (auto r = ensure_maildir(mail_dir_, d); !r) return r;
+
+  const std::string data = crlf_to_lf(message);
+  const std::uint64_t disk_size = data.size();
+  const std::uint64_t wire_size = crlf_size(data);
+
+  // 1. Write and fsync once, in the first mailbox's tmp/.
+  std::string tmp_name, tmp_path;
+  for (int attempt = 0;; ++attempt) {
+    tmp_name = unique_name(disk_size, wire_size);
+    tmp_path = dirs[0] + "/tmp/" + tmp_name;
+    auto w = write_file_synced(tmp_path, data);
+    if (w) break;
+    if (w.error().enhanced != "EEXIST" || attempt + 1 >= kNameAttempts) return fail(w.error());
+  }
+
+  std::vector<std::string> linked;
+  auto rollback = [&](Error e) -> Result<void> {
+    for (const auto& p : linked) ::unlink(p.c_str());
+    ::unlink(tmp_path.c_str());
+    spdlog::warn("delivery failed, nothing delivered: {}", log_safe(e.message, 400));
+    return fail(Error::temp(e.message));
+  };
+
+  // 2. Link into every new/, each under its own name.
+  for (std::size_t i = 0; i < dirs.size(); ++i) {
+    bool done = false;
+    for (int attempt = 0; attempt < kNameAttempts && !done; ++attempt) {
+      std::string name = (i == 0 && attempt == 0) ? tmp_name : unique_name(disk_size, wire_size);
+      std::string dst = dirs[i] + "/new/" + name;
+      if (::link(tmp_path.c_str(), dst.c_str()) == 0) {
+        linked.push_back(dst);
+        done = true;
+      } else if (errno == EXDEV) {
+        // Mailboxes on another file system: hard links cannot cross it.
+        auto copy = deliver_copy(dirs[i], data, disk_size, wire_size);
+        if (!copy) return rollback(copy.error());
+        linked.push_back(*copy);
+        done = true;
+      } else if (errno != EEXIST) {
+        return rollback(fs_error("cannot link into", dst, errno));
+      }
+    }
+    if (!done) return rollback(Error::temp("cannot find a unique file name in " + dirs[i]));
+  }
+
+  // 3. Make the new directory entries durable.
+  for (const auto& d : dirs)
+    if (auto r = fsync_dir(d + "/new"); !r) return rollback(r.error());
+
+  // 4. The tmp/ name is no longer needed; a failure here only leaves a stale
+  //    file that cleanup_tmp() removes later.
+  ::unlink(tmp_path.c_str());
+  return {};
+}
+
+Result<std::unique_ptr<Maildrop>> MaildirStore::open_maildrop(const MailboxRef& box) {
+  auto dir = mailbox_path(box);
+  if (!dir) return fail(dir.error());
+  if (auto r = ensure_maildir(mail_dir_, *dir); !r) return fail(r.error());
+  return open_maildir_maildrop(*dir);
+}
+
+Result<std::size_t> MaildirStore::cleanup_tmp(std::chrono::seconds max_age) {
+  std::error_code ec;
+  if (!fs::exists(mail_dir_, ec)) return std::size_t{0};
+  const auto cutoff = std::chrono::system_clock::now() - max_age;
+  std::size_t removed = 0;
+  fs::directory_iterator domains(mail_dir_, ec);
+  if (ec) return fail(fs_error("cannot list", mail_dir_, ec.value()));
+  for (const auto& domain : domains) {
+    if (!domain.is_directory(ec)) continue;
+    for (const auto& box : fs::directory_iterator(domain.path(), ec)) {
+      std::string tmp = box.path().string() + "/tmp";
+      for (const auto& f : fs::directory_iterator(tmp, ec)) {
+        struct stat st {};
+        std::string p = f.path().string();
+        if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (std::chrono::system_clock::from_time_t(st.st_mtime) >= cutoff) continue;
+        if (::unlink(p.c_str()) == 0) {
+          ++removed;
+          spdlog::info("removed stale tmp file {}", log_safe(p, 400));
+        }
+      }
+      ec.clear();
+    }
+    ec.clear();
+  }
+  return removed;
+}
+
+}  // namespace tegami

@@ -1,0 +1,44 @@
+// The syntax the directory accepts for the names it stores (domains, account
+// and alias addresses), and their normal form.
+//
+// Stricter than RFC 5321 on purpose, because the names become directory
+// names (data_dir/mail/DOMAIN/LOCAL): a local part is a dot-atom (RFC 5322
+// §3.2.3) without '/', at most 64 octets (RFC 5321 §4.5.3.1.1); a domain is
+// LDH labels of 1..63 octets separated by dots, at most 255 octets
+// (§4.5.3.1.2), one trailing dot ignored. No quoted local parts, no address
+// literals, no spaces, control or 8-bit bytes (use A-labels for IDNs).
+// Everything is lower-cased (ASCII): addresses compare case-insensitively.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/result.hpp"
+
+namespace tegami::address_rules {
+
+inline constexpr std::size_t kMaxLocalPart = 64;  // RFC 5321 §4.5.3.1.1
+inline constexpr std::size_t kMaxDomain = 255;    // RFC 5321 §4.5.3.1.2
+inline constexpr std::size_t kMaxLabel = 63;      // RFC 1035 §2.3.4
+
+struct Parts {
+  std::string local;
+  std::string domain;
+  std::string address() const { return local + "@" + domain; }
+};
+
+std::string to_lower(std::string_view s);
+
+// Lower case, one trailing dot removed. Does not validate.
+std::string normalize_domain(std::string_view domain);
+
+// Strict checks (for names being added). Permanent Error naming the problem.
+Result<std::string> check_domain(std::string_view domain);
+Result<Parts> check_address(std::string_view address);
+
+// Lenient split for lookups: lower case, split at the last '@', domain
+// normalised. nullopt when there is no '@' or either side is empty.
+std::optional<Parts> split_address(std::string_view address);
+
+}  // namespace tegami::address_rules

@@ -1,0 +1,130 @@
+// libFuzzer target: the SMTP server state machine, driven like the Asio
+// driver drives it, with fake verdicts and deliveries chosen by the input.
+// Checks: replies are well-formed lines without bare CR/LF; nothing follows
+// Close; CheckRecipient/Deliver come only where the state says; a delivered
+// body has only CRLF line endings and at least one recipient.
+//
+// Input: byte 0 picks the chunk size (bit 7: one line per read, like an
+// interactive client); byte 1 the config; then the client's bytes. A 0xff byte followed by a
+// selector byte injects a driver event.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "proto/smtp/server_session.hpp"
+
+using namespace tegami;
+using namespace tegami::smtp;
+
+namespace {
+
+struct Driver {
+  ServerSession session;
+  bool closed = false;
+  unsigned verdict_bits = 0;
+  int depth = 0;
+
+  void check_reply(const std::string& text) {
+    if (text.size() < 6 || !text.ends_with("\r\n")) std::abort();
+    std::size_t start = 0;
+    while (start < text.size()) {
+      std::size_t end = text.find("\r\n", start);
+      if (end == std::string::npos) std::abort();
+      std::string_view line(text.data() + start, end - start);
+      if (line.size() < 4 || line.size() + 2 > 512) std::abort();
+      for (int i = 0; i < 3; ++i) {
+        if (line[i] < '0' || line[i] > '9') std::abort();
+      }
+      if (line[3] != ' ' && line[3] != '-') std::abort();
+      for (char c : line) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u >= 0x7f) std::abort();
+      }
+      start = end + 2;
+    }
+  }
+
+  void perform(const Actions& actions) {
+    if (++depth > 1000) std::abort();
+    for (const auto& a : actions) {
+      if (closed) std::abort();  // nothing after Close
+      if (const auto* r = std::get_if<Reply>(&a)) {
+        check_reply(r->text);
+      } else if (const auto* c = std::get_if<CheckRecipient>(&a)) {
+        if (session.state() != State::kCheckingRecipient || session.wants_input()) std::abort();
+        if (c->recipient.null_path) std::abort();
+        bool ok = ((verdict_bits++ * 7) % 3) != 0;
+        perform(session.step(RecipientChecked{ok, ok ? "250 2.1.5 Ok" : "550 5.1.1 no", {"x"}}));
+      } else if (const auto* d = std::get_if<Deliver>(&a)) {
+        if (session.state() != State::kDelivering) std::abort();
+        const auto& env = d->envelope;
+        if (env.recipients.empty()) std::abort();
+        const std::string& b = env.body;
+        for (std::size_t i = 0; i < b.size(); ++i) {
+          if (b[i] == '\r' && (i + 1 == b.size() || b[i + 1] != '\n')) std::abort();
+          if (b[i] == '\n' && (i == 0 || b[i - 1] != '\r')) std::abort();
+        }
+        if (b.size() > session.config().max_message_size) std::abort();
+        if ((verdict_bits++ & 3) == 0) {
+          perform(session.step(DeliveryDone{fail(Error::temp("disk full"))}));
+        } else {
+          perform(session.step(DeliveryDone{std::string("Q1")}));
+        }
+      } else if (std::holds_alternative<Close>(a)) {
+        if (session.state() != State::kClosed || session.wants_input()) std::abort();
+        closed = true;
+      }
+    }
+    --depth;
+  }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 2) return 0;
+  std::size_t chunk = 1 + data[0] % 64;
+  bool by_line = (data[0] & 0x80) != 0;
+  SessionConfig config;
+  config.hostname = "mx.example.test";
+  config.max_message_size = 64 + (data[1] & 0x0f) * 64;
+  config.max_recipients = 1 + (data[1] >> 4);
+  Driver d{ServerSession(config)};
+  std::string_view in(reinterpret_cast<const char*>(data + 2), size - 2);
+  d.perform(d.session.step(Connected{}));
+  while (!in.empty() && !d.closed) {
+    if (static_cast<unsigned char>(in[0]) == 0xff && in.size() >= 2) {
+      switch (in[1] % 4) {
+        case 0:
+          d.perform(d.session.step(Timeout{}));
+          break;
+        case 1:
+          d.perform(d.session.step(Shutdown{}));
+          break;
+        case 2:
+          d.session.step(PeerClosed{});
+          if (d.session.state() != State::kClosed) std::abort();
+          d.closed = true;
+          break;
+        default:
+          break;
+      }
+      in.remove_prefix(2);
+      continue;
+    }
+    if (!d.session.wants_input()) std::abort();  // the driver always gets control back
+    std::string_view piece = in.substr(0, chunk);
+    if (by_line) piece = in.substr(0, std::min(in.find('\n'), std::size_t{600}) + 1);
+    if (auto ff = piece.find('\xff'); ff != std::string_view::npos && ff > 0) {
+      piece = piece.substr(0, ff);
+    } else if (ff == 0) {
+      piece = piece.substr(0, 1);
+    }
+    d.perform(d.session.step(Input{piece}));
+    in.remove_prefix(piece.size());
+  }
+  return 0;
+}

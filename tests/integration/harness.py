@@ -1,0 +1,217 @@
+"""Starts the real tegami binary for integration tests.
+
+Server() runs `tegami init` in a fresh temporary folder, switches every
+listener to 127.0.0.1 port 0, adds users through the real command line, starts
+`tegami -c CONF serve` and reads the `listening SERVICE ADDRESS:PORT` lines
+to find the ports. Everything the server logs is kept in `self.log_lines`.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+BIN = os.environ.get("TEGAMI_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "ci", "tegami")
+SOURCE_DIR = os.environ.get("TEGAMI_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+
+DOMAIN = "example.test"
+HOSTNAME = "mail.example.test"
+PASSWORD = "s3cret-Passw0rd"
+
+
+def run_cli(conf, *args, stdin=None, check=True):
+    cmd = [BIN, "-c", conf, *args]
+    p = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{cmd} exited {p.returncode}: {p.stderr}")
+    return p
+
+
+class Server:
+    def __init__(self, users=("alice", "bob"), apop=True, extra_config=None, services=None,
+                 keep_dir=None):
+        self.dir = keep_dir or tempfile.mkdtemp(prefix="tegami-it-")
+        self.owns_dir = keep_dir is None
+        self.conf = os.path.join(self.dir, "tegami.toml")
+        self.proc = None
+        self.ports = {}
+        self.log_lines = []
+        self._log_lock = threading.Lock()
+        if not os.path.exists(self.conf):
+            subprocess.run([BIN, "init", self.dir, "--domain", DOMAIN, "--hostname", HOSTNAME],
+                           check=True, capture_output=True, timeout=60)
+            self._rewrite_config(extra_config or {})
+            for u in users:
+                args = ["user", "add", f"{u}@{DOMAIN}", "--password-stdin"]
+                if apop:
+                    args.append("--apop")
+                run_cli(self.conf, *args, stdin=PASSWORD + "\n")
+        self.services = services
+
+    def _rewrite_config(self, extra):
+        text = open(self.conf).read()
+        text = re.sub(r'(?m)^listen\s*=.*$', 'listen = ["127.0.0.1:0"]', text)
+        for key, value in extra.items():
+            # key "section.name" = TOML value text; replace in place or append to the section
+            section, name = key.split(".", 1) if "." in key else ("", key)
+            pattern = re.compile(r'(?ms)^(\[' + re.escape(section) + r'\]\n)(.*?)(?=^\[|\Z)') \
+                if section else None
+            if pattern and pattern.search(text):
+                def repl(m):
+                    body = re.sub(r'(?m)^' + re.escape(name) + r'\s*=.*\n', '', m.group(2))
+                    return m.group(1) + f"{name} = {value}\n" + body
+                text = pattern.sub(repl, text, count=1)
+            elif section:
+                text += f"\n[{section}]\n{name} = {value}\n"
+            else:
+                text = f"{name} = {value}\n" + re.sub(r'(?m)^' + re.escape(name) + r'\s*=.*\n', '', text)
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def cli(self, *args, stdin=None, check=True):
+        return run_cli(self.conf, *args, stdin=stdin, check=check)
+
+    def start(self, timeout=20):
+        self.ports = {}
+        self.proc = subprocess.Popen([BIN, "-c", self.conf, "serve"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True, errors="replace")
+        ready = threading.Event()
+        expected = self.services
+
+        def reader():
+            for line in self.proc.stderr:
+                line = line.rstrip("\n")
+                with self._log_lock:
+                    self.log_lines.append(line)
+                m = re.match(r'^listening (\w+) (\S+):(\d+)$', line)
+                if m:
+                    self.ports.setdefault(m.group(1), int(m.group(3)))
+                if expected and all(s in self.ports for s in expected):
+                    ready.set()
+                elif not expected and "smtp" in self.ports and "pop3" in self.ports:
+                    ready.set()
+            ready.set()
+
+        self._reader = threading.Thread(target=reader, daemon=True)
+        self._reader.start()
+        if not ready.wait(timeout) or self.proc.poll() is not None:
+            raise AssertionError("tegami did not start:\n" + "\n".join(self.log_lines))
+        return self
+
+    def log(self):
+        with self._log_lock:
+            return "\n".join(self.log_lines)
+
+    def wait_log(self, pattern, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if re.search(pattern, self.log()):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self, sig=signal.SIGTERM, timeout=40):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("tegami did not stop in time")
+        if self.proc:
+            self._reader.join(5)
+        return self.proc.returncode if self.proc else None
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+        self._reader.join(5)
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.owns_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def maildir(self, user, domain=DOMAIN):
+        return os.path.join(self.dir, "data", "mail", domain.lower(), user.lower())
+
+    def messages(self, user, sub="new"):
+        d = os.path.join(self.maildir(user), sub)
+        if not os.path.isdir(d):
+            return []
+        out = []
+        for name in sorted(os.listdir(d)):
+            with open(os.path.join(d, name), "rb") as f:
+                out.append((name, f.read()))
+        return out
+
+    def wait_messages(self, user, n, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            msgs = self.messages(user)
+            if len(msgs) >= n:
+                return msgs
+            time.sleep(0.05)
+        return self.messages(user)
+
+
+class Raw:
+    """A raw TCP client: exact bytes out, replies in."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10, source=None):
+        self.s = socket.create_connection((host, port), timeout=timeout,
+                                          source_address=(source, 0) if source else None)
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.s.sendall(data)
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError("closed; pending=%r" % self.buf)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def reply(self):
+        """One SMTP reply (all lines of a multi-line reply), as a list of lines."""
+        lines = [self.line()]
+        while len(lines[-1]) >= 4 and lines[-1][3] == "-":
+            lines.append(self.line())
+        return lines
+
+    def code(self):
+        return int(self.reply()[-1][:3])
+
+    def closed(self, timeout=5):
+        """True when the server closed the connection (EOF) within timeout."""
+        self.s.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (socket.timeout, TimeoutError):
+            return False
+        except ConnectionResetError:
+            return True
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass

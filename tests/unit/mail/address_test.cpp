@@ -1,0 +1,267 @@
+#include "mail/address.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace tegami::mail {
+namespace {
+
+struct PathCase {
+  std::string input;
+  PathKind kind;
+  bool ok;
+  std::string local;   // expected when ok
+  std::string domain;  // expected when ok
+  std::string flags;   // expected when ok: letters N S Q @ % ! L D (null, route, quoted, ...)
+  std::string enhanced = "";  // expected when !ok
+};
+
+std::string flags_of(const Address& a) {
+  std::string f;
+  if (a.null_path) f += 'N';
+  if (a.has_source_route) f += 'S';
+  if (a.quoted_local) f += 'Q';
+  if (a.local_has_at) f += '@';
+  if (a.local_has_percent) f += '%';
+  if (a.local_has_bang) f += '!';
+  if (a.ip_literal) f += 'L';
+  if (a.numeric_domain) f += 'D';
+  return f;
+}
+
+constexpr auto R = PathKind::kReverse;
+constexpr auto F = PathKind::kForward;
+
+std::vector<PathCase> path_cases() {
+  std::string local64(64, 'a');
+  std::string label63(63, 'b');
+  // 4 x 63 + 3 dots = 255 octets.
+  std::string domain255 = label63 + "." + label63 + "." + label63 + "." + label63;
+  std::string domain256 = domain255 + "c";
+  return {
+      {"<alice@example.test>", F, true, "alice", "example.test", ""},
+      {"<Alice.Smith@Example.TEST>", F, true, "Alice.Smith", "example.test", ""},
+      {"<alice@example.test.>", F, true, "alice", "example.test", ""},
+      {"<alice@example.test..>", F, false, "", "", "", "5.1.3"},
+      {"<>", R, true, "", "", "N"},
+      {"<>", F, false, "", "", "", "5.1.3"},
+      {"<Postmaster>", F, true, "Postmaster", "", ""},
+      {"<postmaster>", F, true, "postmaster", "", ""},
+      {"<postmaster>", R, false, "", "", "", "5.1.7"},
+      {"<alice>", F, false, "", "", "", "5.1.3"},
+      {"alice@example.test", F, false, "", "", "", "5.1.3"},
+      {"<alice@example.test", R, false, "", "", "", "5.1.7"},
+      {"<@a.example,@b.example:user@d.example>", F, true, "user", "d.example", "S"},
+      {"<@a.example:user@d.example>", F, true, "user", "d.example", "S"},
+      {"<@a.example,user@d.example>", F, false, "", "", "", "5.1.3"},
+      {"<@:user@d.example>", F, false, "", "", "", "5.1.3"},
+      {"<\"john doe\"@example.test>", F, true, "john doe", "example.test", "Q"},
+      {"<\"a\\\"b\"@example.test>", F, true, "a\"b", "example.test", "Q"},
+      {"<\"unterminated@example.test>", F, false, "", "", "", "5.1.3"},
+      {"<user@[192.0.2.1]>", F, true, "user", "[192.0.2.1]", "L"},
+      {"<user@[IPv6:2001:DB8::1]>", F, true, "user", "[ipv6:2001:db8::1]", "L"},
+      {"<user@[IPv6:2001:db8:0:0:0:0:0:1]>", F, true, "user", "[ipv6:2001:db8:0:0:0:0:0:1]", "L"},
+      {"<user@[IPv6:::ffff:192.0.2.1]>", F, true, "user", "[ipv6:::ffff:192.0.2.1]", "L"},
+      {"<user@[IPv6:1:2:3:4:5:6:7]>", F, false, "", "", "", "5.1.3"},
+      {"<user@[IPv6:1::2::3]>", F, false, "", "", "", "5.1.3"},
+      {"<user@[256.0.0.1]>", F, false, "", "", "", "5.1.3"},
+      {"<user@[1.2.3]>", F, false, "", "", "", "5.1.3"},
+      {"<user@[x-tag:foo]>", F, false, "", "", "", "5.1.3"},
+      {"<user@192.0.2.1>", F, true, "user", "192.0.2.1", "D"},
+      {"<user@host.123>", F, true, "user", "host.123", "D"},
+      {"<user@123host.example>", F, true, "user", "123host.example", ""},
+      {"<a..b@example.test>", F, false, "", "", "", "5.1.3"},
+      {"<.a@example.test>", F, false, "", "", "", "5.1.3"},
+      {"<a.@example.test>", F, false, "", "", "", "5.1.3"},
+      {"<a b@example.test>", F, false, "", "", "", "5.1.3"},
+      {"<a@-example.test>", F, false, "", "", "", "5.1.3"},
+      {"<a@example-.test>", F, false, "", "", "", "5.1.3"},
+      {"<a@exa_mple.test>", F, false, "", "", "", "5.1.3"},
+      {"<a@>", F, false, "", "", "", "5.1.3"},
+      {"<@example.test>", F, false, "", "", "", "5.1.3"},
+      {"<a@b@example.test>", R, false, "", "", "", "5.1.7"},
+      {"<" + local64 + "@example.test>", F, true, local64, "example.test", ""},
+      {"<" + local64 + "a@example.test>", F, false, "", "", "", "5.1.3"},
+      {"<" + local64 + "a@example.test>", R, false, "", "", "", "5.1.7"},
+      // A 255-octet domain cannot fit a 256-octet path: the path limit bites first.
+      {"<a@" + domain255 + ">", F, false, "", "", "", "5.1.3"},
+      {"<a@" + domain256 + ">", F, false, "", "", "", "5.1.3"},
+      {"<a@" + label63 + "c.example>", F, false, "", "", "", "5.1.3"},
+      // 256 octets of path are fine, 257 are not (RFC 5321 §4.5.3.1.3).
+      {"<" + std::string(64, 'x') + "@" + std::string(63, 'd') + "." + std::string(63, 'e') + "." +
+           std::string(61, 'f') + ">",
+       F, true, std::string(64, 'x'),
+       std::string(63, 'd') + "." + std::string(63, 'e') + "." + std::string(61, 'f'), ""},
+      {"<" + std::string(64, 'x') + "@" + std::string(63, 'd') + "." + std::string(63, 'e') + "." +
+           std::string(62, 'f') + ">",
+       F, false, "", "", "", "5.1.3"},
+      {"<user%other@example.test>", F, true, "user%other", "example.test", "%"},
+      {"<other!user@example.test>", F, true, "other!user", "example.test", "!"},
+      {"<\"a@b\"@example.test>", F, true, "a@b", "example.test", "Q@"},
+      {"<a@exa\xc3\xa9.test>", F, false, "", "", "", "5.1.3"},
+  };
+}
+
+TEST(Address, ParsePathTable) {
+  for (const auto& c : path_cases()) {
+    auto r = parse_path(c.input, c.kind);
+    ASSERT_EQ(r.has_value(), c.ok) << c.input;
+    if (c.ok) {
+      EXPECT_EQ(r->local, c.local) << c.input;
+      EXPECT_EQ(r->domain, c.domain) << c.input;
+      EXPECT_EQ(flags_of(*r), c.flags) << c.input;
+    } else {
+      EXPECT_EQ(r.error().smtp_code, 501) << c.input;
+      EXPECT_EQ(r.error().enhanced, c.enhanced) << c.input;
+      EXPECT_FALSE(r.error().temporary) << c.input;
+    }
+  }
+}
+
+TEST(Address, LowerCaseAndRoundTrip) {
+  auto a = parse_path("<Alice.Smith@Example.TEST.>", F);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->local, "Alice.Smith");
+  EXPECT_EQ(a->local_lower, "alice.smith");
+  EXPECT_EQ(a->to_string(), "Alice.Smith@example.test");
+  EXPECT_EQ(a->to_path(), "<Alice.Smith@example.test>");
+
+  auto q = parse_path("<\"John \\\"Q\\\" Doe\"@example.test>", F);
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->local, "John \"Q\" Doe");
+  EXPECT_EQ(q->to_string(), "\"John \\\"Q\\\" Doe\"@example.test");
+  // A needlessly quoted local part comes out plain (RFC 5321 §4.1.2 SHOULD).
+  auto plain = parse_path("<\"alice\"@example.test>", F);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->to_string(), "alice@example.test");
+  EXPECT_TRUE(plain->quoted_local);
+
+  auto null = parse_path("<>", R);
+  ASSERT_TRUE(null);
+  EXPECT_EQ(null->to_path(), "<>");
+  auto route = parse_path("<@A.example,@B.example:u@D.example>", F);
+  ASSERT_TRUE(route);
+  EXPECT_EQ(route->source_route, "@a.example,@b.example");
+  EXPECT_EQ(route->to_path(), "<u@d.example>");  // the route is dropped
+}
+
+TEST(Address, DomainEqual) {
+  EXPECT_TRUE(domain_equal("Example.TEST", "example.test"));
+  EXPECT_TRUE(domain_equal("example.test.", "EXAMPLE.test"));
+  EXPECT_FALSE(domain_equal("example.test..", "example.test"));
+  EXPECT_FALSE(domain_equal("example.test", "example.tes"));
+}
+
+// CHECKLIST "Open relay": nmap smtp-open-relay and the Postfix resolve tests.
+// Each must be refusable: either the parser rejects it, or is_relay_hack().
+TEST(Address, OpenRelayVectorsAreClassified) {
+  const std::string ip = "[192.0.2.25]";
+  const std::string srv = "mx.example.test";
+  const std::string dom = "victim.example.net";
+  struct Vector {
+    std::string path;
+    bool parses;  // false: 501 5.1.3 from the parser
+  };
+  const std::vector<Vector> vectors = {
+      {"<relaytest%" + dom + "@" + ip + ">", true},
+      {"<relaytest%" + dom + "@" + srv + ">", true},
+      {"<\"relaytest@" + dom + "\">", false},
+      {"<\"relaytest%" + dom + "\">", false},
+      {"<\"relaytest@" + dom + "\"@" + ip + ">", true},
+      {"<\"relaytest@" + dom + "\"@" + srv + ">", true},
+      {"<relaytest@" + dom + "@" + ip + ">", false},
+      {"<relaytest@" + dom + "@" + srv + ">", false},
+      {"<@" + ip + ":relaytest@" + dom + ">", false},  // a literal is not allowed in a route
+      {"<@" + srv + ":relaytest@" + dom + ">", true},
+      {"<" + dom + "!relaytest>", false},
+      {"<" + dom + "!relaytest@" + ip + ">", true},
+      {"<" + dom + "!relaytest@" + srv + ">", true},
+      {"<relaytest@" + ip + ">", true},
+      {"<relaytest@192.0.2.25>", true},
+      {"<\"relaytest!" + dom + "\"@" + srv + ">", true},
+      {"<\"relaytest%" + dom + "\"@" + srv + ">", true},
+      {"<@" + srv + ",@other.example:relaytest@" + dom + ">", true},
+  };
+  for (const auto& v : vectors) {
+    auto a = parse_path(v.path, F);
+    EXPECT_EQ(a.has_value(), v.parses) << v.path;
+    if (a) {
+      EXPECT_TRUE(is_relay_hack(*a)) << v.path;
+    } else {
+      EXPECT_EQ(a.error().enhanced, "5.1.3") << v.path;
+    }
+  }
+  // ... while the senders nmap pairs them with parse, and are not hacks.
+  for (std::string from : {"<>", "<alice@example.test>"}) {
+    auto a = parse_path(from, R);
+    ASSERT_TRUE(a) << from;
+    EXPECT_FALSE(is_relay_hack(*a)) << from;
+  }
+  // MAIL FROM:<@srv> and <@[ip]> (nmap's other senders) are syntax errors.
+  EXPECT_FALSE(parse_path("<@" + srv + ">", R));
+  EXPECT_FALSE(parse_path("<@" + ip + ">", R));
+  // Plain addresses are not hacks, whatever their case or trailing dot.
+  for (std::string ok :
+       {"<relaytest@VICTIM.example.NET.>", "<a.b-c+d@x-y.example>", "<Postmaster>"}) {
+    auto a = parse_path(ok, F);
+    ASSERT_TRUE(a) << ok;
+    EXPECT_FALSE(is_relay_hack(*a)) << ok;
+  }
+}
+
+struct CommandCase {
+  std::string args;
+  PathKind kind;
+  bool allow_params;
+  int code;  // 0: ok
+  std::string enhanced;
+  std::optional<std::uint64_t> size;
+  BodyType body;
+};
+
+TEST(Address, PathCommandTable) {
+  const auto k7 = BodyType::k7Bit;
+  const auto k8 = BodyType::k8BitMime;
+  const std::vector<CommandCase> cases = {
+      {"<a@example.test>", R, true, 0, "", std::nullopt, k7},
+      {" <a@example.test>", R, true, 0, "", std::nullopt, k7},
+      {"<a@example.test> ", R, true, 0, "", std::nullopt, k7},
+      {"<> SIZE=1000", R, true, 0, "", 1000, k7},
+      {"<a@example.test> size=0 body=8bitmime", R, true, 0, "", 0, k8},
+      {"<a@example.test>  BODY=7BIT  SIZE=5", R, true, 0, "", 5, k7},
+      {"<a@example.test> SIZE=99999999999999999999", R, true, 0, "", UINT64_MAX, k7},
+      {"<a@example.test> SIZE=123456789012345678901", R, true, 501, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> SIZE=", R, true, 501, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> SIZE=12a", R, true, 501, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> SIZE=1 SIZE=2", R, true, 501, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> BODY=BINARYMIME", R, true, 555, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> BODY=9BIT", R, true, 501, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> SMTPUTF8", R, true, 555, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> RET=HDRS", R, true, 555, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> -X=1", R, true, 501, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> SIZE=10", R, false, 555, "5.5.4", std::nullopt, k7},
+      {"<b@example.test> NOTIFY=NEVER", F, true, 555, "5.5.4", std::nullopt, k7},
+      {"<a@example.test>SIZE=10", R, true, 501, "5.1.7", std::nullopt, k7},
+      {"a@example.test", R, true, 501, "5.1.7", std::nullopt, k7},
+      {"", F, true, 501, "5.1.3", std::nullopt, k7},
+      {"<\"a>b\"@example.test> SIZE=1", R, true, 0, "", 1, k7},
+      {"<a@example.test", F, true, 501, "5.1.3", std::nullopt, k7},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_path_command(c.args, c.kind, c.allow_params);
+    if (c.code == 0) {
+      ASSERT_TRUE(r) << c.args << ": " << r.error().message;
+      EXPECT_EQ(r->params.size, c.size) << c.args;
+      EXPECT_EQ(r->params.body, c.body) << c.args;
+    } else {
+      ASSERT_FALSE(r) << c.args;
+      EXPECT_EQ(r.error().smtp_code, c.code) << c.args;
+      EXPECT_EQ(r.error().enhanced, c.enhanced) << c.args;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tegami::mail

@@ -1,0 +1,235 @@
+#include "proto/smtp/data_receiver.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "split_feed.hpp"
+
+namespace tegami::smtp {
+namespace {
+
+using testing::all_splits;
+using testing::describe_split;
+
+struct Outcome {
+  std::string result;  // "need", "complete", "bare", "long", "big", "drop"
+  std::string body;    // for "complete"
+  std::size_t consumed = 0;
+  std::uint64_t lines = 0;
+  bool operator==(const Outcome&) const = default;
+};
+
+std::string describe(const DataResult& r) {
+  if (std::holds_alternative<DataComplete>(r)) return "complete";
+  if (auto* e = std::get_if<DataError>(&r)) {
+    switch (e->kind) {
+      case DataErrorKind::kBareLineEnding:
+        return "bare";
+      case DataErrorKind::kLineTooLong:
+        return "long";
+      case DataErrorKind::kTooBig:
+        return "big";
+      case DataErrorKind::kTooBigDrop:
+        return "drop";
+    }
+  }
+  return "need";
+}
+
+Outcome run(const std::vector<std::string_view>& chunks, std::uint64_t max = 1 << 20) {
+  DataReceiver d(max);
+  Outcome o{"need", "", 0, 0};
+  for (auto chunk : chunks) {
+    while (!chunk.empty()) {
+      DataFeed f = d.feed(chunk);
+      EXPECT_LE(f.consumed, chunk.size());
+      chunk.remove_prefix(f.consumed);
+      o.consumed += f.consumed;
+      if (std::holds_alternative<NeedMore>(f.result)) {
+        EXPECT_TRUE(chunk.empty()) << "NeedMore with input left";
+        break;
+      }
+      o.result = describe(f.result);
+      o.lines = d.lines();
+      if (o.result == "complete") o.body = d.take_body();
+      return o;
+    }
+  }
+  return o;
+}
+
+struct Case {
+  std::string name;
+  std::string input;
+  std::string result;
+  std::string body;
+  std::size_t consumed;  // npos: all of the input
+};
+
+constexpr auto kAll = std::string::npos;
+
+std::vector<Case> cases() {
+  std::string line998(998, 'a');
+  std::string line999(999, 'a');
+  return {
+      {"empty message", ".\r\n", "complete", "", kAll},
+      {"one line", "Hello\r\n.\r\n", "complete", "Hello\r\n", kAll},
+      {"stops at terminator", "a\r\n.\r\nQUIT\r\n", "complete", "a\r\n", 6},
+      {"stuffed dot", "..\r\n.\r\n", "complete", ".\r\n", kAll},
+      {"stuffed dots", "..x\r\n...\r\n.\r\n", "complete", ".x\r\n..\r\n", kAll},
+      {"leading dot deleted", ".x\r\n.\r\n", "complete", "x\r\n", kAll},
+      {"dot mid line", "a.b\r\na.\r\n.\r\n", "complete", "a.b\r\na.\r\n", kAll},
+      {"empty lines", "\r\n\r\n.\r\n", "complete", "\r\n\r\n", kAll},
+      {"8-bit and nul are data", std::string("\xe6\x97\xa5\0x\r\n.\r\n", 10), "complete",
+       std::string("\xe6\x97\xa5\0x\r\n", 7), kAll},
+      {"998 octet line", line998 + "\r\n.\r\n", "complete", line998 + "\r\n", kAll},
+      {"999 octet line", line999 + "\r\nmore\r\n.\r\n", "long", "", kAll},
+      {"bare lf", "a\nb\r\n.\r\n", "bare", "", 2},
+      {"bare cr", "a\rb\r\n.\r\n", "bare", "", 2},
+      {"bare lf first", "\n.\r\n", "bare", "", 1},
+      {"dot bare lf first", ".\n", "bare", "", 2},
+      {"unterminated", "a\r\n.", "need", "", kAll},
+      {"unterminated cr", "a\r\n.\r", "need", "", kAll},
+  };
+}
+
+TEST(DataReceiver, TableAtEverySplit) {
+  for (const auto& c : cases()) {
+    Outcome whole = run({c.input});
+    EXPECT_EQ(whole.result, c.result) << c.name;
+    EXPECT_EQ(whole.body, c.body) << c.name;
+    EXPECT_EQ(whole.consumed, c.consumed == kAll ? c.input.size() : c.consumed) << c.name;
+    for (const auto& split : all_splits(c.input)) {
+      EXPECT_EQ(run(split), whole) << c.name << " split " << describe_split(split);
+    }
+  }
+}
+
+// CHECKLIST "SMTP: end of DATA": none of these may end DATA. Each is placed
+// after a line of text and followed by a smuggled transaction and a real end.
+struct Smuggle {
+  std::string name;
+  std::string seq;
+  bool is_data;  // true: the sequence is message text; false: bare line ending
+};
+
+std::vector<Smuggle> smuggling() {
+  using namespace std::string_literals;
+  return {
+      {"LF.LF", "\n.\n", false},
+      {"LF.CRLF", "\n.\r\n", false},
+      {"CRLF.LF", "\r\n.\n", false},
+      {"CR.CR", "\r.\r", false},
+      {"CR.LF", "\r.\n", false},
+      {"LF.CR", "\n.\r", false},
+      {"CR.CRLF", "\r.\r\n", false},
+      {"CRLF.CR", "\r\n.\r", false},
+      {"CRLF.CRx", "\r\n.\rx", false},
+      {"CRLF..CRLF", "\r\n..\r\n", true},
+      {"CRLF NUL.CRLF", "\r\n\0.\r\n"s, true},
+      {"CRLF.CRCRLF", "\r\n.\r\r\n", false},
+      {"CRCRLF.CRCRLF", "\r\r\n.\r\r\n", false},
+  };
+}
+
+TEST(DataReceiver, SmugglingNeverEndsData) {
+  const std::string smuggled =
+      "MAIL FROM:<evil@example.net>\r\nRCPT TO:<victim@example.test>\r\nDATA\r\n"
+      "Subject: smuggled\r\n\r\nhi\r\n";
+  for (const auto& s : smuggling()) {
+    std::string input = "Subject: real\r\n\r\nbody" + s.seq + smuggled + ".\r\n";
+    Outcome whole = run({input});
+    if (s.is_data) {
+      EXPECT_EQ(whole.result, "complete") << s.name;
+      EXPECT_EQ(whole.consumed, input.size()) << s.name;
+      EXPECT_NE(whole.body.find("MAIL FROM:<evil@example.net>"), std::string::npos) << s.name;
+    } else {
+      EXPECT_EQ(whole.result, "bare") << s.name;
+      // The error comes within the sequence: nothing smuggled was read.
+      EXPECT_LE(whole.consumed, 21 + s.seq.size()) << s.name;
+    }
+    for (const auto& split : all_splits(input)) {
+      EXPECT_EQ(run(split), whole) << s.name << " split " << describe_split(split);
+    }
+  }
+}
+
+TEST(DataReceiver, LoneDotAtEndOfStreamIsNotAnEnd) {
+  EXPECT_EQ(run({"body\r\n."}).result, "need");
+  EXPECT_EQ(run({"body\r\n.\r"}).result, "need");
+  EXPECT_EQ(run({"body."}).result, "need");
+}
+
+TEST(DataReceiver, SizeLimit) {
+  // Exactly the limit: "0123456789\r\n" is 12 octets.
+  Outcome ok = run({"0123456789\r\n.\r\n"}, 12);
+  EXPECT_EQ(ok.result, "complete");
+  EXPECT_EQ(ok.body, "0123456789\r\n");
+  Outcome big = run({"0123456789\r\nx\r\n.\r\n"}, 12);
+  EXPECT_EQ(big.result, "big");
+  EXPECT_EQ(big.consumed, 18u);  // read to the terminator, nothing after
+  for (const auto& split : all_splits("0123456789\r\nx\r\n.\r\nNOOP\r\n")) {
+    EXPECT_EQ(run(split, 12).result, "big") << describe_split(split);
+  }
+}
+
+TEST(DataReceiver, OverSizeKeepsMemoryBoundedAndDropsPastHardLimit) {
+  const std::uint64_t max = 1000;
+  DataReceiver d(max);
+  EXPECT_EQ(d.hard_limit(), max + kMinDiscardAllowance);
+  std::string line(998, 'x');
+  line += "\r\n";
+  std::uint64_t fed = 0;
+  DataResult last = NeedMore{};
+  std::size_t consumed = 0;
+  while (std::holds_alternative<NeedMore>(last)) {
+    DataFeed f = d.feed(line);
+    consumed = f.consumed;
+    last = f.result;
+    fed += f.consumed;
+    ASSERT_LE(fed, d.hard_limit() + line.size());
+  }
+  ASSERT_TRUE(std::holds_alternative<DataError>(last));
+  EXPECT_EQ(std::get<DataError>(last).kind, DataErrorKind::kTooBigDrop);
+  EXPECT_GT(d.size(), d.hard_limit());
+  EXPECT_LE(consumed, line.size());
+  EXPECT_TRUE(d.take_body().empty());
+  EXPECT_TRUE(error_drops(DataErrorKind::kTooBigDrop));
+  EXPECT_FALSE(error_drops(DataErrorKind::kTooBig));
+}
+
+TEST(DataReceiver, HardLimitIsExactForAnySplit) {
+  // max 0: hard limit = kMinDiscardAllowance; one huge line crosses it.
+  std::string big(kMinDiscardAllowance + 10, 'x');
+  DataReceiver a(0);
+  DataFeed f = a.feed(big);
+  EXPECT_EQ(f.consumed, kMinDiscardAllowance + 1);
+  EXPECT_EQ(std::get<DataError>(f.result).kind, DataErrorKind::kTooBigDrop);
+  DataReceiver b(0);
+  std::size_t total = 0;
+  std::string_view rest = big;
+  while (true) {
+    DataFeed g = b.feed(rest.substr(0, 4093));
+    total += g.consumed;
+    rest.remove_prefix(g.consumed);
+    if (!std::holds_alternative<NeedMore>(g.result)) break;
+  }
+  EXPECT_EQ(total, kMinDiscardAllowance + 1);
+}
+
+TEST(DataReceiver, CountsLines) {
+  Outcome o = run({"a\r\nb\r\n\r\n.\r\n"});
+  EXPECT_EQ(o.lines, 3u);
+}
+
+TEST(DataReceiver, ErrorReplies) {
+  EXPECT_EQ(error_reply(DataErrorKind::kBareLineEnding).substr(0, 10), "550 5.5.2 ");
+  EXPECT_EQ(error_reply(DataErrorKind::kLineTooLong).substr(0, 10), "554 5.6.0 ");
+  EXPECT_EQ(error_reply(DataErrorKind::kTooBig).substr(0, 10), "552 5.3.4 ");
+  EXPECT_EQ(error_reply(DataErrorKind::kTooBigDrop).substr(0, 10), "552 5.3.4 ");
+}
+
+}  // namespace
+}  // namespace tegami::smtp

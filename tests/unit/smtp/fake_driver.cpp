@@ -1,0 +1,163 @@
+#include "fake_driver.hpp"
+
+#include <gtest/gtest.h>
+
+#include "mail/address.hpp"
+#include "proto/smtp/reply.hpp"
+
+namespace tegami::smtp::testing {
+
+namespace {
+
+// Every reply must be whole lines "DDD[ -]text\r\n" without a bare CR or LF.
+void check_reply_syntax(std::string_view text) {
+  ASSERT_FALSE(text.empty());
+  ASSERT_TRUE(text.ends_with("\r\n")) << text;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find("\r\n", start);
+    ASSERT_NE(end, std::string_view::npos);
+    std::string_view line = text.substr(start, end - start);
+    EXPECT_GE(line.size(), 4u) << line;
+    EXPECT_TRUE(line[3] == ' ' || line[3] == '-') << line;
+    EXPECT_EQ(line.find_first_of("\r\n"), std::string_view::npos) << line;
+    EXPECT_LE(line.size() + 2, kMaxReplyLine) << line;
+    start = end + 2;
+  }
+}
+
+}  // namespace
+
+RecipientChecked fake_verdict(const CheckRecipient& check) {
+  const mail::Address& a = check.recipient;
+  RecipientChecked v;
+  std::string path = a.to_path();
+  if (mail::is_relay_hack(a)) {
+    v.reply = "554 5.7.1 " + path + ": Relay access denied";
+    return v;
+  }
+  if (a.domain.empty() && a.local_lower == "postmaster") {
+    v.accepted = true;
+    v.reply = "250 2.1.5 Ok";
+    v.resolved = {"alice@example.test"};
+    return v;
+  }
+  if (!mail::domain_equal(a.domain, "example.test")) {
+    v.reply = "554 5.7.1 " + path + ": Relay access denied";
+    return v;
+  }
+  if (a.local_lower == "alice" || a.local_lower == "bob" || a.local_lower == "postmaster") {
+    v.accepted = true;
+    v.reply = "250 2.1.5 Ok";
+    v.resolved = {(a.local_lower == "bob" ? "bob" : "alice") + std::string("@example.test")};
+    return v;
+  }
+  v.reply = "550 5.1.1 " + path + ": Recipient address rejected: User unknown";
+  return v;
+}
+
+DeliveryDone fake_delivery(const Envelope& envelope, int& counter) {
+  if (envelope.body.find("X-Test-Fail: temp") != std::string::npos) {
+    return DeliveryDone{fail(Error::temp("storage failure, try again later", 451, "4.3.0"))};
+  }
+  if (envelope.body.find("X-Test-Fail: perm") != std::string::npos) {
+    return DeliveryDone{fail(Error::perm("message content rejected", 554, "5.7.1"))};
+  }
+  return DeliveryDone{std::string("Q") + std::to_string(++counter)};
+}
+
+void FakeDriver::connect(std::string_view pregreet) {
+  if (!pregreet.empty()) note("E: pregreet");
+  perform(session_.step(Connected{pregreet}));
+}
+
+void FakeDriver::client(std::string_view bytes, bool bytewise) {
+  if (closed_) return;
+  if (!bytewise) {
+    EXPECT_TRUE(session_.wants_input());
+    perform(session_.step(Input{bytes}));
+    return;
+  }
+  for (std::size_t i = 0; i < bytes.size() && !closed_; ++i) {
+    EXPECT_TRUE(session_.wants_input());
+    perform(session_.step(Input{bytes.substr(i, 1)}));
+  }
+}
+
+void FakeDriver::event(const Event& e) {
+  if (closed_) return;
+  perform(session_.step(e));
+  if (std::holds_alternative<PeerClosed>(e)) {
+    EXPECT_EQ(session_.state(), State::kClosed);
+    closed_ = true;
+  }
+}
+
+void FakeDriver::perform(const Actions& actions) {
+  for (const auto& action : actions) {
+    EXPECT_FALSE(closed_) << "action after Close";
+    if (const auto* r = std::get_if<Reply>(&action)) {
+      check_reply_syntax(r->text);
+      std::size_t start = 0;
+      while (start < r->text.size()) {
+        std::size_t end = r->text.find("\r\n", start);
+        if (end == std::string::npos) end = r->text.size();
+        note("S: " + r->text.substr(start, end - start));
+        start = end + 2;
+      }
+    } else if (const auto* d = std::get_if<Delay>(&action)) {
+      note("A: delay " + std::to_string(d->duration.count()) + "ms");
+    } else if (const auto* c = std::get_if<CheckRecipient>(&action)) {
+      ++checks_;
+      note("A: check " + c->recipient.to_path() + " from " + c->sender.to_path());
+      EXPECT_EQ(session_.state(), State::kCheckingRecipient);
+      EXPECT_FALSE(session_.wants_input());
+      perform(session_.step(fake_verdict(*c)));
+    } else if (const auto* dl = std::get_if<Deliver>(&action)) {
+      const Envelope& env = dl->envelope;
+      std::string rcpts;
+      for (const auto& rcpt : env.recipients) {
+        rcpts += (rcpts.empty() ? "" : ",") + rcpt.address.to_path();
+        for (const auto& x : rcpt.resolved) rcpts += "=" + x;
+      }
+      note("A: deliver helo=" + env.helo + (env.esmtp ? " esmtp" : " smtp") + " from=" +
+           env.mail_from.to_path() + " to=" + rcpts + " size=" + std::to_string(env.body.size()) +
+           " lines=" + std::to_string(env.lines) + (env.eight_bit_mime ? " 8bitmime" : ""));
+      std::size_t start = 0;
+      int shown = 0;
+      while (start < env.body.size()) {
+        std::size_t end = env.body.find("\r\n", start);
+        EXPECT_NE(end, std::string::npos) << "body must end in CRLF";
+        if (end == std::string::npos) break;
+        if (++shown <= 12) {
+          std::string line = env.body.substr(start, end - start);
+          std::string shown_line;
+          for (unsigned char ch : line) {
+            if (ch < 0x20 || ch >= 0x7f) {
+              static constexpr char kHex[] = "0123456789abcdef";
+              shown_line += "\\x";
+              shown_line += kHex[ch >> 4];
+              shown_line += kHex[ch & 15];
+            } else {
+              shown_line += static_cast<char>(ch);
+            }
+          }
+          note("| " + shown_line);
+        }
+        start = end + 2;
+      }
+      if (shown > 12) note("| ... " + std::to_string(shown - 12) + " more lines");
+      EXPECT_EQ(session_.state(), State::kDelivering);
+      EXPECT_FALSE(session_.wants_input());
+      delivered_.push_back(env);
+      perform(session_.step(fake_delivery(env, queue_counter_)));
+    } else if (std::holds_alternative<Close>(action)) {
+      note("A: close");
+      closed_ = true;
+      EXPECT_EQ(session_.state(), State::kClosed);
+      EXPECT_FALSE(session_.wants_input());
+    }
+  }
+}
+
+}  // namespace tegami::smtp::testing

@@ -1,0 +1,57 @@
+// A fake SMTP driver for tests: it performs a ServerSession's actions the way
+// the Asio driver does, answers CheckRecipient with a fake recipient policy
+// and Deliver with a fake store, and records the dialogue as text:
+//   "C: ..." / "P: ..." / "R: ..."  client input (as written in the script)
+//   "S: ..."                         each server reply line (CRLF removed)
+//   "A: ..."                         the other actions (check, deliver, delay, close)
+//   "| ..."                          the lines of a delivered message
+// One fake per interface (DESIGN rule 12).
+//
+// Fake policy:   alice@, bob@, postmaster@example.test and <Postmaster> are
+//                local (postmaster resolves to alice); other @example.test are
+//                "550 5.1.1 ... User unknown"; every other domain and every
+//                is_relay_hack() address is "554 5.7.1 ... Relay access denied".
+// Fake store:    a body containing "X-Test-Fail: temp" fails 451 4.3.0, one
+//                with "X-Test-Fail: perm" fails 554 5.7.1; else ids Q1, Q2, ...
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/smtp/server_session.hpp"
+
+namespace tegami::smtp::testing {
+
+RecipientChecked fake_verdict(const CheckRecipient& check);
+DeliveryDone fake_delivery(const Envelope& envelope, int& counter);
+
+class FakeDriver {
+ public:
+  explicit FakeDriver(SessionConfig config) : session_(std::move(config)) {}
+
+  // Connects; non-empty `pregreet` simulates an early talker.
+  void connect(std::string_view pregreet = {});
+  // Feeds `bytes` as one Input, or one byte per Input when `bytewise`.
+  void client(std::string_view bytes, bool bytewise = false);
+  void event(const Event& e);
+  void note(std::string_view line) { log_ += std::string(line) + "\n"; }
+
+  bool closed() const { return closed_; }
+  const std::string& log() const { return log_; }
+  const std::vector<Envelope>& delivered() const { return delivered_; }
+  std::size_t checks() const { return checks_; }
+  ServerSession& session() { return session_; }
+
+ private:
+  void perform(const Actions& actions);
+
+  ServerSession session_;
+  std::string log_;
+  std::vector<Envelope> delivered_;
+  std::size_t checks_ = 0;
+  int queue_counter_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace tegami::smtp::testing
