@@ -31,7 +31,9 @@ struct CliContext {
 
 // Prints "tegami: <message>" to stderr and returns kExitError.
 int report(const std::string& message);
-inline int report(const Error& e) { return report(e.message); }
+inline int report(const Error& e) {
+  return report(e.message);
+}
 
 // The configuration named by -c / TEGAMI_CONFIG (an error when neither is set).
 Result<Config> load_cli_config(const CliContext& ctx);

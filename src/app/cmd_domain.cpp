@@ -21,7 +21,8 @@ void add_domain_command(CLI::App& app, CliContext& ctx) {
     });
   });
 
-  auto* del = sub->add_subcommand("del", "delete a local domain (it must have no users or aliases)");
+  auto* del =
+      sub->add_subcommand("del", "delete a local domain (it must have no users or aliases)");
   del->add_option("D", *name, "domain")->required();
   del->callback([&ctx, name] {
     ctx.exit_code = with_directory(ctx, [&](const Config&, SqliteDirectory& d) {

@@ -35,7 +35,8 @@ constexpr const char* kConfigTemplate = R"toml(# tegami configuration, written b
 # Durations are written 30s, 10m, 2h, 5d; sizes 512KiB, 25MiB.
 # An empty `listen` list disables that listener; port 0 means "pick one".
 
-hostname = "{hostname}"       # this server's name: greetings, Received:, TLS certificate
+# This server's name: greetings, Received: lines, the TLS certificate.
+hostname = "{hostname}"
 data_dir = "data"                 # directory.sqlite, maildirs, spool
 
 [smtp]                            # inbound MX: local recipients; relay only per [relay]
@@ -157,8 +158,8 @@ int run_init(const InitOptions& o) {
   const std::string dir = fs::absolute(o.dir, ec).lexically_normal().string();
   if (ec) return report("bad directory " + o.dir + ": " + ec.message());
   const std::string conf = dir + "/tegami.toml", data = dir + "/data", tls = dir + "/tls";
-  const std::string cert = tls + "/cert.pem", key = tls + "/key.pem",
-                    secret = dir + "/secret.key", db_path = data + "/directory.sqlite";
+  const std::string cert = tls + "/cert.pem", key = tls + "/key.pem", secret = dir + "/secret.key",
+                    db_path = data + "/directory.sqlite";
   for (const auto& p : {conf, cert, key, secret, db_path}) {
     if (fs::exists(fs::symlink_status(p, ec)))
       return report(p + " already exists; refusing to overwrite an installation");

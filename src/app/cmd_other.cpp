@@ -27,9 +27,16 @@ void add_other_commands(CLI::App& app, CliContext& ctx) {
   });
 
   auto* trace = app.add_subcommand("trace", "explain a message's route from its headers");
-  trace->prefix_command();  // everything after `trace` belongs to run_trace
-  trace->callback([&ctx, trace] {
+  // Everything after `trace` belongs to run_trace (no fallthrough to our options).
+  trace->prefix_command()->fallthrough(false);
+  CLI::Option* config_opt = app.get_option("-c");
+  trace->callback([&ctx, trace, config_opt] {
     std::vector<std::string> args = {"trace"};
+    // `tegami -c CONF trace ...`: hand the -c given before `trace` on to it.
+    if (config_opt->count() > 0) {
+      args.push_back("-c");
+      args.push_back(ctx.config_path);
+    }
     for (auto& a : trace->remaining()) args.push_back(a);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -38,11 +45,11 @@ void add_other_commands(CLI::App& app, CliContext& ctx) {
   });
 
   auto* queue = app.add_subcommand("queue", "list | show ID | flush | delete ID");
-  queue->allow_extras();
+  queue->prefix_command()->fallthrough(false);
   queue->callback([&ctx] { ctx.exit_code = not_implemented("queue"); });
 
   auto* grants = app.add_subcommand("grants", "list: POP-before-SMTP grants in force");
-  grants->allow_extras();
+  grants->prefix_command()->fallthrough(false);
   grants->callback([&ctx] { ctx.exit_code = not_implemented("grants"); });
 }
 

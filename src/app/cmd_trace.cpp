@@ -62,10 +62,12 @@ int run_trace(int argc, char** argv) {
   app.add_option("input", input, "message file, mbox, Maildir folder, or - for stdin");
   app.add_option("--format", format, "text, json, jsonl or html")
       ->check(CLI::IsMember({"text", "json", "jsonl", "html"}));
-  app.add_option("--own-domain", own_domains, "a domain of ours (repeatable)");
-  app.add_option("--own-relay", own_relays, "a host glob or CIDR of our relays (repeatable)");
+  app.add_option("--own-domain", own_domains, "a domain of ours (repeatable)")->allow_extra_args(false);
+  app.add_option("--own-relay", own_relays, "a host glob or CIDR of our relays (repeatable)")
+      ->allow_extra_args(false);
   app.add_option("--trust-authserv-id", authserv_ids,
-                 "trust Authentication-Results with this authserv-id (repeatable)");
+                 "trust Authentication-Results with this authserv-id (repeatable)")
+      ->allow_extra_args(false);
   app.add_flag("--offline", offline, "promise no network access (trace never uses the network)");
   app.add_option("-c,--config", config_path, "server configuration: default own domains/relays")
       ->envname("TEGAMI_CONFIG");
@@ -120,7 +122,7 @@ int run_trace(int argc, char** argv) {
           write_out(trace::render_text(t, text_opts));
         } else if (format == "jsonl") {
           if (t.source.empty()) t.source = m.source;
-          write_out(trace::to_json(t.report, t.source).dump() + "\n");
+          write_out(trace::to_json(t.report, t.source).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
         } else {
           collected.push_back(std::move(t));
         }

@@ -19,7 +19,7 @@ void strip_eol(std::string& s) {
 
 // One line from the terminal `fd`, echo off; the terminal state is restored.
 Result<std::string> prompt(int fd, const char* text) {
-  termios old {};
+  termios old{};
   if (::tcgetattr(fd, &old) != 0)
     return fail(Error::perm(std::string("cannot read the terminal: ") + std::strerror(errno)));
   termios quiet = old;

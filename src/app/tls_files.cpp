@@ -9,6 +9,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -29,7 +30,7 @@ using BioPtr = std::unique_ptr<BIO, Free<BIO, BIO_free_all>>;
 using BnPtr = std::unique_ptr<BIGNUM, Free<BIGNUM, BN_free>>;
 using ExtPtr = std::unique_ptr<X509_EXTENSION, Free<X509_EXTENSION, X509_EXTENSION_free>>;
 
-constexpr long kValidDays = 3650;  // ten years
+constexpr long kValidDays = 3650;       // ten years
 constexpr long kBackdateSeconds = 300;  // tolerate a client clock slightly behind
 
 std::string openssl_error(const std::string& what) {

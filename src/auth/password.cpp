@@ -37,10 +37,11 @@ CryptData new_crypt_data() {
   return CryptData(d);
 }
 
-// Cheap structural test used on every login: accepted prefix, sane length,
-// no NUL (crypt_rn takes C strings), and libxcrypt knows the setting. The
-// comparison of crypt_rn's output with the whole stored string does the rest.
-bool accepted_form(std::string_view hash) {
+}  // namespace
+
+// Used on every login too: the comparison of crypt_rn's output with the
+// whole stored string does the rest. crypt_rn takes C strings: no NUL.
+bool has_supported_form(std::string_view hash) {
   if (hash.empty() || hash.size() >= CRYPT_OUTPUT_SIZE) return false;
   if (hash.find('\0') != std::string_view::npos) return false;
   if (!has_accepted_prefix(hash)) return false;  // also refuses "*" and "!" (locked)
@@ -50,10 +51,8 @@ bool accepted_form(std::string_view hash) {
   return rc == CRYPT_SALT_OK || rc == CRYPT_SALT_METHOD_LEGACY;
 }
 
-}  // namespace
-
 bool is_supported_hash(std::string_view hash) {
-  if (!accepted_form(hash)) return false;
+  if (!has_supported_form(hash)) return false;
   // A complete hash, not just a setting: hashing any phrase with it as the
   // setting must give a string of the same length and the same setting part
   // (everything up to the last '$').
@@ -87,7 +86,7 @@ Result<std::string> hash_password(std::string_view password) {
 }
 
 bool verify_password(std::string_view password, std::string_view hash) {
-  if (!accepted_form(hash)) return false;
+  if (!has_supported_form(hash)) return false;
   if (password.size() > kMaxPasswordLength || password.find('\0') != std::string_view::npos)
     return false;
 

@@ -22,8 +22,14 @@ namespace tegami {
 // grows with input; bcrypt also silently truncates at 72 bytes).
 inline constexpr std::size_t kMaxPasswordLength = 1024;
 
-// True when `hash` uses a scheme verify_password() accepts ($y$ $6$ $5$ $2b$),
-// is well formed for libxcrypt, and is not a locked entry.
+// Cheap structural check (no hashing): an accepted prefix ($y$ $6$ $5$ $2b$),
+// a sane length, no NUL, parameters libxcrypt understands; a locked entry
+// ("*", "!...") fails. For storage layers guarding against garbage.
+bool has_supported_form(std::string_view hash);
+
+// Full check, for importing a hash (costs one hash computation): as
+// has_supported_form(), and the string is a complete hash, not just a
+// setting (hashing with it yields a string of the same shape).
 bool is_supported_hash(std::string_view hash);
 
 // Hashes `password` with yescrypt and a fresh random salt.

@@ -52,7 +52,9 @@ Result<void> fsync_dir(const std::string& dir) {
 
 }  // namespace
 
-SecretKey::~SecretKey() { OPENSSL_cleanse(bytes_.data(), bytes_.size()); }
+SecretKey::~SecretKey() {
+  OPENSSL_cleanse(bytes_.data(), bytes_.size());
+}
 
 Result<void> create_key_file(const std::string& path) {
   std::array<std::uint8_t, kSecretKeySize> bytes{};
@@ -93,8 +95,8 @@ Result<SecretKey> load_key_file(const std::string& path) {
   }
   if ((st.st_mode & 077) != 0) {
     ::close(fd);
-    return fail(Error::perm("key file " + path +
-                            " must not be accessible by group or others (chmod 600)"));
+    return fail(
+        Error::perm("key file " + path + " must not be accessible by group or others (chmod 600)"));
   }
   if (st.st_size != static_cast<off_t>(kSecretKeySize)) {
     ::close(fd);
@@ -150,7 +152,8 @@ Result<std::string> seal(const SecretKey& key, std::string_view plaintext, std::
 
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  bool ok = ctx && EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+  bool ok = ctx &&
+            EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
             EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(kNonceSize),
                                 nullptr) == 1 &&
             EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), out + 1) == 1 &&
@@ -168,7 +171,8 @@ Result<std::string> seal(const SecretKey& key, std::string_view plaintext, std::
 }
 
 Result<std::string> open(const SecretKey& key, std::string_view sealed_b64, std::string_view aad) {
-  const Error bad = Error::perm("sealed secret does not open (wrong key, wrong account or damaged)");
+  const Error bad =
+      Error::perm("sealed secret does not open (wrong key, wrong account or damaged)");
   if (sealed_b64.size() > 2 * kMaxPlaintext) return fail(bad);
   auto raw = base64_decode(sealed_b64);
   if (!raw || raw->size() < kHeaderSize + kTagSize) return fail(bad);
@@ -179,7 +183,8 @@ Result<std::string> open(const SecretKey& key, std::string_view sealed_b64, std:
   std::string plain(ct_len, '\0');
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  bool ok = ctx && EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+  bool ok = ctx &&
+            EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
             EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(kNonceSize),
                                 nullptr) == 1 &&
             EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, key.data(), in + 1) == 1 &&

@@ -30,9 +30,10 @@ std::string base64_encode(std::string_view data) {
   out.reserve((data.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 3 <= data.size(); i += 3) {
-    const std::uint32_t v = (static_cast<std::uint32_t>(static_cast<unsigned char>(data[i])) << 16) |
-                            (static_cast<std::uint32_t>(static_cast<unsigned char>(data[i + 1])) << 8) |
-                            static_cast<unsigned char>(data[i + 2]);
+    const std::uint32_t v =
+        (static_cast<std::uint32_t>(static_cast<unsigned char>(data[i])) << 16) |
+        (static_cast<std::uint32_t>(static_cast<unsigned char>(data[i + 1])) << 8) |
+        static_cast<unsigned char>(data[i + 2]);
     out += kAlphabet[(v >> 18) & 63];
     out += kAlphabet[(v >> 12) & 63];
     out += kAlphabet[(v >> 6) & 63];
@@ -45,8 +46,9 @@ std::string base64_encode(std::string_view data) {
     out += kAlphabet[(v >> 12) & 63];
     out += "==";
   } else if (rest == 2) {
-    const std::uint32_t v = (static_cast<std::uint32_t>(static_cast<unsigned char>(data[i])) << 16) |
-                            (static_cast<std::uint32_t>(static_cast<unsigned char>(data[i + 1])) << 8);
+    const std::uint32_t v =
+        (static_cast<std::uint32_t>(static_cast<unsigned char>(data[i])) << 16) |
+        (static_cast<std::uint32_t>(static_cast<unsigned char>(data[i + 1])) << 8);
     out += kAlphabet[(v >> 18) & 63];
     out += kAlphabet[(v >> 12) & 63];
     out += kAlphabet[(v >> 6) & 63];

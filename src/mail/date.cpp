@@ -232,7 +232,8 @@ std::optional<DateTime> parse_date(std::string_view text) {
         if (f.date_complete()) break;
         continue;
       }
-      if (f.day < 0 && n <= 2 && f.year < 0) {
+      if (f.day < 0 && f.year < 0 && (n <= 2 || (n == 3 && f.month < 0 && v >= 1 && v <= 31))) {
+        // "029 Apr 2011": a zero-padded day some mailers write
         f.day = static_cast<int>(v);
       } else if (f.year < 0 && (n >= 3 || (f.day >= 0 && f.month >= 0))) {
         f.year = n == 2 ? (v < 50 ? 2000 + v : 1900 + v) : (n == 3 ? 1900 + v : v);
@@ -247,7 +248,9 @@ std::optional<DateTime> parse_date(std::string_view text) {
   }
 
   if (!f.date_complete() || f.minute < 0) return std::nullopt;
-  if (f.month < 1 || f.month > 12 || f.year < 1900 || f.year > 9999) return std::nullopt;
+  // Years outside [1900, 2200) are garbage in mail, and beyond 2262 an instant
+  // no longer fits system_clock's nanoseconds.
+  if (f.month < 1 || f.month > 12 || f.year < 1900 || f.year >= 2200) return std::nullopt;
   if (f.day < 1 || f.day > days_in_month(f.year, f.month)) return std::nullopt;
 
   DateTime d;

@@ -11,7 +11,8 @@
 // Invariants: the result is an instant in UTC plus how its zone was written;
 // `-0000` and military zones (RFC 5322 4.3: their meaning is unknowable) give
 // offset 0 with `zone_unknown`; a missing zone gives offset 0 with
-// `zone_missing`. Fractions of a second are dropped. Never throws.
+// `zone_missing`. Fractions of a second are dropped; years outside
+// [1900, 2200) are rejected. Never throws.
 #pragma once
 
 #include <chrono>

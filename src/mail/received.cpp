@@ -183,8 +183,12 @@ void read_from_comment(std::string_view raw, Received& r, FromComment& fc) {
   if (open != std::string_view::npos) {
     std::size_t close = t.find(']', open);
     if (close != std::string_view::npos) {
+      std::string_view literal = t.substr(open + 1, close - open - 1);
       if (auto ip = normalize_ip(t.substr(open, close - open + 1))) {
         if (r.from_ip.empty()) r.from_ip = *ip;
+      } else if (iequals(literal, "local") || iequals(literal, "localhost") ||
+                 istarts_with(literal, "unix")) {
+        // OpenSMTPD and others: a local (Unix socket) connection, no address
       } else {
         r.problems.push_back("unreadable address " + std::string(t.substr(open, close - open + 1)));
       }

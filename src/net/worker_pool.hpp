@@ -21,12 +21,19 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
+  // `f` must be trivially destructible: capture by reference what lives in
+  // the awaiting coroutine's frame (it outlives the call). g++ 12 destroys
+  // temporaries of a co_await full-expression twice (GCC PR 100611), which
+  // for a lambda owning a std::string means a double free; the
+  // static_assert keeps that whole class of bug out at compile time.
   template <class F>
   awaitable<std::invoke_result_t<F>> run(F f) {
+    static_assert(std::is_trivially_destructible_v<F>,
+                  "WorkerPool::run: capture by reference (see the comment above)");
     using R = std::invoke_result_t<F>;
-    co_return co_await asio::co_spawn(
+    return asio::co_spawn(
         pool_.get_executor(),
-        [f = std::move(f)]() mutable -> awaitable<R> {
+        [f]() mutable -> awaitable<R> {
           if constexpr (std::is_void_v<R>) {
             f();
             co_return;

@@ -124,8 +124,8 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
   }
   if (auto* v = std::get_if<pop3::VerifyUserPass>(&action)) {
     last_fingerprint_ = AuthThrottle::fingerprint(v->user, v->password);
-    auto res = co_await ctx_.workers.run(
-        [this, user = v->user, pass = v->password] { return verify_password_login(user, pass); });
+    auto res =
+        co_await ctx_.workers.run([this, v] { return verify_password_login(v->user, v->password); });
     co_return sm_->step(res);
   }
   if (auto* v = std::get_if<pop3::VerifyPlain>(&action)) {
@@ -135,15 +135,14 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
       no.failure = pop3::Failure::BadCredentials;
       co_return sm_->step(no);
     }
-    auto res = co_await ctx_.workers.run([this, user = v->authcid, pass = v->password] {
-      return verify_password_login(user, pass);
-    });
+    auto res = co_await ctx_.workers.run(
+        [this, v] { return verify_password_login(v->authcid, v->password); });
     co_return sm_->step(res);
   }
   if (auto* v = std::get_if<pop3::VerifyApop>(&action)) {
     last_fingerprint_ = AuthThrottle::fingerprint(v->user, v->digest);
     auto res = co_await ctx_.workers.run(
-        [this, user = v->user, ts = v->timestamp, d = v->digest] { return verify_apop(user, ts, d); });
+        [this, v] { return verify_apop(v->user, v->timestamp, v->digest); });
     co_return sm_->step(res);
   }
   if (auto* f = std::get_if<pop3::LoginFailed>(&action)) {
@@ -161,14 +160,14 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
                  pop3::to_string(l->mechanism), maildrop_ ? maildrop_->entries().size() : 0);
     auto expires = ctx_.clock.now() + ctx_.config.pop_before_smtp_ttl;
     auto g = co_await ctx_.workers.run(
-        [this, acct = l->account, expires] { return ctx_.grants.record(ip_, acct, expires); });
+        [this, l, &expires] { return ctx_.grants.record(ip_, l->account, expires); });
     if (!g) spdlog::warn("pop3 {} cannot record POP-before-SMTP grant: {}", sid_, g.error().message);
     co_return pop3::Actions{};
   }
   if (auto* o = std::get_if<pop3::OpenMaildrop>(&action)) {
     pop3::MaildropOpened ev;
-    auto md = co_await ctx_.workers.run([this, acct = o->account]() -> Result<std::unique_ptr<Maildrop>> {
-      auto a = ctx_.directory.find_account(acct);
+    auto md = co_await ctx_.workers.run([this, o]() -> Result<std::unique_ptr<Maildrop>> {
+      auto a = ctx_.directory.find_account(o->account);
       if (!a) return fail(a.error());
       if (!*a) return fail(Error::temp("account vanished"));
       return ctx_.mailboxes.open_maildrop((*a)->mailbox);
@@ -187,7 +186,7 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
     co_return sm_->step(ev);
   }
   if (auto* rm = std::get_if<pop3::ReadMessage>(&action)) {
-    auto data = co_await ctx_.workers.run([this, i = rm->index] { return maildrop_->read(i); });
+    auto data = co_await ctx_.workers.run([this, rm] { return maildrop_->read(rm->index); });
     pop3::MessageData ev;
     ev.index = rm->index;
     ev.ok = static_cast<bool>(data);

@@ -102,7 +102,7 @@ net::awaitable<smtp::Actions> SmtpDriver::check_recipient(const smtp::CheckRecip
       // RFC 5321 §4.5.1: a bare <Postmaster> is postmaster of our own domains.
       address = "postmaster@" + ctx_.config.hostname;
     }
-    auto res = co_await ctx_.workers.run([this, address] { return ctx_.directory.resolve(address); });
+    auto res = co_await ctx_.workers.run([this, &address] { return ctx_.directory.resolve(address); });
     if (!res) {
       spdlog::warn("smtp {} directory lookup failed: {}", sid_, res.error().message);
       ev.accepted = false;
@@ -177,7 +177,7 @@ net::awaitable<void> SmtpDriver::run() {
   sid_ = ctx_.new_session_id('S');
   const auto& cfg = ctx_.config;
 
-  rdns_ = co_await ctx_.workers.run([ip = ip_] { return reverse_dns(ip); });
+  rdns_ = co_await ctx_.workers.run([this] { return reverse_dns(ip_); });
   spdlog::info("smtp {} connect ip={} rdns={} port={} listener={}", sid_, ip_,
                rdns_.empty() ? "unknown" : rdns_, stream.local_port(),
                kind_ == SmtpListener::kSmtp ? "smtp" : "submission");

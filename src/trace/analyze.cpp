@@ -62,22 +62,30 @@ bool uncheckable_receiver(const mail::Received& prev) {
   return mail::normalize_ip(by).has_value() && !prev.has_from;
 }
 
-// Does hop `cur` continue from `prev` (cur's sender is prev's receiver)?
-// HELO names are client claims: they count only from non-public addresses
-// (an internal network) or when no address was recorded.
-bool continues(const mail::Received& prev, const mail::Received& cur) {
+// How hop `cur` links to `prev` (cur's sender should be prev's receiver).
+enum class Link { kVerified, kClaimOnly, kBreak };
+
+// Addresses and verified (rDNS) names link hops. A HELO name is the
+// client's claim: from a non-public address (an internal network) or when no
+// address was recorded it links as well; from a public address whose
+// verified identity does not match it links only as a claim, which leaves
+// the hops below unverified (a forger controls both the HELO and the fake
+// Received: fields below it).
+Link link(const mail::Received& prev, const mail::Received& cur) {
   if (!cur.has_from || (cur.helo.empty() && cur.from_host.empty() && cur.from_ip.empty()))
-    return true;
-  if (uncheckable_receiver(prev)) return true;
-  if (!cur.from_ip.empty() && mail::is_loopback_ip(cur.from_ip)) return true;
+    return Link::kVerified;
+  if (uncheckable_receiver(prev)) return Link::kVerified;
+  if (!cur.from_ip.empty() && mail::is_loopback_ip(cur.from_ip)) return Link::kVerified;
   if (iequals(norm_host(cur.helo), "localhost") || iequals(cur.from_host, "localhost"))
-    return true;
+    return Link::kVerified;
   if (!cur.from_ip.empty() && (cur.from_ip == prev.by_ip || cur.from_ip == norm_host(prev.by_host)))
-    return true;
+    return Link::kVerified;
   if (!cur.from_host.empty() && !cur.rdns_may_be_forged && names_match(cur.from_host, prev.by_host))
-    return true;
-  bool helo_counts = cur.from_ip.empty() || !mail::is_public_ip(cur.from_ip);
-  return helo_counts && names_match(cur.helo, prev.by_host);
+    return Link::kVerified;
+  if (names_match(cur.helo, prev.by_host))
+    return cur.from_ip.empty() || !mail::is_public_ip(cur.from_ip) ? Link::kVerified
+                                                                    : Link::kClaimOnly;
+  return Link::kBreak;
 }
 
 std::string describe_sender(const mail::Received& r) {
@@ -168,24 +176,28 @@ void compute_times(Report& rep) {
 }
 
 void check_chain(Report& rep) {
-  int highest_break = 0;
+  int highest = 0;  // the highest hop whose link below is not verified
   for (std::size_t i = 1; i < rep.hops.size(); ++i) {
     Hop& cur = rep.hops[i];
     const Hop& prev = rep.hops[i - 1];
-    if (continues(prev.rx, cur.rx)) continue;
+    Link l = link(prev.rx, cur.rx);
+    if (l == Link::kVerified) continue;
+    highest = cur.index;
+    if (l == Link::kClaimOnly) continue;
     cur.chain_break = true;
-    highest_break = cur.index;
     rep.notes.push_back("chain break at hop " + std::to_string(cur.index) + ": it came from " +
                         describe_sender(cur.rx) + ", but hop " + std::to_string(prev.index) +
-                        " says it was received by " + prev.rx.by_host);
+                        " says it was received by " +
+                        (prev.rx.by_host.empty() ? std::string("an unnamed host") : prev.rx.by_host));
   }
-  if (highest_break > 0) {
+  if (highest > 0) {
     for (auto& h : rep.hops)
-      if (h.index < highest_break) h.unverified = true;
-    rep.notes.push_back(highest_break == 2
-                            ? "hop 1 is an unverified claim"
-                            : "hops 1-" + std::to_string(highest_break - 1) +
-                                  " are unverified claims");
+      if (h.index < highest) h.unverified = true;
+    rep.notes.push_back(highest == 2 ? "hop 1 is an unverified claim (written before the message "
+                                       "reached a server whose identity the next hop confirms)"
+                                     : "hops 1-" + std::to_string(highest - 1) +
+                                           " are unverified claims (written before the message "
+                                           "reached a server whose identity the next hop confirms)");
   }
 }
 

@@ -105,9 +105,11 @@ std::string timeline(const Report& r) {
       s += "<rect x=\"" + std::to_string(kBarX) + "\" y=\"" + std::to_string(bar_y) +
            "\" width=\"" + std::to_string(w) + "\" height=\"" + std::to_string(bar_h) +
            "\" rx=\"3\" class=\"" + (slow ? "bar slow" : "bar") + "\"/>";
-      s += "<text x=\"" + std::to_string(kBarX + std::min(w, kBarW - 90) + 8) + "\" y=\"" +
-           std::to_string(y + 22) + "\" class=\"value\">+" + esc(human_duration(*h.delay_seconds)) +
-           (slow ? " · slowest" : "") + "</text>";
+      // A long bar carries its label inside, right-aligned; a short one beside it.
+      bool inside = w > kBarW - 140;
+      s += "<text x=\"" + std::to_string(inside ? kBarX + w - 8 : kBarX + w + 8) + "\" y=\"" +
+           std::to_string(y + 22) + "\" class=\"" + (inside ? "value inside" : "value") +
+           "\">+" + esc(human_duration(*h.delay_seconds)) + (slow ? " · slowest" : "") + "</text>";
     } else if (h.clock_skew) {
       long long v = h.skew_seconds ? std::llabs(*h.skew_seconds) : 0;
       int w = std::max(static_cast<int>(static_cast<double>(v) / max_delay * kBarW), 3);
@@ -244,14 +246,14 @@ dl.meta dt{color:var(--muted)}dl.meta dd{margin:0;word-break:break-all}
 .verdict ul{margin:6px 0 0 18px;padding:0}
 .cards{display:grid;grid-template-columns:repeat(4,1fr);gap:12px;margin:16px 0}
 .card{border:1px solid var(--line);border-radius:8px;padding:10px 12px}
-.card span{display:block;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
+.card>span{display:block;color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 .card b{font-weight:600;word-break:break-all}
 .badge{display:inline-block;font-size:12px;font-weight:600;border-radius:10px;padding:1px 8px;
 background:#eef0f5;margin:2px 0}
 .badge.ok{background:#e1f5e9}.badge.bad{background:#fde2e0}
 svg.timeline{width:100%;height:auto;background:#fbfcfe;border:1px solid var(--line);border-radius:8px}
 svg .axis{font-size:12px;fill:var(--muted)}svg .label{font-size:13px;fill:var(--fg)}
-svg .value{font-size:12px;fill:var(--fg)}svg .rowbg{fill:transparent}
+svg .value{font-size:12px;fill:var(--fg)}svg .value.inside{fill:#fff;text-anchor:end;font-weight:600}svg .rowbg{fill:transparent}
 svg .hop:hover .rowbg{fill:#eef3ff}
 svg .bar{fill:var(--accent)}svg .bar.slow{fill:var(--slow)}
 svg .skew{stroke:#d9822b;stroke-width:1.5}svg .skewtext{fill:#b45309}

@@ -9,7 +9,8 @@
 //
 // Invariants: every Reply is CRLF-terminated text with no bare LF, starts
 // with "+OK", "-ERR" or "+ ", and has a "." line only as its last line
-// (dot-stuffing); nothing follows Close; with every action answered the
+// (dot-stuffing); an action needing an answer is the last of its step;
+// nothing follows Close; with every action answered the
 // session never stays waiting; deletion flags reach Commit only after QUIT.
 #include <cstddef>
 #include <cstdint>
@@ -44,6 +45,13 @@ void check_reply(const std::string& text) {
   }
 }
 
+bool needs_answer(const Action& a) {
+  return std::holds_alternative<VerifyUserPass>(a) || std::holds_alternative<VerifyApop>(a) ||
+         std::holds_alternative<VerifyPlain>(a) || std::holds_alternative<OpenMaildrop>(a) ||
+         std::holds_alternative<ReadMessage>(a) || std::holds_alternative<Commit>(a) ||
+         std::holds_alternative<StartTls>(a);
+}
+
 struct Fake {
   bool auth_fails = false;
   bool in_use = false;
@@ -61,12 +69,16 @@ void drive(ServerSession& s, Fake& f, const Event& first) {
     Event ev = events.front();
     events.pop_front();
     const Actions actions = s.step(ev);
+    for (std::size_t i = 0; i < actions.size(); ++i) {
+      // At most one action needs an answer, and it comes last.
+      if (needs_answer(actions[i])) check(i + 1 == actions.size() && s.awaiting());
+    }
     for (const Action& a : actions) {
       check(!f.closed);  // nothing after Close
       if (const auto* r = std::get_if<Reply>(&a)) {
         check_reply(r->text);
-      } else if (std::holds_alternative<VerifyUserPass>(a) || std::holds_alternative<VerifyApop>(a) ||
-                 std::holds_alternative<VerifyPlain>(a)) {
+      } else if (std::holds_alternative<VerifyUserPass>(a) ||
+                 std::holds_alternative<VerifyApop>(a) || std::holds_alternative<VerifyPlain>(a)) {
         if (const auto* v = std::get_if<VerifyApop>(&a)) check(v->digest.size() == 32);
         AuthResult res;
         res.ok = !f.auth_fails;

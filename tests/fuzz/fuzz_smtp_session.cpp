@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include <spdlog/spdlog.h>
+
 #include "proto/smtp/server_session.hpp"
 
 using namespace tegami;
@@ -49,6 +51,13 @@ struct Driver {
 
   void perform(const Actions& actions) {
     if (++depth > 1000) std::abort();
+    for (std::size_t i = 0; i + 1 < actions.size(); ++i) {
+      // CheckRecipient, Deliver and Close end their Actions (the header's promise).
+      if (!std::holds_alternative<Reply>(actions[i]) &&
+          !std::holds_alternative<Delay>(actions[i])) {
+        std::abort();
+      }
+    }
     for (const auto& a : actions) {
       if (closed) std::abort();  // nothing after Close
       if (const auto* r = std::get_if<Reply>(&a)) {
@@ -83,6 +92,11 @@ struct Driver {
 };
 
 }  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  spdlog::set_level(spdlog::level::off);  // the session logs every connection
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;

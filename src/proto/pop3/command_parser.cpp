@@ -3,9 +3,13 @@
 namespace tegami::pop3 {
 namespace {
 
-char to_upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+char to_upper(char c) {
+  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+}
 
-bool is_control(unsigned char c) { return c < 0x20 || c == 0x7f; }
+bool is_control(unsigned char c) {
+  return c < 0x20 || c == 0x7f;
+}
 
 }  // namespace
 
@@ -41,8 +45,8 @@ ParseOutput parse_command_line(std::string_view line) {
   if (spec == nullptr) return ParseError{ParseError::Kind::UnknownCommand, std::nullopt};
 
   Command cmd{spec->verb, {}};
-  const std::string_view rest = space == std::string_view::npos ? std::string_view{}
-                                                                : line.substr(space);
+  const std::string_view rest =
+      space == std::string_view::npos ? std::string_view{} : line.substr(space);
   const ParseError bad_args{ParseError::Kind::BadArguments, spec->verb};
   if (spec->rest_of_line) {
     // One argument: everything after the single separating space.

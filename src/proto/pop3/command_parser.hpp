@@ -128,9 +128,9 @@ struct SaslLine {
 
 struct ParseError {
   enum class Kind : std::uint8_t {
-    LineTooLong,   // over kMaxCommandLine (or kMaxSaslLine in SASL mode); rest of line discarded
-    Flood,         // an over-long line went on past kMaxDiscard: fatal, close the connection
-    BadSyntax,     // empty line, control byte, bare CR
+    LineTooLong,  // over kMaxCommandLine (or kMaxSaslLine in SASL mode); rest of line discarded
+    Flood,        // an over-long line went on past kMaxDiscard: fatal, close the connection
+    BadSyntax,    // empty line, control byte, bare CR
     UnknownCommand,
     BadArguments,  // wrong number of arguments or an argument over kMaxArgument
   };

@@ -15,6 +15,10 @@
 //     StartTls                                   -> answer TlsStarted
 //   Timeout                        -> Close (RFC 1939 §3: no reply, no UPDATE)
 //
+// A step returns at most one action that needs an answer, and it is always
+// the last action of that step, so a driver may simply perform the actions in
+// order and feed the answer of the last one back.
+//
 // While an answer is outstanding (awaiting() is true) further Input is
 // buffered, not processed, and is processed in order once the answer arrives:
 // that is how PIPELINING (RFC 2449 §6.6) works by construction. The driver
@@ -74,12 +78,12 @@ enum class Failure : std::uint8_t {
 };
 
 struct Config {
-  std::string session_id;         // appears in the session's log lines
-  std::string hostname = "localhost";
-  bool apop = true;               // offer APOP: the greeting carries apop_timestamp
-  std::string apop_timestamp;     // from make_apop_timestamp(); APOP is off when empty
-  bool plaintext_allowed = true;  // USER/PASS and AUTH PLAIN offered (TLS or trusted network)
-  bool stls_offered = false;      // STLS in CAPA and accepted (RFC 2595 §4)
+  std::string session_id;              // appears in the session's log lines
+  std::string hostname = "localhost";  // informational: replies name only "tegami"
+  bool apop = true;                    // offer APOP: the greeting carries apop_timestamp
+  std::string apop_timestamp;          // from make_apop_timestamp(); APOP is off when empty
+  bool plaintext_allowed = true;       // USER/PASS and AUTH PLAIN offered (TLS or trusted network)
+  bool stls_offered = false;           // STLS in CAPA and accepted (RFC 2595 §4)
   std::string implementation = "tegami";  // CAPA IMPLEMENTATION (RFC 2449 §6.9)
 };
 
@@ -216,12 +220,12 @@ using Actions = std::vector<Action>;
 
 // What the driver's logout log line reports.
 struct SessionStats {
-  std::string account;                  // empty until logged in
-  std::optional<Mechanism> mechanism;   // set at login
-  std::size_t messages = 0;             // in the snapshot at login
-  std::size_t retrieved = 0;            // distinct messages sent by RETR (TOP does not count)
-  std::size_t deleted = 0;              // messages marked deleted when QUIT committed
-  bool committed = false;               // UPDATE ran and succeeded
+  std::string account;                 // empty until logged in
+  std::optional<Mechanism> mechanism;  // set at login
+  std::size_t messages = 0;            // in the snapshot at login
+  std::size_t retrieved = 0;           // distinct messages sent by RETR (TOP does not count)
+  std::size_t deleted = 0;             // messages marked deleted when QUIT committed
+  bool committed = false;              // UPDATE ran and succeeded
   std::size_t auth_failures = 0;
   std::size_t bad_commands = 0;
 };
@@ -305,8 +309,8 @@ class ServerSession {
   std::vector<MessageInfo> messages_;
   std::vector<bool> deleted_;
   std::vector<bool> retrieved_;
-  std::size_t reading_ = 0;                   // index of the ReadMessage outstanding
-  std::optional<std::uint64_t> top_lines_;    // set when that read is for TOP
+  std::size_t reading_ = 0;                 // index of the ReadMessage outstanding
+  std::optional<std::uint64_t> top_lines_;  // set when that read is for TOP
 
   SessionStats stats_;
 };

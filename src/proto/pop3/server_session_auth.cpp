@@ -210,9 +210,9 @@ void ServerSession::on_maildrop_opened(const MaildropOpened& opened, Actions& ou
   if (!opened.ok) {
     stats_.account.clear();
     // A lock held elsewhere or storage trouble; the client may try again later.
-    reply(out, std::string(failure_reply(opened.failure == Failure::BadCredentials
-                                              ? Failure::TempFailure
-                                              : opened.failure)));
+    reply(out,
+          std::string(failure_reply(opened.failure == Failure::BadCredentials ? Failure::TempFailure
+                                                                              : opened.failure)));
     return;
   }
   messages_.clear();

@@ -81,12 +81,17 @@ void ServerSession::on_connected(const Connected& e, Actions& out) {
     spdlog::error("smtp session {}: Connected in state {}", config_.session_id, to_string(state_));
     return;
   }
-  spdlog::info("smtp session {} connect from {}[{}]", config_.session_id,
-               log_safe(config_.client_rdns), log_safe(config_.client_ip));
+  spdlog::debug("smtp session {} connect from {}[{}]", config_.session_id,
+                log_safe(config_.client_rdns), log_safe(config_.client_ip));
   if (!e.pregreet.empty()) {
     // CHECKLIST: a client that talks before the greeting is not an SMTP client.
     drop(out, format_reply(554, "5.5.0", "Error: protocol synchronization error (talked first)"),
          "pregreet " + log_safe(e.pregreet, 64));
+    return;
+  }
+  if (shutdown_pending_) {
+    drop(out, format_reply(421, "4.3.2", config_.hostname + " Service shutting down"),
+         "server shutdown");
     return;
   }
   reply(out, format_reply(220, "", config_.hostname + " ESMTP tegami"), false);

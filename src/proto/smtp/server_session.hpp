@@ -29,6 +29,9 @@
 //  - replies come out in command order; nothing is read ahead of an
 //    unanswered RCPT or of an unanswered end of DATA;
 //  - no reply ever contains a bare CR or LF;
+//  - CheckRecipient, Deliver and Close are always the last action of the
+//    Actions they are in (so a driver may queue the answering step's actions
+//    behind them);
 //  - after Close, step() returns no actions.
 //
 // RFC 5321 (§3.3 transaction, §4.1 commands, §4.2 replies, §4.3.2 sequences,
@@ -176,11 +179,11 @@ class ServerSession {
     mail::Address sender;
     mail::MailParameters params;
     std::vector<EnvelopeRecipient> recipients;
-    std::size_t rcpt_commands = 0;  // RCPT commands with a valid path, accepted or not
+    std::size_t rcpt_commands = 0;  // RCPT commands in this transaction, whatever their fate
     mail::Address pending;          // the recipient being checked
   };
 
-  // session_events.cpp
+  // server_session.cpp: events and the input loop
   void on_connected(const Connected& e, Actions& out);
   void on_input(const Input& e, Actions& out);
   void on_recipient_checked(const RecipientChecked& e, Actions& out);

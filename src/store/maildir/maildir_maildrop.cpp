@@ -34,8 +34,8 @@ Result<void> scan(const std::string& dir, const char* sub, bool in_new, std::vec
     bool regular = e->d_type == DT_REG;
     if (e->d_type == DT_UNKNOWN) {
       struct stat st {};
-      regular = ::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                S_ISREG(st.st_mode);
+      regular =
+          ::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
     }
     if (regular) out.push_back(Found{std::move(name), in_new});
   }

@@ -25,7 +25,9 @@ std::uint64_t lone_lf_count(std::string_view chunk, char prev) {
   return n;
 }
 
-std::uint64_t crlf_size(std::string_view disk) { return disk.size() + lone_lf_count(disk, '\0'); }
+std::uint64_t crlf_size(std::string_view disk) {
+  return disk.size() + lone_lf_count(disk, '\0');
+}
 
 std::string lf_to_crlf(std::string_view disk) {
   std::string out;

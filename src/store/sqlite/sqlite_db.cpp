@@ -1,5 +1,8 @@
 #include "store/sqlite/sqlite_db.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 namespace tegami {
@@ -79,8 +82,8 @@ Result<bool> Stmt::step() {
   int rc = sqlite3_step(s_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  return fail(Error::temp(fmt::format("directory database: {}",
-                                      sqlite3_errmsg(sqlite3_db_handle(s_)))));
+  return fail(
+      Error::temp(fmt::format("directory database: {}", sqlite3_errmsg(sqlite3_db_handle(s_)))));
 }
 
 Result<void> Stmt::run() {
@@ -98,13 +101,24 @@ std::string Stmt::text(int col) const {
                      static_cast<std::size_t>(sqlite3_column_bytes(s_, col)));
 }
 
-std::int64_t Stmt::int64(int col) const { return sqlite3_column_int64(s_, col); }
+std::int64_t Stmt::int64(int col) const {
+  return sqlite3_column_int64(s_, col);
+}
 
-bool Stmt::is_null(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+bool Stmt::is_null(int col) const {
+  return sqlite3_column_type(s_, col) == SQLITE_NULL;
+}
 
 // ---- SqliteDb ----
 
 Result<std::shared_ptr<SqliteDb>> SqliteDb::open(const std::string& path, Options options) {
+  if (options.create) {
+    // The file holds password hashes: create it 0600 ourselves (SQLite would
+    // use 0644 minus umask); its -wal and -shm files inherit the mode. An
+    // empty file is a valid new database to SQLite.
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) ::close(fd);
+  }
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;  // we serialise with our own mutex
   if (options.create) flags |= SQLITE_OPEN_CREATE;
@@ -122,8 +136,8 @@ Result<std::shared_ptr<SqliteDb>> SqliteDb::open(const std::string& path, Option
   // WAL: readers never block the writer (the CLI can add a user while the
   // server reads). synchronous=FULL: a committed admin change survives a
   // power cut; the directory is written rarely, so the cost does not matter.
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=ON"}) {
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     if (auto r = db->exec(pragma); !r) return fail(r.error());
   }
   if (auto r = db->migrate(); !r) return fail(r.error());
@@ -136,7 +150,8 @@ SqliteDb::~SqliteDb() {
 }
 
 Error SqliteDb::sql_error(const std::string& what) const {
-  return Error::temp(fmt::format("directory database {}: {}: {}", path_, what, sqlite3_errmsg(db_)));
+  return Error::temp(
+      fmt::format("directory database {}: {}: {}", path_, what, sqlite3_errmsg(db_)));
 }
 
 Result<Stmt> SqliteDb::prepare(const char* sql) {
@@ -159,7 +174,9 @@ Result<void> SqliteDb::exec(const char* sql) {
   return {};
 }
 
-std::int64_t SqliteDb::changes() const { return sqlite3_changes64(db_); }
+std::int64_t SqliteDb::changes() const {
+  return sqlite3_changes64(db_);
+}
 
 Result<int> SqliteDb::read_user_version() {
   auto st = prepare("PRAGMA user_version");
@@ -186,8 +203,8 @@ Result<void> SqliteDb::migrate() {
     for (const auto& m : kMigrations) {
       if (m.version <= *v) continue;
       if (auto r = exec(m.sql); !r)
-        return fail(Error::temp(fmt::format("migration to schema version {} failed: {}",
-                                            m.version, r.error().message)));
+        return fail(Error::temp(fmt::format("migration to schema version {} failed: {}", m.version,
+                                            r.error().message)));
     }
     // PRAGMA takes no bound parameters; the value is our own constant.
     std::string bump = fmt::format("PRAGMA user_version = {}", kSchemaVersion);

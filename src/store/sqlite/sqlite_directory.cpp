@@ -15,9 +15,13 @@ namespace ar = address_rules;
 
 namespace {
 
-std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+std::int64_t unix_now() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
 
-Error conflict(const std::string& what) { return Error::perm(what, 550, "5.0.0"); }
+Error conflict(const std::string& what) {
+  return Error::perm(what, 550, "5.0.0");
+}
 
 }  // namespace
 
@@ -172,15 +176,15 @@ Result<void> SqliteDirectory::del_domain(const std::string& domain) {
   users->bind(1, d);
   if (auto row = users->step(); !row) return fail(row.error());
   std::int64_t n_users = users->int64(0);
-  auto aliases = db_->prepare(
-      "SELECT count(*) FROM aliases WHERE substr(alias, instr(alias, '@') + 1) = ?1");
+  auto aliases =
+      db_->prepare("SELECT count(*) FROM aliases WHERE substr(alias, instr(alias, '@') + 1) = ?1");
   if (!aliases) return fail(aliases.error());
   aliases->bind(1, d);
   if (auto row = aliases->step(); !row) return fail(row.error());
   std::int64_t n_aliases = aliases->int64(0);
   if (n_users > 0 || n_aliases > 0)
-    return fail(conflict(fmt::format("domain {} still has {} user(s) and {} alias row(s)", d,
-                                     n_users, n_aliases)));
+    return fail(conflict(
+        fmt::format("domain {} still has {} user(s) and {} alias row(s)", d, n_users, n_aliases)));
   auto st = db_->prepare("DELETE FROM domains WHERE name = ?1");
   if (!st) return fail(st.error());
   if (auto r = st->bind(1, d).run(); !r) return r;
@@ -206,7 +210,7 @@ Result<void> SqliteDirectory::add_user(const std::string& address, const std::st
                                        const std::optional<std::string>& apop_sealed) {
   auto a = ar::check_address(address);
   if (!a) return fail(a.error());
-  if (!is_supported_hash(password_hash))
+  if (!has_supported_form(password_hash))
     return fail(Error::perm("unsupported password hash (want $y$, $6$, $5$ or $2b$)"));
   auto guard = db_->lock();
   Transaction tx(*db_);
@@ -238,13 +242,13 @@ Result<void> SqliteDirectory::set_password(const std::string& address,
                                            const std::optional<std::string>& apop_sealed) {
   auto parts = ar::split_address(address);
   if (!parts) return fail(Error::perm("not an address: '" + log_safe(address) + "'"));
-  if (!is_supported_hash(password_hash))
+  if (!has_supported_form(password_hash))
     return fail(Error::perm("unsupported password hash (want $y$, $6$, $5$ or $2b$)"));
   auto guard = db_->lock();
   Transaction tx(*db_);
   if (auto r = tx.begin(); !r) return r;
-  auto st = db_->prepare(
-      "UPDATE accounts SET password_hash = ?2, apop_sealed = ?3 WHERE address = ?1");
+  auto st =
+      db_->prepare("UPDATE accounts SET password_hash = ?2, apop_sealed = ?3 WHERE address = ?1");
   if (!st) return fail(st.error());
   st->bind(1, parts->address()).bind(2, password_hash);
   if (apop_sealed)
@@ -311,7 +315,8 @@ Result<void> SqliteDirectory::add_alias(const std::string& alias, const std::str
   dup->bind(1, a->address()).bind(2, t->address());
   auto row = dup->step();
   if (!row) return fail(row.error());
-  if (*row) return fail(conflict("alias " + a->address() + " -> " + t->address() + " already exists"));
+  if (*row)
+    return fail(conflict("alias " + a->address() + " -> " + t->address() + " already exists"));
   auto st = db_->prepare("INSERT INTO aliases (alias, target) VALUES (?1, ?2)");
   if (!st) return fail(st.error());
   if (auto r = st->bind(1, a->address()).bind(2, t->address()).run(); !r) return r;

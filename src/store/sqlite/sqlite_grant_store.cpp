@@ -50,7 +50,9 @@ Result<void> SqliteGrantStore::record(const std::string& ip, const std::string& 
       "INSERT INTO grants (ip, account, expires) VALUES (?1, ?2, ?3) "
       "ON CONFLICT (ip) DO UPDATE SET account = excluded.account, expires = excluded.expires");
   if (!st) return fail(st.error());
-  return st->bind(1, *canon).bind(2, address_rules::to_lower(account)).bind(3, to_unix(expires))
+  return st->bind(1, *canon)
+      .bind(2, address_rules::to_lower(account))
+      .bind(3, to_unix(expires))
       .run();
 }
 
@@ -69,8 +71,8 @@ Result<std::optional<Grant>> SqliteGrantStore::find(const std::string& ip, TimeP
 
 Result<std::vector<Grant>> SqliteGrantStore::list(TimePoint now) {
   auto guard = db_->lock();
-  auto st =
-      db_->prepare("SELECT ip, account, expires FROM grants WHERE expires > ?1 ORDER BY expires, ip");
+  auto st = db_->prepare(
+      "SELECT ip, account, expires FROM grants WHERE expires > ?1 ORDER BY expires, ip");
   if (!st) return fail(st.error());
   st->bind(1, to_unix(now));
   std::vector<Grant> out;

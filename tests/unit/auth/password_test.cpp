@@ -51,6 +51,7 @@ TEST_P(PasswordScheme, VerifiesRightAndRejectsWrong) {
   std::string h = crypt_with(GetParam().prefix, pw);
   ASSERT_EQ(h.rfind(GetParam().prefix, 0), 0u) << h;
   EXPECT_TRUE(is_supported_hash(h));
+  EXPECT_TRUE(has_supported_form(h));
   EXPECT_TRUE(verify_password(pw, h));
   for (const char* wrong : {"", "s3cret", "S3cret-\xc3\xa9t\xc3\xa9", "s3cret-\xc3\xa9t\xc3\xa9 "})
     EXPECT_FALSE(verify_password(wrong, h)) << GetParam().prefix << " accepted '" << wrong << "'";
@@ -86,6 +87,9 @@ TEST(Password, RefusesUnsupportedAndLockedHashes) {
   };
   for (const auto& c : cases) {
     EXPECT_FALSE(is_supported_hash(c.hash)) << c.why << ": " << c.hash;
+    if (std::string(c.why) != "prefix only") {
+      EXPECT_FALSE(has_supported_form(c.hash)) << c.why << ": " << c.hash;
+    }
     EXPECT_FALSE(verify_password(pw, c.hash)) << c.why << ": " << c.hash;
   }
 }

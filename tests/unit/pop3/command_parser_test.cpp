@@ -43,8 +43,12 @@ ParseOutput one(std::string_view line) {
   return outs.empty() ? ParseOutput{NeedMore{}} : outs[0];
 }
 
-Command cmd(Verb v, std::vector<std::string> args = {}) { return Command{v, std::move(args)}; }
-ParseError err(Kind k, std::optional<Verb> v = std::nullopt) { return ParseError{k, v}; }
+Command cmd(Verb v, std::vector<std::string> args = {}) {
+  return Command{v, std::move(args)};
+}
+ParseError err(Kind k, std::optional<Verb> v = std::nullopt) {
+  return ParseError{k, v};
+}
 
 TEST(Pop3CommandTable, EveryVerbHasOneUpperCaseRow) {
   std::set<Verb> seen;
@@ -172,8 +176,8 @@ TEST(Pop3CommandParser, EndlessLineBecomesFatal) {
 }
 
 TEST(Pop3CommandParser, SaslModeReturnsRawLines) {
-  const auto outs = parse_all("AGFsaWNlAHNlY3JldA==\r\n*\r\n\r\nUSER x\n", {},
-                              CommandParser::Mode::SaslResponse);
+  const auto outs =
+      parse_all("AGFsaWNlAHNlY3JldA==\r\n*\r\n\r\nUSER x\n", {}, CommandParser::Mode::SaslResponse);
   ASSERT_EQ(outs.size(), 4u);
   EXPECT_EQ(outs[0], ParseOutput{SaslLine{"AGFsaWNlAHNlY3JldA=="}});
   EXPECT_EQ(outs[1], ParseOutput{SaslLine{"*"}});
@@ -231,9 +235,9 @@ TEST(Pop3CommandParser, EverySplitParsesTheSame) {
 TEST(Pop3CommandParser, FloodIsSplitInvariant) {
   const std::string stream = std::string(kMaxDiscard + 1000, 'q') + "\nNOOP\n";
   const auto whole = parse_all(stream, {});
-  for (std::size_t i : {1ul, 511ul, 512ul, 513ul, 4096ul, kMaxDiscard, kMaxDiscard + 1,
-                        kMaxDiscard + 511, kMaxDiscard + 512, kMaxDiscard + 513,
-                        kMaxDiscard + 100, kMaxDiscard + 101}) {
+  for (std::size_t i :
+       {1ul, 511ul, 512ul, 513ul, 4096ul, kMaxDiscard, kMaxDiscard + 1, kMaxDiscard + 511,
+        kMaxDiscard + 512, kMaxDiscard + 513, kMaxDiscard + 100, kMaxDiscard + 101}) {
     EXPECT_EQ(parse_all(stream, {i}), whole) << "split at " << i;
   }
 }

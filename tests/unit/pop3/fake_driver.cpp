@@ -58,6 +58,15 @@ void FakeDriver::run(const Event& first) {
     Event ev = std::move(events.front());
     events.pop_front();
     Actions actions = session_.step(ev);
+    for (std::size_t i = 0; i + 1 < actions.size(); ++i) {
+      const Action& a = actions[i];
+      const bool needs_answer =
+          std::holds_alternative<VerifyUserPass>(a) || std::holds_alternative<VerifyApop>(a) ||
+          std::holds_alternative<VerifyPlain>(a) || std::holds_alternative<OpenMaildrop>(a) ||
+          std::holds_alternative<ReadMessage>(a) || std::holds_alternative<Commit>(a) ||
+          std::holds_alternative<StartTls>(a);
+      if (needs_answer) log_ += "!! an action needing an answer is not the last of its step\n";
+    }
     for (const auto& a : actions) {
       actions_.push_back(a);
       perform(a, events, keep_alive);
@@ -113,8 +122,8 @@ void FakeDriver::perform(const Action& action, std::deque<Event>& answers,
             answers.emplace_back(std::move(r));
           },
           [&](const VerifyPlain& v) {
-            log_ += fmt::format("A: VerifyPlain authzid={} authcid={} pass={}\n",
-                                escape(v.authzid), escape(v.authcid), escape(v.password));
+            log_ += fmt::format("A: VerifyPlain authzid={} authcid={} pass={}\n", escape(v.authzid),
+                                escape(v.authcid), escape(v.password));
             const bool authz_ok = v.authzid.empty() || v.authzid == v.authcid;
             auth(v.authcid, authz_ok && v.password == "secret", Mechanism::SaslPlain);
           },

@@ -15,8 +15,13 @@ namespace {
 TEST(Base64, Rfc4648TestVectors) {
   // RFC 4648 §10.
   const std::pair<std::string, std::string> vectors[] = {
-      {"", ""},           {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+      {"", ""},
+      {"f", "Zg=="},
+      {"fo", "Zm8="},
+      {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="},
+      {"fooba", "Zm9vYmE="},
+      {"foobar", "Zm9vYmFy"},
   };
   for (const auto& [plain, encoded] : vectors) {
     EXPECT_EQ(base64_encode(plain), encoded);
@@ -46,9 +51,9 @@ TEST(SaslPlain, Parses) {
   using C = PlainCredentials;
   EXPECT_EQ(parse_sasl_plain(std::string("\0alice\0secret", 13)), (C{"", "alice", "secret"}));
   EXPECT_EQ(parse_sasl_plain(std::string("admin\0alice\0s e", 15)), (C{"admin", "alice", "s e"}));
-  for (const auto& bad : {std::string(""), std::string("alice"), std::string("\0alice", 6),
-                          std::string("\0\0secret", 8), std::string("\0alice\0", 7),
-                          std::string("\0a\0b\0c", 6)}) {
+  for (const auto& bad :
+       {std::string(""), std::string("alice"), std::string("\0alice", 6),
+        std::string("\0\0secret", 8), std::string("\0alice\0", 7), std::string("\0a\0b\0c", 6)}) {
     EXPECT_FALSE(parse_sasl_plain(bad)) << bad.size();
   }
   const std::string max(kMaxPlainField, 'x');

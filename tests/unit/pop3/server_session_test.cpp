@@ -53,15 +53,17 @@ TEST(Pop3ServerSession, CommandTable) {
       {"greeting", {}, "NOOP", "-ERR command not valid", State::Authorization},
       {"user", {}, "USER ghost", "+OK", State::Authorization},
       {"pass_first", {}, "PASS x", "-ERR USER first", State::Authorization},
-      {"login", {"USER alice"}, "PASS secret", "+OK maildrop has 4 messages (216 octets)",
+      {"login",
+       {"USER alice"},
+       "PASS secret",
+       "+OK maildrop has 4 messages (216 octets)",
        State::Transaction},
       {"bad_pass", {"USER alice"}, "PASS nope", "-ERR [AUTH]", State::Authorization},
       {"apop", {}, "APOP mrose c4c9334bac560ecc979e58001b3e22fb", "+OK", State::Transaction},
       {"apop_short", {}, "APOP mrose c4c9", "-ERR invalid APOP digest", State::Authorization},
       {"auth_cont", {}, "AUTH PLAIN", "+ ", State::AwaitSaslResponse},
       {"auth_ir", {}, "AUTH PLAIN AGFsaWNlAHNlY3JldA==", "+OK", State::Transaction},
-      {"auth_cancel", {"AUTH PLAIN"}, "*", "-ERR authentication cancelled",
-       State::Authorization},
+      {"auth_cancel", {"AUTH PLAIN"}, "*", "-ERR authentication cancelled", State::Authorization},
       {"auth_unknown_mech", {}, "AUTH LOGIN", "-ERR unsupported", State::Authorization},
       {"stls_not_offered", {}, "STLS", "-ERR STLS not available", State::Authorization},
       {"in_use", {"USER bob"}, "PASS secret", "-ERR [IN-USE]", State::Authorization},
@@ -73,7 +75,10 @@ TEST(Pop3ServerSession, CommandTable) {
       {"retr", login, "RETR 1", "+OK 53 octets", State::Transaction},
       {"top", login, "TOP 1 0", "+OK top of message follows", State::Transaction},
       {"dele", login, "DELE 1", "+OK message 1 deleted", State::Transaction},
-      {"rset", {"USER alice", "PASS secret", "DELE 1"}, "RSET", "+OK maildrop has 4 messages",
+      {"rset",
+       {"USER alice", "PASS secret", "DELE 1"},
+       "RSET",
+       "+OK maildrop has 4 messages",
        State::Transaction},
       {"noop", login, "NOOP", "+OK", State::Transaction},
       {"user_in_trans", login, "USER alice", "-ERR command not valid", State::Transaction},
@@ -85,8 +90,11 @@ TEST(Pop3ServerSession, CommandTable) {
       {"retr_big", login, "RETR 99999999999", "-ERR no such message", State::Transaction},
       {"retr_junk", login, "RETR 1x", "-ERR invalid message number", State::Transaction},
       {"top_bad_count", login, "TOP 1 x", "-ERR invalid line count", State::Transaction},
-      {"dele_twice", {"USER alice", "PASS secret", "DELE 1"}, "DELE 1",
-       "-ERR message 1 already deleted", State::Transaction},
+      {"dele_twice",
+       {"USER alice", "PASS secret", "DELE 1"},
+       "DELE 1",
+       "-ERR message 1 already deleted",
+       State::Transaction},
       {"unknown", login, "XTND XMIT", "-ERR unknown command", State::Transaction},
   };
   for (const auto& c : cases) {
@@ -203,7 +211,8 @@ TEST(Pop3ServerSession, TimeoutClosesSilentlyWithoutUpdate) {
 TEST(Pop3ServerSession, QuitCommitsFlagsAndCountsStats) {
   FakeDriver d(test_config());
   d.connect();
-  d.client("USER alice\r\nPASS secret\r\nRETR 2\r\nTOP 1 1\r\nRETR 2\r\nDELE 4\r\nDELE 2\r\nQUIT\r\n");
+  d.client(
+      "USER alice\r\nPASS secret\r\nRETR 2\r\nTOP 1 1\r\nRETR 2\r\nDELE 4\r\nDELE 2\r\nQUIT\r\n");
   ASSERT_EQ(d.commits(), 1u);
   EXPECT_EQ(d.last_commit().deleted, (std::vector<bool>{false, true, false, true}));
   EXPECT_EQ(d.last_commit().retrieved, (std::vector<bool>{false, true, false, false}));

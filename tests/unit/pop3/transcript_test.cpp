@@ -27,7 +27,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path transcript_dir() { return fs::path(TEGAMI_SOURCE_DIR) / "tests/transcripts/pop3"; }
+fs::path transcript_dir() {
+  return fs::path(TEGAMI_SOURCE_DIR) / "tests/transcripts/pop3";
+}
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -142,7 +144,9 @@ TEST_P(Pop3Transcript, MatchesGolden) {
 INSTANTIATE_TEST_SUITE_P(Golden, Pop3Transcript, ::testing::ValuesIn(transcript_names()),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
-TEST(Pop3Transcript, ThereAreEnough) { EXPECT_GE(transcript_names().size(), 12u); }
+TEST(Pop3Transcript, ThereAreEnough) {
+  EXPECT_GE(transcript_names().size(), 12u);
+}
 
 }  // namespace
 }  // namespace tegami::pop3::testing

@@ -94,6 +94,11 @@ void FakeDriver::event(const Event& e) {
 }
 
 void FakeDriver::perform(const Actions& actions) {
+  for (std::size_t i = 0; i + 1 < actions.size(); ++i) {
+    EXPECT_TRUE(std::holds_alternative<Reply>(actions[i]) ||
+                std::holds_alternative<Delay>(actions[i]))
+        << "CheckRecipient, Deliver and Close must be the last action";
+  }
   for (const auto& action : actions) {
     EXPECT_FALSE(closed_) << "action after Close";
     if (const auto* r = std::get_if<Reply>(&action)) {

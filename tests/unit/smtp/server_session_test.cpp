@@ -261,3 +261,28 @@ TEST(ServerSession, EnvelopeCarriesTheTransaction) {
 
 }  // namespace
 }  // namespace tegami::smtp
+
+namespace tegami::smtp {
+namespace {
+
+TEST(ServerSession, ShutdownBeforeGreetingAnswers421) {
+  ServerSession s(test_config());
+  EXPECT_TRUE(s.step(Shutdown{}).empty());
+  Actions a = s.step(Connected{});
+  EXPECT_EQ(replies(a).substr(0, 10), "421 4.3.2 ");
+  EXPECT_EQ(s.state(), State::kClosed);
+}
+
+TEST(ServerSession, ShutdownWhileCheckingRecipientWaitsForTheVerdict) {
+  ServerSession s(test_config());
+  s.step(Connected{});
+  s.step(Input{"EHLO c.example\r\n"});
+  s.step(Input{"MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\n"});
+  EXPECT_TRUE(s.step(Shutdown{}).empty());
+  Actions a = s.step(RecipientChecked{true, "250 2.1.5 Ok", {}});
+  EXPECT_EQ(replies(a), "250 2.1.5 Ok\r\n421 4.3.2 mx.example.test Service shutting down\r\n");
+  EXPECT_EQ(count<Close>(a), 1u);
+}
+
+}  // namespace
+}  // namespace tegami::smtp

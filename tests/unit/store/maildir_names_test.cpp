@@ -95,8 +95,8 @@ TEST(MaildirNames, SeenFlag) {
 }
 
 TEST(MaildirNames, OlderFirst) {
-  std::vector<std::string> v = {"foreign", "1700000010.a", "999999999.z", "1700000009.b",
-                                "1700000010.0", "abc"};
+  std::vector<std::string> v = {"foreign",      "1700000010.a", "999999999.z",
+                                "1700000009.b", "1700000010.0", "abc"};
   std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return older_first(a, b); });
   EXPECT_EQ(v, (std::vector<std::string>{"999999999.z", "1700000009.b", "1700000010.0",
                                          "1700000010.a", "abc", "foreign"}));

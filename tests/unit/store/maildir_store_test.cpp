@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -42,7 +43,9 @@ std::string slurp(const std::string& path) {
 
 class MaildirTest : public ::testing::Test {
  protected:
-  std::string box(const MailboxRef& b) const { return tmp_.path() + "/mail/" + b.domain + "/" + b.local; }
+  std::string box(const MailboxRef& b) const {
+    return tmp_.path() + "/mail/" + b.domain + "/" + b.local;
+  }
   std::vector<std::string> new_of(const MailboxRef& b) const { return files_in(box(b) + "/new"); }
   std::vector<std::string> cur_of(const MailboxRef& b) const { return files_in(box(b) + "/cur"); }
   std::vector<std::string> tmp_of(const MailboxRef& b) const { return files_in(box(b) + "/tmp"); }
@@ -226,6 +229,22 @@ TEST_F(MaildirTest, LockConflictWithinOneProcess) {
   EXPECT_FALSE(other.open_maildrop(kAlice));
   first->reset();  // releases the lock
   EXPECT_TRUE(store_.open_maildrop(kAlice));
+}
+
+TEST_F(MaildirTest, LockConflictAcrossProcesses) {
+  auto held = store_.open_maildrop(kAlice);
+  ASSERT_TRUE(held);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    MaildirStore child(tmp_.path() + "/mail", "child");
+    auto r = child.open_maildrop(kAlice);
+    ::_exit(!r && r.error().enhanced == "IN-USE" ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the other process got the lock";
 }
 
 TEST_F(MaildirTest, CommitToleratesVanishedFiles) {

@@ -229,9 +229,11 @@ TEST_F(DirectoryTest, ResolveTable) {
       {"alice@remote.test", Kind::NotLocal, {}},
       {"postmaster@example.test", Kind::Local, {"alice@example.test"}},
       {"postmaster@second.test", Kind::Unknown, {}},  // operators must alias it (documented)
-      {"team@example.test", Kind::Local,
+      {"team@example.test",
+       Kind::Local,
        {"alice@example.test", "bob@example.test", "carol@second.test"}},
-      {"all@example.test", Kind::Local,
+      {"all@example.test",
+       Kind::Local,
        {"alice@example.test", "bob@example.test", "carol@second.test"}},
       {"loop1@example.test", Kind::Local, {"bob@example.test"}},
       {"spin@example.test", Kind::Unknown, {}},
