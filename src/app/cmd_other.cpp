@@ -7,6 +7,10 @@
 #include "app/cli.hpp"
 #include "app/cmd_trace.hpp"
 #include "server/serve.hpp"
+#include "store/sqlite/sqlite_grant_store.hpp"
+
+#include <chrono>
+#include <ctime>
 
 namespace tegami::cli {
 
@@ -50,7 +54,42 @@ void add_other_commands(CLI::App& app, CliContext& ctx) {
 
   auto* grants = app.add_subcommand("grants", "list: POP-before-SMTP grants in force");
   grants->prefix_command()->fallthrough(false);
-  grants->callback([&ctx] { ctx.exit_code = not_implemented("grants"); });
+  grants->callback([&ctx, grants] {
+    auto rest = grants->remaining();
+    if (rest.size() != 1 || rest[0] != "list") {
+      std::cerr << "usage: tegami -c CONF grants list\n";
+      ctx.exit_code = kExitUsage;
+      return;
+    }
+    auto cfg = load_cli_config(ctx);
+    if (!cfg) {
+      ctx.exit_code = report(cfg.error());
+      return;
+    }
+    auto db = SqliteDb::open(cfg->directory_path());
+    if (!db) {
+      ctx.exit_code = report(db.error());
+      return;
+    }
+    SqliteGrantStore store(*db);
+    auto now = std::chrono::system_clock::now();
+    auto list = store.list(now);
+    if (!list) {
+      ctx.exit_code = report(list.error());
+      return;
+    }
+    // One grant per line: IP, account, expiry (UTC, RFC 3339), seconds left.
+    for (const auto& g : *list) {
+      auto t = std::chrono::system_clock::to_time_t(g.expires);
+      std::tm tm{};
+      gmtime_r(&t, &tm);
+      char buf[32];
+      std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+      auto left = std::chrono::duration_cast<std::chrono::seconds>(g.expires - now).count();
+      std::cout << g.ip << "\t" << g.account << "\t" << buf << "\t" << left << "s\n";
+    }
+    ctx.exit_code = kExitOk;
+  });
 }
 
 }  // namespace tegami::cli
