@@ -10,7 +10,7 @@ PKGS=(
   libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libexpected-dev
   libgtest-dev libgmock-dev
   # tests: real clients and peers
-  python3 openssl swaks mpop fetchmail msmtp dnsmasq-base sqlite3 strace chromium
+  python3 openssl swaks mpop fetchmail msmtp dnsmasq-base sqlite3 strace chromium fonts-noto-cjk
 )
 
 missing=()

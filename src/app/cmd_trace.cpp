@@ -21,7 +21,9 @@ namespace tegami {
 
 namespace {
 
-void write_out(const std::string& s) { std::fwrite(s.data(), 1, s.size(), stdout); }
+void write_out(const std::string& s) {
+  std::fwrite(s.data(), 1, s.size(), stdout);
+}
 
 // Local domains from the directory, read-only, straight from SQLite: the
 // trace layer must not depend on the store layer, and a read-only open
@@ -46,7 +48,8 @@ Result<std::vector<std::string>> read_local_domains(const std::string& db_path) 
   std::string msg = sqlite3_errmsg(db);
   sqlite3_finalize(st);
   sqlite3_close(db);
-  if (rc != SQLITE_DONE) return fail(Error::perm("cannot read domains from " + db_path + ": " + msg));
+  if (rc != SQLITE_DONE)
+    return fail(Error::perm("cannot read domains from " + db_path + ": " + msg));
   return out;
 }
 
@@ -62,7 +65,8 @@ int run_trace(int argc, char** argv) {
   app.add_option("input", input, "message file, mbox, Maildir folder, or - for stdin");
   app.add_option("--format", format, "text, json, jsonl or html")
       ->check(CLI::IsMember({"text", "json", "jsonl", "html"}));
-  app.add_option("--own-domain", own_domains, "a domain of ours (repeatable)")->allow_extra_args(false);
+  app.add_option("--own-domain", own_domains, "a domain of ours (repeatable)")
+      ->allow_extra_args(false);
   app.add_option("--own-relay", own_relays, "a host glob or CIDR of our relays (repeatable)")
       ->allow_extra_args(false);
   app.add_option("--trust-authserv-id", authserv_ids,
@@ -122,7 +126,9 @@ int run_trace(int argc, char** argv) {
           write_out(trace::render_text(t, text_opts));
         } else if (format == "jsonl") {
           if (t.source.empty()) t.source = m.source;
-          write_out(trace::to_json(t.report, t.source).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+          write_out(trace::to_json(t.report, t.source)
+                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                    "\n");
         } else {
           collected.push_back(std::move(t));
         }

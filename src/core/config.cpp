@@ -317,6 +317,14 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
                      cfg.routes[lower(std::string(k.str()))] = *s;
                    }
                    return {};
+                 }},
+                {"mx_port",
+                 [&](const toml::node& n) -> Result<void> {
+                   auto v = get_count(c, n, "relay.mx_port");
+                   if (!v || *v > 65535)
+                     return fail(c.err(n, "'relay.mx_port' must be a port number (1-65535)"));
+                   cfg.mx_port = static_cast<std::uint16_t>(*v);
+                   return {};
                  }}})},
       {"dns", section("dns", {{"servers", set(cfg.dns_servers, get_strings, "dns.servers")}})},
       {"limits",

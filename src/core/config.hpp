@@ -53,6 +53,9 @@ struct Config {
   std::vector<Cidr> trusted_networks;
   std::chrono::seconds pop_before_smtp_ttl{600};
   std::map<std::string, std::string> routes;  // lower-case domain -> "host:port"
+  // [relay] mx_port: the TCP port of MX hosts. Always 25 (RFC 5321 §4.5.4.2)
+  // except in tests, where the "MX" is a second server on a high port.
+  std::uint16_t mx_port = 25;
 
   std::vector<std::string> dns_servers;
 

@@ -220,8 +220,8 @@ std::optional<std::string> to_utf8(std::string_view bytes, std::string_view char
   std::string l = to_lower(trim(charset));
   if (l == "utf-8" || l == "utf8") return sanitize_utf8(bytes);
   if ((l == "us-ascii" || l == "ascii") && is_valid_utf8(bytes)) return std::string(bytes);
-  if (l.starts_with("iso-2022-jp") || l == "iso2022jp" || l == "csiso2022jp" ||
-      l == "cp50220" || l == "cp50221" || l == "cp50222") {
+  if (l.starts_with("iso-2022-jp") || l == "iso2022jp" || l == "csiso2022jp" || l == "cp50220" ||
+      l == "cp50221" || l == "cp50222") {
     Iconv conv("CP932");
     if (!conv.ok()) return std::nullopt;
     return run_iconv(conv, iso2022jp_to_cp932(bytes));
@@ -240,7 +240,8 @@ std::optional<std::string> to_utf8(std::string_view bytes, std::string_view char
 }
 
 std::string raw_to_utf8(std::string_view bytes) {
-  if (bytes.find("\x1B$") != std::string_view::npos || bytes.find("\x1B(") != std::string_view::npos)
+  if (bytes.find("\x1B$") != std::string_view::npos ||
+      bytes.find("\x1B(") != std::string_view::npos)
     return to_utf8(bytes, "iso-2022-jp").value_or(sanitize_utf8(bytes));
   return sanitize_utf8(bytes);
 }

@@ -13,8 +13,8 @@ using namespace std::chrono;
 
 constexpr std::array<std::string_view, 12> kMonths = {"jan", "feb", "mar", "apr", "may", "jun",
                                                       "jul", "aug", "sep", "oct", "nov", "dec"};
-constexpr std::array<std::string_view, 12> kMonthNames = {
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr std::array<std::string_view, 12> kMonthNames = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 constexpr std::array<std::string_view, 7> kWeekdayNames = {"Sun", "Mon", "Tue", "Wed",
                                                            "Thu", "Fri", "Sat"};
 
@@ -25,15 +25,13 @@ struct ZoneName {
 // RFC 5322 4.3 names first, then names seen in real Received: fields.
 // Ambiguous abbreviations (IST, "CST" of China) keep their RFC meaning or are absent.
 constexpr ZoneName kZones[] = {
-    {"ut", 0},       {"utc", 0},      {"gmt", 0},      {"z", 0},        {"uct", 0},
-    {"est", -300},   {"edt", -240},   {"cst", -360},   {"cdt", -300},   {"mst", -420},
-    {"mdt", -360},   {"pst", -480},   {"pdt", -420},   {"jst", 540},    {"kst", 540},
-    {"hkt", 480},    {"sgt", 480},    {"cet", 60},     {"cest", 120},   {"met", 60},
-    {"mest", 120},   {"eet", 120},    {"eest", 180},   {"wet", 0},      {"west", 60},
-    {"bst", 60},     {"msk", 180},    {"hst", -600},   {"akst", -540},  {"akdt", -480},
-    {"aest", 600},   {"aedt", 660},   {"acst", 570},   {"acdt", 630},   {"awst", 480},
-    {"nzst", 720},   {"nzdt", 780},   {"ast", -240},   {"adt", -180},   {"nst", -210},
-    {"ndt", -150},
+    {"ut", 0},     {"utc", 0},    {"gmt", 0},    {"z", 0},      {"uct", 0},     {"est", -300},
+    {"edt", -240}, {"cst", -360}, {"cdt", -300}, {"mst", -420}, {"mdt", -360},  {"pst", -480},
+    {"pdt", -420}, {"jst", 540},  {"kst", 540},  {"hkt", 480},  {"sgt", 480},   {"cet", 60},
+    {"cest", 120}, {"met", 60},   {"mest", 120}, {"eet", 120},  {"eest", 180},  {"wet", 0},
+    {"west", 60},  {"bst", 60},   {"msk", 180},  {"hst", -600}, {"akst", -540}, {"akdt", -480},
+    {"aest", 600}, {"aedt", 660}, {"acst", 570}, {"acdt", 630}, {"awst", 480},  {"nzst", 720},
+    {"nzdt", 780}, {"ast", -240}, {"adt", -180}, {"nst", -210}, {"ndt", -150},
 };
 
 std::optional<int> zone_minutes(std::string_view word) {
@@ -266,8 +264,7 @@ std::optional<DateTime> parse_date(std::string_view text) {
   d.zone_unknown = f.zone_unknown;
   auto ymd = year_month_day{year{static_cast<int>(f.year)}, month{static_cast<unsigned>(f.month)},
                             day{static_cast<unsigned>(f.day)}};
-  d.utc = sys_days{ymd} + hours{f.hour} + minutes{f.minute} + seconds{f.second} -
-          minutes{f.offset};
+  d.utc = sys_days{ymd} + hours{f.hour} + minutes{f.minute} + seconds{f.second} - minutes{f.offset};
   return d;
 }
 

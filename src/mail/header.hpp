@@ -24,9 +24,9 @@ namespace tegami::mail {
 constexpr std::size_t kMaxHeaderFields = 10'000;
 
 struct HeaderField {
-  std::string name;       // without the colon, case as written
-  std::string value;      // unfolded, trimmed
-  std::size_t line = 0;   // 1-based line of the field's first line
+  std::string name;      // without the colon, case as written
+  std::string value;     // unfolded, trimmed
+  std::size_t line = 0;  // 1-based line of the field's first line
 };
 
 struct MessageHeader {

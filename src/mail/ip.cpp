@@ -95,10 +95,10 @@ bool is_public_ip(std::string_view canonical) {
   if (!parse_v6(s, b)) return false;
   static constexpr unsigned char kZero[16] = {};
   if (std::memcmp(b, kZero, 15) == 0 && (b[15] == 0 || b[15] == 1)) return false;  // :: and ::1
-  if ((b[0] & 0xFE) == 0xFC) return false;                                        // fc00::/7 ULA
-  if (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) return false;                        // fe80::/10
-  if (b[0] == 0xFE && (b[1] & 0xC0) == 0xC0) return false;                        // fec0::/10
-  if (b[0] == 0xFF) return false;                                                 // multicast
+  if ((b[0] & 0xFE) == 0xFC) return false;                                         // fc00::/7 ULA
+  if (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) return false;                         // fe80::/10
+  if (b[0] == 0xFE && (b[1] & 0xC0) == 0xC0) return false;                         // fec0::/10
+  if (b[0] == 0xFF) return false;                                                  // multicast
   if (b[0] == 0x01 && b[1] == 0x00 && std::memcmp(b + 2, kZero, 6) == 0) return false;  // 100::/64
   return true;
 }

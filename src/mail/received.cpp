@@ -143,9 +143,9 @@ std::optional<std::string> word_after(std::string_view text, std::string_view ke
 
 bool has_tls_hint(std::string_view t) {
   static constexpr std::string_view kHints[] = {
-      "using tls", "using ssl",   "version=tls", "version=ssl",         "cipher=",
-      "with cipher", "tlsv1",     "tls1",        "sslv3",               "ssl3",
-      "transport security", "tls_", "(tls)",     "starttls"};
+      "using tls",          "using ssl", "version=tls", "version=ssl", "cipher=",
+      "with cipher",        "tlsv1",     "tls1",        "sslv3",       "ssl3",
+      "transport security", "tls_",      "(tls)",       "starttls"};
   for (auto h : kHints)
     if (ifind(t, h) != std::string_view::npos) return true;
   return false;
@@ -194,7 +194,8 @@ void read_from_comment(std::string_view raw, Received& r, FromComment& fc) {
       }
     }
     std::string_view name = trim(t.substr(0, open));
-    if (!name.empty() && name.find(' ') == std::string_view::npos && name.find('=') == std::string_view::npos) {
+    if (!name.empty() && name.find(' ') == std::string_view::npos &&
+        name.find('=') == std::string_view::npos) {
       std::size_t at = name.rfind('@');
       if (at != std::string_view::npos) {
         r.from_ident = std::string(name.substr(0, at));
@@ -280,6 +281,12 @@ Received parse_received(std::string_view value) {
                                              : "unreadable date '" + r.date_text + "'");
   }
 
+  if (semi != std::string_view::npos) {
+    // Comments after the date can still carry TLS hints ("...; (version=TLSv1...) date").
+    std::vector<std::string> ignored;
+    for (const Token& t : tokenize(value.substr(semi + 1), ignored))
+      if (t.comment) r.comments.emplace_back(t.text);
+  }
   std::vector<Token> toks = tokenize(clauses, r.problems);
   if (semi == std::string_view::npos) {
     for (std::size_t i = 0; i < toks.size(); ++i) {
@@ -421,8 +428,8 @@ std::string sanitize_client_text(std::string_view s, bool allow_space = false) {
       out.push_back(c);
       continue;
     }
-    bool bad = u < 0x21 || u > 0x7E || c == '(' || c == ')' || c == '\\' || c == '<' ||
-               c == '>' || c == ';' || c == '"';
+    bool bad = u < 0x21 || u > 0x7E || c == '(' || c == ')' || c == '\\' || c == '<' || c == '>' ||
+               c == ';' || c == '"';
     out.push_back(bad ? '?' : c);
   }
   return out;
@@ -433,7 +440,8 @@ std::string sanitize_client_text(std::string_view s, bool allow_space = false) {
 std::string format_received(const ReceivedStamp& st) {
   std::string ip = st.ip;
   if (ip.find(':') != std::string::npos) ip = "IPv6:" + ip;
-  std::string out = "from " + (st.helo.empty() ? std::string("unknown") : sanitize_client_text(st.helo));
+  std::string out =
+      "from " + (st.helo.empty() ? std::string("unknown") : sanitize_client_text(st.helo));
   out += " (" + (st.rdns.empty() ? std::string("unknown") : sanitize_client_text(st.rdns)) + " [" +
          sanitize_client_text(ip) + "])";
   if (!st.tls_info.empty()) out += "\r\n\t(using " + sanitize_client_text(st.tls_info, true) + ")";

@@ -29,20 +29,20 @@
 namespace tegami::mail {
 
 struct Received {
-  bool has_from = false;    // a "from" clause was present
-  bool has_by = false;      // a "by" clause was present
-  std::string helo;         // what the client said in HELO/EHLO, as recorded
-  std::string from_host;    // the sender's name as the receiver recorded it (rDNS), or ""
-  std::string from_ip;      // canonical sending IP, or ""
-  std::string from_ident;   // ident / account / user@ part, or ""
+  bool has_from = false;            // a "from" clause was present
+  bool has_by = false;              // a "by" clause was present
+  std::string helo;                 // what the client said in HELO/EHLO, as recorded
+  std::string from_host;            // the sender's name as the receiver recorded it (rDNS), or ""
+  std::string from_ip;              // canonical sending IP, or ""
+  std::string from_ident;           // ident / account / user@ part, or ""
   bool rdns_may_be_forged = false;  // Sendmail's "(may be forged)"
   std::string by_host;
-  std::string by_ip;        // canonical, when the receiver recorded its own address
+  std::string by_ip;  // canonical, when the receiver recorded its own address
   std::string via;
-  std::string with;         // the protocol ("ESMTPSA"), or the free text after "with"
+  std::string with;  // the protocol ("ESMTPSA"), or the free text after "with"
   std::string id;
   std::string for_addr;
-  std::string date_text;    // the text the date was read from
+  std::string date_text;  // the text the date was read from
   std::optional<DateTime> date;
   std::optional<bool> tls;            // null: the field does not say
   std::optional<bool> authenticated;  // null: the field does not say

@@ -104,7 +104,13 @@ std::string decode_q(std::string_view text) {
   return out;
 }
 
-std::string decode_rfc2047(std::string_view s) {
+std::string decode_rfc2047(std::string_view s, std::string_view fallback_charset) {
+  auto raw = [&](std::string_view text) {
+    if (!fallback_charset.empty() && !is_valid_utf8(text) &&
+        text.find('\x1B') == std::string_view::npos)
+      if (auto t = to_utf8(text, fallback_charset)) return *t;
+    return raw_to_utf8(text);
+  };
   std::string out;
   std::string pending_charset;
   std::string pending_bytes;
@@ -130,7 +136,7 @@ std::string decode_rfc2047(std::string_view s) {
     std::string_view between = s.substr(i, p - i);
     if (!(after_word && all_space(between))) {
       flush();
-      out.append(raw_to_utf8(between));
+      out.append(raw(between));
     }
     if (have_pending && !iequals(pending_charset, w->charset)) flush();
     if (!have_pending) pending_charset = w->charset;
@@ -141,7 +147,7 @@ std::string decode_rfc2047(std::string_view s) {
     after_word = true;
   }
   flush();
-  if (i < s.size()) out.append(raw_to_utf8(s.substr(i)));
+  if (i < s.size()) out.append(raw(s.substr(i)));
   return out;
 }
 

@@ -8,7 +8,9 @@
 // - RFC 2231 language suffixes ("=?utf-8*ja?...") are ignored;
 // - B text with missing padding or stray characters still decodes;
 // - an encoded word in an unknown charset is left as written (section 6.2);
-// - text outside encoded words goes through raw_to_utf8 (8-bit, ISO-2022-JP).
+// - text outside encoded words goes through raw_to_utf8 (8-bit, ISO-2022-JP);
+//   raw bytes that are not UTF-8 are decoded in `fallback_charset` when one
+//   is given (the charset the message body declares, as mail readers do).
 //
 // Invariant: the result is valid UTF-8 for any input; no input throws.
 #pragma once
@@ -22,7 +24,7 @@ namespace tegami::mail {
 // the extra room tolerates broken encoders while bounding the scan.
 constexpr std::size_t kMaxEncodedWord = 4096;
 
-std::string decode_rfc2047(std::string_view value);
+std::string decode_rfc2047(std::string_view value, std::string_view fallback_charset = {});
 
 // The two transfer encodings of section 4, exposed for tests.
 std::string decode_base64_lenient(std::string_view text);

@@ -37,9 +37,17 @@ RcptVerdict decide_rcpt(const mail::Address& rcpt, const Resolution& resolution,
     case Resolution::Kind::NotLocal:
       break;
   }
-  // Relaying: the outbound queue is not there yet, so nobody may relay.
-  (void)client;
+  if (may_relay(client)) {
+    RcptVerdict v;
+    v.kind = RcptVerdict::Kind::Relay;
+    v.reply = "250 2.1.5 Ok";
+    return v;
+  }
   return refuse("554 5.7.1 " + rcpt.to_path() + ": Relay access denied");
+}
+
+bool may_relay(const ClientInfo& client) {
+  return client.trusted_network || client.authenticated || client.pop_grant;
 }
 
 }  // namespace tegami::policy

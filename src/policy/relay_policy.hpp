@@ -10,8 +10,10 @@
 //      554 5.7.1 Relay access denied — even for a local domain, so that
 //      "user%remote@local" cannot be bounced around (CHECKLIST "Open relay");
 //   2. a local domain: the account or alias (250 2.1.5), else 550 5.1.1;
-//   3. any other domain: relaying, which needs authorisation; until the
-//      outbound queue exists it is refused for everyone with 554 5.7.1.
+//   3. any other domain: relaying, allowed for a client in [relay]
+//      trusted_networks, after SMTP AUTH or with a POP-before-SMTP grant
+//      (the Relay verdict: the recipient goes to the outbound queue); for
+//      everyone else 554 5.7.1 Relay access denied.
 // RFC 5321 §3.6.2 (relaying), §4.2.2 and RFC 3463 (codes), RFC 5068 §3.
 #pragma once
 
@@ -31,11 +33,14 @@ struct ClientInfo {
 };
 
 struct RcptVerdict {
-  enum class Kind { Local, Refuse };
+  enum class Kind { Local, Relay, Refuse };
   Kind kind = Kind::Refuse;
   std::string reply;  // the full reply line, no CRLF
-  std::vector<MailboxRef> mailboxes;
+  std::vector<MailboxRef> mailboxes;  // Local: where the copies go
 };
+
+// True when this client may relay (step 3).
+bool may_relay(const ClientInfo& client);
 
 // Step 1 alone: no directory lookup needed to refuse these.
 bool refuse_without_lookup(const mail::Address& rcpt, RcptVerdict& out);

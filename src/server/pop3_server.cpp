@@ -12,6 +12,7 @@
 #include "core/log.hpp"
 #include "net/session_stream.hpp"
 #include "proto/pop3/server_session.hpp"
+#include "server/tls_handshake.hpp"
 #include "store/maildir/maildir_store.hpp"
 
 namespace tegami::server {
@@ -22,6 +23,8 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 // Flush the write buffer once it holds this much (RETR of a large message).
 constexpr std::size_t kFlushAt = 256 * 1024;
 constexpr auto kFinalWriteTimeout = std::chrono::seconds(10);
+// How long we wait for the client's TLS close_notify when the session ends.
+constexpr auto kTlsShutdownTimeout = std::chrono::seconds(2);
 
 struct Connection {
   explicit Connection(net::tcp::socket s) : stream(std::move(s)) {}
@@ -37,13 +40,14 @@ std::uint64_t random64() {
 
 class Pop3Driver {
  public:
-  Pop3Driver(ServerContext& ctx, std::shared_ptr<Connection> conn)
-      : ctx_(ctx), conn_(std::move(conn)) {}
+  Pop3Driver(ServerContext& ctx, std::shared_ptr<Connection> conn, Pop3Listener kind)
+      : ctx_(ctx), conn_(std::move(conn)), kind_(kind) {}
   net::awaitable<void> run();
 
  private:
   net::awaitable<pop3::Actions> perform(const pop3::Action& a, bool& close);
   net::awaitable<bool> flush();
+  net::awaitable<pop3::Actions> start_tls(bool& close);
   // Looks the account up and checks `secret` with `check`; unknown accounts
   // cost the same password verification (no enumeration by timing).
   pop3::AuthResult verify_password_login(const std::string& user, const std::string& password);
@@ -52,6 +56,7 @@ class Pop3Driver {
 
   ServerContext& ctx_;
   std::shared_ptr<Connection> conn_;
+  Pop3Listener kind_;
   std::string sid_, ip_, out_;
   std::unique_ptr<pop3::ServerSession> sm_;
   std::unique_ptr<Maildrop> maildrop_;
@@ -205,10 +210,7 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
     ev.ok = static_cast<bool>(r);
     co_return sm_->step(ev);
   }
-  if (std::get_if<pop3::StartTls>(&action)) {
-    pop3::TlsStarted ev;  // not offered before the TLS issue; refuse cleanly
-    co_return sm_->step(ev);
-  }
+  if (std::get_if<pop3::StartTls>(&action)) co_return co_await start_tls(close);
   if (std::get_if<pop3::Close>(&action)) {
     close = true;
     co_return pop3::Actions{};
@@ -216,12 +218,42 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
   co_return pop3::Actions{};
 }
 
+net::awaitable<pop3::Actions> Pop3Driver::start_tls(bool& close) {
+  // "+OK begin TLS negotiation" must reach the client before the handshake.
+  pop3::TlsStarted ev;
+  if (!co_await flush()) {
+    close = true;
+    co_return pop3::Actions{};
+  }
+  if (ctx_.tls != nullptr) {
+    std::string log_id = "pop3 " + sid_;
+    auto r = co_await server_handshake(*ctx_.tls, conn_->stream, log_id);
+    ev.ok = r == HandshakeResult::kOk;
+  }
+  // On failure the machine closes; the stream is unusable anyway.
+  co_return sm_->step(ev);
+}
+
 net::awaitable<void> Pop3Driver::run() {
   auto& stream = conn_->stream;
   const auto& cfg = ctx_.config;
   ip_ = stream.remote_ip();
   sid_ = ctx_.new_session_id('P');
-  bool plaintext = false;
+  if (kind_ == Pop3Listener::kPop3s) {
+    // RFC 8314 §3: implicit TLS, the handshake before the greeting.
+    std::string log_id = "pop3 " + sid_;
+    auto r = HandshakeResult::kFailed;
+    if (ctx_.tls != nullptr) r = co_await server_handshake(*ctx_.tls, stream, log_id);
+    if (r != HandshakeResult::kOk) {
+      stream.close();
+      spdlog::info("pop3 {} disconnect ip={} tls handshake {}", sid_, ip_, to_string(r));
+      co_return;
+    }
+  }
+  // Clear-text passwords only inside TLS or from [auth] plaintext_networks
+  // (RFC 8314 §3, RFC 2595 §2.1). STLS later lifts the restriction in the
+  // machine itself.
+  bool plaintext = stream.is_tls();
   for (const auto& n : cfg.plaintext_networks)
     if (n.contains(ip_)) plaintext = true;
 
@@ -238,8 +270,11 @@ net::awaitable<void> Pop3Driver::run() {
                                   static_cast<std::uint64_t>(secs), random64(), cfg.hostname);
   }
   pc.plaintext_allowed = plaintext;
+  pc.stls_offered = ctx_.tls != nullptr && !stream.is_tls();
   sm_ = std::make_unique<pop3::ServerSession>(pc);
-  spdlog::info("pop3 {} connect ip={} port={}", sid_, ip_, stream.local_port());
+  spdlog::info("pop3 {} connect ip={} port={} listener={}{}", sid_, ip_, stream.local_port(),
+               kind_ == Pop3Listener::kPop3s ? "pop3s" : "pop3",
+               stream.is_tls() ? " tls=" + stream.tls_protocol() : std::string());
 
   std::deque<pop3::Action> queue;
   auto push = [&queue](pop3::Actions a) {
@@ -278,8 +313,8 @@ net::awaitable<void> Pop3Driver::run() {
   }
   stream.expires_after(kFinalWriteTimeout);
   co_await flush();
-  stream.close();
-  maildrop_.reset();  // releases the lock
+  maildrop_.reset();  // releases the lock (before waiting for a TLS close_notify)
+  co_await stream.shutdown(kTlsShutdownTimeout);
   const auto& st = sm_->stats();
   spdlog::info("pop3 {} logout ip={} account={} retrieved={} deleted={} committed={}", sid_, ip_,
                st.account.empty() ? "-" : st.account, st.retrieved, st.deleted,
@@ -288,7 +323,8 @@ net::awaitable<void> Pop3Driver::run() {
 
 }  // namespace
 
-net::awaitable<void> run_pop3_session(ServerContext& ctx, net::tcp::socket socket) {
+net::awaitable<void> run_pop3_session(ServerContext& ctx, net::tcp::socket socket,
+                                      Pop3Listener kind) {
   auto conn = std::make_shared<Connection>(std::move(socket));
   auto exec = conn->stream.executor();
   net::ConnectionRegistry::Ticket ticket;
@@ -305,11 +341,14 @@ net::awaitable<void> run_pop3_session(ServerContext& ctx, net::tcp::socket socke
   if (admit != net::ConnectionRegistry::Admit::Ok) {
     spdlog::warn("pop3 refused connection ip={}: too many connections", conn->stream.remote_ip());
     conn->stream.expires_after(kFinalWriteTimeout);
-    co_await conn->stream.write_all("-ERR [SYS/TEMP] Too many connections, try again later\r\n");
+    // On pop3s the client expects a TLS handshake: clear text would only
+    // confuse it, and a handshake is what the limit protects.
+    if (kind == Pop3Listener::kPop3)
+      co_await conn->stream.write_all("-ERR [SYS/TEMP] Too many connections, try again later\r\n");
     conn->stream.close();
     co_return;
   }
-  Pop3Driver driver(ctx, conn);
+  Pop3Driver driver(ctx, conn, kind);
   co_await driver.run();
 }
 

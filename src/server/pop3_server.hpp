@@ -10,6 +10,13 @@
 
 namespace tegami::server {
 
-net::awaitable<void> run_pop3_session(ServerContext& ctx, net::tcp::socket socket);
+// kPop3 offers STLS (RFC 2595 §4) when the server has a TLS context; kPop3s
+// is implicit TLS (RFC 8314 §3): the handshake comes before the greeting.
+// Clear-text passwords (USER/PASS, AUTH PLAIN) are offered and accepted only
+// inside TLS or from [auth] plaintext_networks; APOP always.
+enum class Pop3Listener { kPop3, kPop3s };
+
+net::awaitable<void> run_pop3_session(ServerContext& ctx, net::tcp::socket socket,
+                                      Pop3Listener kind = Pop3Listener::kPop3);
 
 }  // namespace tegami::server

@@ -4,17 +4,18 @@
 #include <csignal>
 #include <thread>
 
+#include "auth/auth_throttle.hpp"
+#include "auth/password.hpp"
+#include "auth/sealed.hpp"
 #include "core/log.hpp"
 #include "net/listener.hpp"
+#include "net/tls_context.hpp"
 #include "server/pop3_server.hpp"
 #include "server/server_context.hpp"
 #include "server/smtp_server.hpp"
 #include "store/maildir/maildir_store.hpp"
 #include "store/sqlite/sqlite_directory.hpp"
 #include "store/sqlite/sqlite_grant_store.hpp"
-#include "auth/password.hpp"
-#include "auth/sealed.hpp"
-#include "auth/auth_throttle.hpp"
 
 namespace tegami {
 
@@ -53,6 +54,18 @@ int run_serve(const Config& cfg) {
   server::ServerContext ctx{cfg,      clock, **dir,    mailboxes, workers, registry,
                             ids,      grants, throttle, key ? &*key : nullptr, *dummy};
 
+  // [tls]: STARTTLS, STLS and the implicit-TLS listeners. Without a usable
+  // certificate the server does not start: silently running without TLS
+  // would send passwords and mail in clear text.
+  auto tls = net::TlsContext::load(cfg.tls_cert, cfg.tls_key);
+  if (!tls) {
+    spdlog::error("{} (fix [tls] cert/key; `tegami init` writes a self-signed pair)",
+                  tls.error().message);
+    return 1;
+  }
+  ctx.tls = tls->get();
+  spdlog::info("tls certificate {} sha256={}", cfg.tls_cert, (*tls)->fingerprint());
+
   std::vector<std::unique_ptr<net::Listener>> listeners;
   auto add = [&](const char* service, const std::vector<ListenAddress>& addrs,
                  net::SessionFn fn) -> bool {
@@ -75,11 +88,17 @@ int run_serve(const Config& cfg) {
           [&ctx](net::tcp::socket s) {
             return server::run_smtp_session(ctx, std::move(s), server::SmtpListener::kSubmission);
           }) &&
+      add("submissions", cfg.submissions_listen,
+          [&ctx](net::tcp::socket s) {
+            return server::run_smtp_session(ctx, std::move(s), server::SmtpListener::kSubmissions);
+          }) &&
       add("pop3", cfg.pop3_listen,
-          [&ctx](net::tcp::socket s) { return server::run_pop3_session(ctx, std::move(s)); });
-  // [submissions] and [pop3s] need TLS (the TLS issue); they are not bound yet.
-  if (!cfg.submissions_listen.empty() || !cfg.pop3s_listen.empty())
-    spdlog::warn("submissions/pop3s (implicit TLS) are not available yet; not listening on them");
+          [&ctx](net::tcp::socket s) {
+            return server::run_pop3_session(ctx, std::move(s), server::Pop3Listener::kPop3);
+          }) &&
+      add("pop3s", cfg.pop3s_listen, [&ctx](net::tcp::socket s) {
+        return server::run_pop3_session(ctx, std::move(s), server::Pop3Listener::kPop3s);
+      });
   if (!ok) return 1;
 
   asio::signal_set signals(ioc, SIGTERM, SIGINT, SIGHUP);
@@ -90,7 +109,16 @@ int run_serve(const Config& cfg) {
   on_signal = [&](const std::error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      spdlog::info("SIGHUP: nothing to reload yet");
+      // New sessions get the new certificate; open ones keep the context
+      // they started with. A bad pair on disk changes nothing. (Reading two
+      // small files here, on an io thread, is a rare few-millisecond stall.)
+      if (auto r = (*tls)->reload(); r) {
+        spdlog::info("SIGHUP: reloaded tls certificate {} sha256={}", cfg.tls_cert,
+                     (*tls)->fingerprint());
+      } else {
+        spdlog::error("SIGHUP: tls reload failed, keeping the current certificate: {}",
+                      r.error().message);
+      }
       signals.async_wait(on_signal);
       return;
     }

@@ -12,6 +12,7 @@
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "net/connection_registry.hpp"
+#include "net/tls_context.hpp"
 #include "net/worker_pool.hpp"
 #include "store/directory.hpp"
 #include "store/grant_store.hpp"
@@ -31,6 +32,8 @@ class QueueIdGenerator {
   std::atomic<std::uint32_t> counter_{0};
 };
 
+class Outbound;
+
 struct ServerContext {
   const Config& config;
   const Clock& clock;
@@ -43,6 +46,10 @@ struct ServerContext {
   AuthThrottle& throttle;
   const SecretKey* secret_key;  // unseals APOP secrets; null when the key file is unreadable
   std::string dummy_hash;       // verified for unknown users so timing does not tell
+  // STARTTLS/STLS and the implicit-TLS listeners; null: no TLS offered.
+  net::TlsContext* tls = nullptr;
+  // The outbound queue (server/outbound.hpp); null: relaying answers 451.
+  Outbound* outbound = nullptr;
   std::atomic<std::uint64_t> next_session{1};
   std::atomic<std::uint64_t> apop_counter{0};  // feeds unique APOP banner timestamps
 

@@ -13,6 +13,8 @@
 #include "net/session_stream.hpp"
 #include "policy/relay_policy.hpp"
 #include "proto/smtp/server_session.hpp"
+#include "server/intake.hpp"
+#include "server/tls_handshake.hpp"
 
 namespace tegami::server {
 
@@ -23,6 +25,20 @@ constexpr std::size_t kMaxReceivedFields = 50;
 constexpr std::size_t kReadChunk = 64 * 1024;
 // How long the final 421 or a reply to a departing client may take.
 constexpr auto kFinalWriteTimeout = std::chrono::seconds(10);
+// How long we wait for the client's TLS close_notify when the session ends.
+constexpr auto kTlsShutdownTimeout = std::chrono::seconds(2);
+
+const char* listener_name(SmtpListener kind) {
+  switch (kind) {
+    case SmtpListener::kSmtp:
+      return "smtp";
+    case SmtpListener::kSubmission:
+      return "submission";
+    case SmtpListener::kSubmissions:
+      return "submissions";
+  }
+  return "?";
+}
 
 struct Connection {
   explicit Connection(net::tcp::socket s) : stream(std::move(s)) {}
@@ -73,6 +89,7 @@ class SmtpDriver {
  private:
   net::awaitable<smtp::Actions> check_recipient(const smtp::CheckRecipient& a);
   net::awaitable<smtp::Actions> deliver(smtp::Deliver& d);
+  net::awaitable<smtp::Actions> start_tls();
   net::awaitable<bool> flush();
 
   ServerContext& ctx_;
@@ -109,12 +126,15 @@ net::awaitable<smtp::Actions> SmtpDriver::check_recipient(const smtp::CheckRecip
       ev.reply = "451 4.3.0 " + a.recipient.to_path() + ": Temporary lookup failure";
       co_return sm_->step(ev);
     }
-    policy::ClientInfo client{ip_, false, false, false};
+    policy::ClientInfo client{ip_, in_networks(ctx_.config.trusted_networks, ip_), false, false};
     verdict = policy::decide_rcpt(a.recipient, *res, client);
   }
-  ev.accepted = verdict.kind == policy::RcptVerdict::Kind::Local;
+  ev.accepted = verdict.kind != policy::RcptVerdict::Kind::Refuse;
   ev.reply = verdict.reply;
   for (const auto& m : verdict.mailboxes) ev.resolved.push_back(mailbox_key(m));
+  // Relayed: the outbound queue gets it (intake.hpp); the key carries the address.
+  if (verdict.kind == policy::RcptVerdict::Kind::Relay)
+    ev.resolved.push_back(remote_key(a.recipient.to_string()));
   if (!ev.accepted) {
     spdlog::info("smtp {} ip={} reject rcpt={} from={} reply=\"{}\"", sid_, ip_,
                  log_safe(a.recipient.to_path()), log_safe(a.sender.to_path()), log_safe(ev.reply));
@@ -141,7 +161,8 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver(smtp::Deliver& d) {
     stamp.rdns = rdns_;
     stamp.ip = ip_;
     stamp.by_host = ctx_.config.hostname;
-    stamp.protocol = env.esmtp ? "ESMTP" : "SMTP";
+    stamp.protocol = std::string(smtp::received_protocol(env));
+    if (env.tls) stamp.tls_info = env.tls->protocol + " with cipher " + env.tls->cipher;
     stamp.id = qid;
     if (env.recipients.size() == 1) stamp.for_addr = env.recipients[0].address.to_string();
     stamp.time = ctx_.clock.now();
@@ -151,10 +172,18 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver(smtp::Deliver& d) {
     message += "Return-Path: " + env.mail_from.to_path() + "\r\n";
     message += "Received: " + mail::format_received(stamp) + "\r\n";
     message += env.body;
+    // Local copies into Maildir, remote ones into the queue; one 250 for both.
     std::vector<MailboxRef> boxes;
-    for (const auto& k : keys) boxes.push_back(mailbox_from_key(k));
-    auto r = co_await ctx_.workers.run(
-        [this, &boxes, &message] { return ctx_.mailboxes.deliver(boxes, message); });
+    std::vector<std::string> remote;
+    for (const auto& k : keys) {
+      if (is_remote_key(k)) {
+        remote.push_back(remote_address(k));
+      } else {
+        boxes.push_back(mailbox_from_key(k));
+      }
+    }
+    const std::string sender = env.mail_from.to_string();
+    auto r = co_await store_message(ctx_, qid, sender, boxes, remote, message);
     if (r) {
       done.queue_id = qid;
     } else {
@@ -171,22 +200,53 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver(smtp::Deliver& d) {
   co_return sm_->step(done);
 }
 
+net::awaitable<smtp::Actions> SmtpDriver::start_tls() {
+  // The 220 must reach the client before the handshake starts.
+  smtp::TlsStarted ev;
+  if (!co_await flush()) co_return sm_->step(ev);
+  auto& stream = conn_->stream;
+  if (ctx_.tls != nullptr) {
+    std::string log_id = "smtp " + sid_;
+    auto r = co_await server_handshake(*ctx_.tls, stream, log_id);
+    if (r == HandshakeResult::kOk) {
+      ev.ok = true;
+      ev.protocol = stream.tls_protocol();
+      ev.cipher = stream.tls_cipher();
+    }
+  }
+  co_return sm_->step(ev);
+}
+
 net::awaitable<void> SmtpDriver::run() {
   auto& stream = conn_->stream;
   ip_ = stream.remote_ip();
   sid_ = ctx_.new_session_id('S');
   const auto& cfg = ctx_.config;
 
+  if (kind_ == SmtpListener::kSubmissions) {
+    // RFC 8314 §3: implicit TLS, the handshake before anything else.
+    std::string log_id = "smtp " + sid_;
+    auto r = HandshakeResult::kFailed;
+    if (ctx_.tls != nullptr) r = co_await server_handshake(*ctx_.tls, stream, log_id);
+    if (r != HandshakeResult::kOk) {
+      stream.close();
+      spdlog::info("smtp {} disconnect ip={} tls handshake {}", sid_, ip_, to_string(r));
+      co_return;
+    }
+  }
+
   rdns_ = co_await ctx_.workers.run([this] { return reverse_dns(ip_); });
-  spdlog::info("smtp {} connect ip={} rdns={} port={} listener={}", sid_, ip_,
-               rdns_.empty() ? "unknown" : rdns_, stream.local_port(),
-               kind_ == SmtpListener::kSmtp ? "smtp" : "submission");
+  spdlog::info("smtp {} connect ip={} rdns={} port={} listener={}{}", sid_, ip_,
+               rdns_.empty() ? "unknown" : rdns_, stream.local_port(), listener_name(kind_),
+               stream.is_tls() ? " tls=" + stream.tls_protocol() : std::string());
 
   smtp::SessionConfig sc;
   sc.hostname = cfg.hostname;
   sc.max_message_size = cfg.message_size;
   sc.max_recipients = cfg.recipients;
-  sc.submission = kind_ == SmtpListener::kSubmission;
+  sc.submission = kind_ != SmtpListener::kSmtp;
+  sc.offer_starttls = ctx_.tls != nullptr && !stream.is_tls();
+  if (stream.is_tls()) sc.tls = smtp::TlsInfo{stream.tls_protocol(), stream.tls_cipher()};
   sc.session_id = sid_;
   sc.client_ip = ip_;
   sc.client_rdns = rdns_;
@@ -222,6 +282,8 @@ net::awaitable<void> SmtpDriver::run() {
         push(co_await check_recipient(*c));
       } else if (auto* v = std::get_if<smtp::Deliver>(&action)) {
         push(co_await deliver(*v));
+      } else if (std::get_if<smtp::StartTls>(&action)) {
+        push(co_await start_tls());
       } else if (std::get_if<smtp::Close>(&action)) {
         stream.expires_after(kFinalWriteTimeout);
         co_await flush();
@@ -259,9 +321,9 @@ net::awaitable<void> SmtpDriver::run() {
     push(sm_->step(smtp::Input{std::string_view(buf.data(), n)}));
   }
 closed:
-  stream.close();
-  spdlog::info("smtp {} disconnect ip={} messages={} errors={}", sid_, ip_, messages_,
-               sm_->errors());
+  co_await stream.shutdown(kTlsShutdownTimeout);
+  spdlog::info("smtp {} disconnect ip={} messages={} errors={}{}", sid_, ip_, messages_,
+               sm_->errors(), stream.is_tls() ? " tls=yes" : "");
 }
 
 }  // namespace
@@ -289,7 +351,8 @@ net::awaitable<void> run_smtp_session(ServerContext& ctx, net::tcp::socket socke
     spdlog::warn("smtp refused connection ip={}: {}", conn->stream.remote_ip(), why);
     conn->stream.expires_after(kFinalWriteTimeout);
     asio::co_spawn(exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
-    co_await conn->stream.write_all(why);
+    // On submissions the client expects a TLS handshake, not clear text.
+    if (kind != SmtpListener::kSubmissions) co_await conn->stream.write_all(why);
     conn->stream.close();
     co_return;
   }

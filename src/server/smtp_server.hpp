@@ -10,7 +10,10 @@
 
 namespace tegami::server {
 
-enum class SmtpListener { kSmtp, kSubmission };
+// kSmtp and kSubmission offer STARTTLS (RFC 3207) when the server has a TLS
+// context; kSubmissions is implicit TLS (RFC 8314 §3): the handshake comes
+// before the greeting.
+enum class SmtpListener { kSmtp, kSubmission, kSubmissions };
 
 net::awaitable<void> run_smtp_session(ServerContext& ctx, net::tcp::socket socket,
                                       SmtpListener kind);

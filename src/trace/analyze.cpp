@@ -2,10 +2,10 @@
 #include <algorithm>
 
 #include "mail/ascii.hpp"
+#include "mail/charset.hpp"
 #include "mail/header_address.hpp"
 #include "mail/ip.hpp"
 #include "mail/rfc2047.hpp"
-#include "mail/charset.hpp"
 #include "trace/report.hpp"
 #include "trace/verdict.hpp"
 
@@ -34,9 +34,10 @@ std::string organisation(std::string_view host) {
   if (dots.empty()) return "";
   std::size_t n = dots.size();
   std::string tld = h.substr(dots[n - 1] + 1);
-  std::string second = h.substr(n >= 2 ? dots[n - 2] + 1 : 0, dots[n - 1] - (n >= 2 ? dots[n - 2] + 1 : 0));
-  static constexpr std::string_view kSecond[] = {"co", "ac", "ne", "or", "go", "ad", "ed", "gr",
-                                                 "lg", "com", "net", "org", "gov", "edu"};
+  std::string second =
+      h.substr(n >= 2 ? dots[n - 2] + 1 : 0, dots[n - 1] - (n >= 2 ? dots[n - 2] + 1 : 0));
+  static constexpr std::string_view kSecond[] = {"co", "ac", "ne",  "or",  "go",  "ad",  "ed",
+                                                 "gr", "lg", "com", "net", "org", "gov", "edu"};
   bool three = tld.size() == 2 &&
                std::find(std::begin(kSecond), std::end(kSecond), second) != std::end(kSecond);
   if (three) return n >= 3 ? h.substr(dots[n - 3] + 1) : h;
@@ -76,6 +77,8 @@ Link link(const mail::Received& prev, const mail::Received& cur) {
     return Link::kVerified;
   if (uncheckable_receiver(prev)) return Link::kVerified;
   if (!cur.from_ip.empty() && mail::is_loopback_ip(cur.from_ip)) return Link::kVerified;
+  // A local pseudo-hop ("from user@host by scanner by uid 89"): nothing to check.
+  if (cur.from_ip.empty() && cur.helo.find('@') != std::string::npos) return Link::kVerified;
   if (iequals(norm_host(cur.helo), "localhost") || iequals(cur.from_host, "localhost"))
     return Link::kVerified;
   if (!cur.from_ip.empty() && (cur.from_ip == prev.by_ip || cur.from_ip == norm_host(prev.by_host)))
@@ -84,7 +87,7 @@ Link link(const mail::Received& prev, const mail::Received& cur) {
     return Link::kVerified;
   if (names_match(cur.helo, prev.by_host))
     return cur.from_ip.empty() || !mail::is_public_ip(cur.from_ip) ? Link::kVerified
-                                                                    : Link::kClaimOnly;
+                                                                   : Link::kClaimOnly;
   return Link::kBreak;
 }
 
@@ -147,8 +150,13 @@ void compute_times(Report& rep) {
       if (!first_route_hop) first_route_hop = p.t;
       last_route = p.t;
     } else {
+      // Off the route: its offset from the next hop on the route (the
+      // receiving side, whose clock the route trusts), else from the last.
       h.clock_skew = true;
-      std::optional<std::chrono::sys_seconds> ref = last_route;
+      std::optional<std::chrono::sys_seconds> ref;
+      for (std::size_t k = i + 1; k < n && !ref; ++k)
+        if (on_route[k]) ref = pts[k].t;
+      if (!ref) ref = last_route;
       if (!ref && rep.message.date_parsed) ref = rep.message.date_parsed->utc;
       if (ref) h.skew_seconds = (p.t - *ref).count();
     }
@@ -163,8 +171,9 @@ void compute_times(Report& rep) {
     } else if (first_route_hop) {
       rep.total_seconds = (*last_route - *first_route_hop).count();
       if (rep.message.date_parsed)
-        rep.notes.push_back("the Date: field is later than the route's last hop; the total is "
-                            "counted from the first hop");
+        rep.notes.push_back(
+            "the Date: field is later than the route's last hop; the total is "
+            "counted from the first hop");
     }
   }
   long long slowest = 0;
@@ -185,19 +194,21 @@ void check_chain(Report& rep) {
     highest = cur.index;
     if (l == Link::kClaimOnly) continue;
     cur.chain_break = true;
-    rep.notes.push_back("chain break at hop " + std::to_string(cur.index) + ": it came from " +
-                        describe_sender(cur.rx) + ", but hop " + std::to_string(prev.index) +
-                        " says it was received by " +
-                        (prev.rx.by_host.empty() ? std::string("an unnamed host") : prev.rx.by_host));
+    rep.notes.push_back(
+        "chain break at hop " + std::to_string(cur.index) + ": it came from " +
+        describe_sender(cur.rx) + ", but hop " + std::to_string(prev.index) +
+        " says it was received by " +
+        (prev.rx.by_host.empty() ? std::string("an unnamed host") : prev.rx.by_host));
   }
   if (highest > 0) {
     for (auto& h : rep.hops)
       if (h.index < highest) h.unverified = true;
-    rep.notes.push_back(highest == 2 ? "hop 1 is an unverified claim (written before the message "
-                                       "reached a server whose identity the next hop confirms)"
-                                     : "hops 1-" + std::to_string(highest - 1) +
-                                           " are unverified claims (written before the message "
-                                           "reached a server whose identity the next hop confirms)");
+    rep.notes.push_back(highest == 2
+                            ? "hop 1 is an unverified claim (written before the message "
+                              "reached a server whose identity the next hop confirms)"
+                            : "hops 1-" + std::to_string(highest - 1) +
+                                  " are unverified claims (written before the message "
+                                  "reached a server whose identity the next hop confirms)");
   }
 }
 
@@ -224,13 +235,26 @@ void find_origin(Report& rep) {
 
 void read_message_info(const mail::MessageHeader& h, Report& rep) {
   auto& m = rep.message;
+  // Raw 8-bit header text is most likely in the charset the body declares
+  // (what mail readers assume too).
+  std::string fallback;
+  if (auto ct = h.find("Content-Type")) {
+    std::string v = mail::to_lower(ct->value);
+    std::size_t p = v.find("charset=");
+    if (p != std::string::npos) {
+      std::string_view cs = std::string_view(ct->value).substr(p + 8);
+      if (!cs.empty() && cs.front() == '"') cs.remove_prefix(1);
+      std::size_t e = cs.find_first_of("\"; \t");
+      fallback = std::string(cs.substr(0, e));
+    }
+  }
   if (auto f = h.find("From")) {
-    m.from = mail::decode_rfc2047(f->value);
+    m.from = mail::decode_rfc2047(f->value, fallback);
     m.from_domain = mail::first_address(f->value).domain;
   } else {
     rep.problems.push_back("no From: field");
   }
-  if (auto f = h.find("Subject")) m.subject = mail::decode_rfc2047(f->value);
+  if (auto f = h.find("Subject")) m.subject = mail::decode_rfc2047(f->value, fallback);
   if (auto f = h.find("Message-ID")) m.message_id = mail::raw_to_utf8(f->value);
   if (auto f = h.find("Return-Path")) m.return_path_domain = mail::first_address(f->value).domain;
   if (auto f = h.find("Date")) {

@@ -24,7 +24,9 @@ Result<std::string> slurp(const fs::path& p) {
   return ss.str();
 }
 
-bool is_envelope(const std::string& s, std::size_t pos) { return s.compare(pos, 5, "From ") == 0; }
+bool is_envelope(const std::string& s, std::size_t pos) {
+  return s.compare(pos, 5, "From ") == 0;
+}
 
 // Undoes ">From " quoting (mboxrd: one '>' less before any "From ").
 std::string unquote(std::string msg) {

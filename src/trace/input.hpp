@@ -25,7 +25,8 @@ struct InputInfo {
 };
 
 // Calls `begin` once (bulk or not), then `each` per message, in order.
-Result<void> read_messages(const std::string& path, const std::function<void(const InputInfo&)>& begin,
+Result<void> read_messages(const std::string& path,
+                           const std::function<void(const InputInfo&)>& begin,
                            const std::function<void(InputMessage&&)>& each);
 
 // Splits mbox text into messages (exposed for tests).

@@ -5,8 +5,8 @@
 namespace tegami::trace {
 
 using mail::ascii_lower;
-using mail::iequals;
 using mail::iends_with;
+using mail::iequals;
 
 namespace {
 

@@ -19,11 +19,21 @@ std::string esc(const std::string& raw) {
   out.reserve(s.size() + 16);
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
           out += ' ';
@@ -60,9 +70,9 @@ std::string tri(const std::optional<bool>& b, const char* yes, const char* no) {
 }
 
 std::string auth_badge(const char* name, const std::string& v) {
-  std::string cls = v == "pass" ? "ok" : (v == "fail" || v == "softfail" || v == "permerror")
-                                             ? "bad"
-                                             : "muted";
+  std::string cls = v == "pass"                                            ? "ok"
+                    : (v == "fail" || v == "softfail" || v == "permerror") ? "bad"
+                                                                           : "muted";
   return std::string("<span class=\"badge ") + cls + "\">" + name + "=" + esc(v) + "</span> ";
 }
 
@@ -85,8 +95,10 @@ std::string timeline(const Report& r) {
        "patternTransform=\"rotate(45)\"><rect width=\"4\" height=\"8\" fill=\"#f0a030\"/></pattern>"
        "</defs>";
   s += "<text x=\"10\" y=\"20\" class=\"axis\">hop · from → by</text>";
-  s += "<text x=\"" + std::to_string(kBarX) + "\" y=\"20\" class=\"axis\">delay (bar length "
-       "proportional, longest = " + esc(human_duration(max_delay)) + ")</text>";
+  s += "<text x=\"" + std::to_string(kBarX) +
+       "\" y=\"20\" class=\"axis\">delay (bar length "
+       "proportional, longest = " +
+       esc(human_duration(max_delay)) + ")</text>";
   int y = 32;
   for (const auto& h : r.hops) {
     std::string label = std::to_string(h.index) + " · " + shorten(sender(h), 22) + " → " +
@@ -108,8 +120,8 @@ std::string timeline(const Report& r) {
       // A long bar carries its label inside, right-aligned; a short one beside it.
       bool inside = w > kBarW - 140;
       s += "<text x=\"" + std::to_string(inside ? kBarX + w - 8 : kBarX + w + 8) + "\" y=\"" +
-           std::to_string(y + 22) + "\" class=\"" + (inside ? "value inside" : "value") +
-           "\">+" + esc(human_duration(*h.delay_seconds)) + (slow ? " · slowest" : "") + "</text>";
+           std::to_string(y + 22) + "\" class=\"" + (inside ? "value inside" : "value") + "\">+" +
+           esc(human_duration(*h.delay_seconds)) + (slow ? " · slowest" : "") + "</text>";
     } else if (h.clock_skew) {
       long long v = h.skew_seconds ? std::llabs(*h.skew_seconds) : 0;
       int w = std::max(static_cast<int>(static_cast<double>(v) / max_delay * kBarW), 3);
@@ -169,8 +181,9 @@ std::string section(const Traced& item, int n) {
                        " (hop " + std::to_string(r.origin->hop) + ")"
                  : std::string("unknown")) +
        "</b></div>";
-  s += "<div class=\"card\"><span>Authentication-Results</span><b>" + auth_badge("spf", r.auth.spf) +
-       auth_badge("dkim", r.auth.dkim) + auth_badge("dmarc", r.auth.dmarc) + "</b></div>";
+  s += "<div class=\"card\"><span>Authentication-Results</span><b>" +
+       auth_badge("spf", r.auth.spf) + auth_badge("dkim", r.auth.dkim) +
+       auth_badge("dmarc", r.auth.dmarc) + "</b></div>";
   s += "</div>";
 
   if (r.hops.empty()) {
@@ -184,7 +197,8 @@ std::string section(const Traced& item, int n) {
       if (r.slowest_hop && *r.slowest_hop == h.index) cls += " slowrow";
       if (h.unverified) cls += " unverified";
       s += "<tr class=\"" + cls + "\"><td>" + std::to_string(h.index) + "</td><td>" +
-           (h.time ? esc(mail::format_rfc3339_utc(*h.time)) : "<span class=\"muted\">no date</span>") +
+           (h.time ? esc(mail::format_rfc3339_utc(*h.time))
+                   : "<span class=\"muted\">no date</span>") +
            "</td><td>";
       if (h.delay_seconds) {
         s += "+" + esc(human_duration(*h.delay_seconds));
@@ -203,8 +217,9 @@ std::string section(const Traced& item, int n) {
            esc(h.rx.with) + "</td><td>" + tri(h.rx.tls, "yes", "no") + "</td><td>" +
            tri(h.rx.authenticated, "yes", "no") + "</td></tr>";
       s += "<tr class=\"detail\"><td></td><td colspan=\"7\"><details><summary>Received: field" +
-           std::string(h.rx.problems.empty() ? "" : " (" + std::to_string(h.rx.problems.size()) +
-                                                        " not understood)") +
+           std::string(h.rx.problems.empty()
+                           ? ""
+                           : " (" + std::to_string(h.rx.problems.size()) + " not understood)") +
            "</summary><code class=\"raw\">" + esc(mail::raw_to_utf8(h.raw)) + "</code>";
       if (!h.rx.id.empty()) s += "<div>id <code>" + esc(h.rx.id) + "</code></div>";
       if (!h.rx.for_addr.empty()) s += "<div>for <code>" + esc(h.rx.for_addr) + "</code></div>";
@@ -278,9 +293,11 @@ std::string render_html(const std::vector<Traced>& items) {
   std::string title = "tegami trace";
   if (items.size() == 1 && items[0].report.message.subject)
     title += ": " + *items[0].report.message.subject;
-  std::string s = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                  "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-                  "<title>" + esc(title) + "</title><style>" + kStyle + "</style></head><body><main>";
+  std::string s =
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+      "<title>" +
+      esc(title) + "</title><style>" + kStyle + "</style></head><body><main>";
   if (items.size() > 1) {
     s += "<section><h1>" + std::to_string(items.size()) + " messages</h1><nav><ul>";
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -292,7 +309,8 @@ std::string render_html(const std::vector<Traced>& items) {
     s += "</ul></nav></section>";
   }
   for (std::size_t i = 0; i < items.size(); ++i) s += section(items[i], static_cast<int>(i + 1));
-  s += "<p class=\"muted\" style=\"text-align:center;font-size:12px\">tegami trace · header order is "
+  s += "<p class=\"muted\" style=\"text-align:center;font-size:12px\">tegami trace · header order "
+       "is "
        "the truth; times are as the servers wrote them</p></main></body></html>\n";
   return s;
 }

@@ -86,7 +86,9 @@ ordered_json to_json(const Report& r, const std::string& source) {
 }
 
 std::string render_json(const std::vector<Traced>& items, bool bulk) {
-  if (!bulk && items.size() == 1) return to_json(items[0].report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (!bulk && items.size() == 1)
+    return to_json(items[0].report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+           "\n";
   ordered_json a = ordered_json::array();
   for (const auto& it : items) a.push_back(to_json(it.report, it.source));
   return a.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -94,7 +96,10 @@ std::string render_json(const std::vector<Traced>& items, bool bulk) {
 
 std::string render_jsonl(const std::vector<Traced>& items) {
   std::string out;
-  for (const auto& it : items) out += to_json(it.report, it.source).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  for (const auto& it : items)
+    out += to_json(it.report, it.source)
+               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+           "\n";
   return out;
 }
 

@@ -40,7 +40,9 @@ std::string local_time(sys_seconds t, int offset) {
   return s + zone;
 }
 
-std::string utc_clock(sys_seconds t) { return mail::format_rfc3339_utc(t).substr(11, 8); }
+std::string utc_clock(sys_seconds t) {
+  return mail::format_rfc3339_utc(t).substr(11, 8);
+}
 
 std::string sender(const Hop& h) {
   std::string name = !h.rx.from_host.empty() ? h.rx.from_host : h.rx.helo;
@@ -96,7 +98,8 @@ std::string render_text(const Traced& item, const TextOptions& opts) {
   if (r.hops.empty()) {
     out += "No Received: fields: the route is unknown.\n";
   } else {
-    out += "hop  local time                 UTC       delay      protocol   TLS  auth  from -> by\n";
+    out +=
+        "hop  local time                 UTC       delay      protocol   TLS  auth  from -> by\n";
     for (auto it = r.hops.begin(); it != r.hops.end(); ++it) {
       const Hop& h = *it;
       std::string line = pad(std::to_string(h.index), 5);
@@ -129,8 +132,8 @@ std::string render_text(const Traced& item, const TextOptions& opts) {
            std::to_string(*r.total_seconds) + " s)";
     if (r.slowest_hop) {
       const Hop& s = r.hops[*r.slowest_hop - 1];
-      out += "; slowest hop " + std::to_string(s.index) + " (" +
-             human_duration(*s.delay_seconds) + ")";
+      out += "; slowest hop " + std::to_string(s.index) + " (" + human_duration(*s.delay_seconds) +
+             ")";
     }
     out += "\n";
   } else {

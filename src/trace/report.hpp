@@ -28,8 +28,8 @@ namespace tegami::trace {
 struct Hop {
   int index = 0;  // 1 = the bottom Received:
   mail::Received rx;
-  std::string raw;        // the unfolded field value
-  std::size_t line = 0;   // where the field starts in the message
+  std::string raw;       // the unfolded field value
+  std::size_t line = 0;  // where the field starts in the message
   std::optional<std::chrono::sys_seconds> time;
   std::optional<long long> delay_seconds;
   std::optional<long long> skew_seconds;  // for clock_skew hops: offset from the route
@@ -39,9 +39,9 @@ struct Hop {
 };
 
 struct MessageInfo {
-  std::optional<std::string> from;        // decoded, UTF-8
-  std::optional<std::string> subject;     // decoded, UTF-8
-  std::optional<std::string> date;        // RFC 3339, zone as written
+  std::optional<std::string> from;     // decoded, UTF-8
+  std::optional<std::string> subject;  // decoded, UTF-8
+  std::optional<std::string> date;     // RFC 3339, zone as written
   std::optional<std::string> message_id;
   std::optional<mail::DateTime> date_parsed;
   std::string from_domain;         // lower case, "" when none

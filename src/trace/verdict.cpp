@@ -13,8 +13,8 @@ namespace {
 // Maps an RFC 8601 result to the values of the JSON contract.
 std::string contract_result(const std::string& method, std::string r) {
   if (r == "hardfail") r = "fail";
-  static constexpr std::string_view kKnown[] = {"pass",      "fail",      "softfail", "neutral",
-                                                "none",      "temperror", "permerror"};
+  static constexpr std::string_view kKnown[] = {"pass", "fail",      "softfail", "neutral",
+                                                "none", "temperror", "permerror"};
   if (std::find(std::begin(kKnown), std::end(kKnown), r) != std::end(kKnown)) {
     if (r == "softfail" && method != "spf") return "fail";
     return r;
@@ -57,9 +57,9 @@ void read_auth(const mail::MessageHeader& header, const Options& options, Report
 
   for (const auto* f : header.find_all("Authentication-Results")) {
     auto ar = mail::parse_auth_results(f->value);
-    bool trusted = std::find(options.trusted_authserv_ids.begin(),
-                             options.trusted_authserv_ids.end(),
-                             ar.authserv_id) != options.trusted_authserv_ids.end();
+    bool trusted =
+        std::find(options.trusted_authserv_ids.begin(), options.trusted_authserv_ids.end(),
+                  ar.authserv_id) != options.trusted_authserv_ids.end();
     if (!trusted) continue;
     for (const auto& r : ar.results) {
       for (int m = 0; m < 3; ++m) {
@@ -74,8 +74,10 @@ void read_auth(const mail::MessageHeader& header, const Options& options, Report
         if (m == 1 && value == "pass" && for_from) dkim_pass_for_from = true;
         if (r.result == "fail" && for_from)
           failures.push_back(std::string(kMethods[m]) + "=fail" +
-                             (about.empty() ? "" : " for " + about) + " (Authentication-Results "
-                             "from " + ar.authserv_id + ")");
+                             (about.empty() ? "" : " for " + about) +
+                             " (Authentication-Results "
+                             "from " +
+                             ar.authserv_id + ")");
       }
     }
   }
@@ -105,8 +107,9 @@ void judge_own_domain(const Options& options, Report& rep) {
   }
   if (rep.hops.empty()) {
     rep.verdict.spoofing_suspected = true;
-    rep.verdict.reasons.push_back(claimed + ", but the message has no Received: fields to show "
-                                            "that it entered through one of our relays");
+    rep.verdict.reasons.push_back(claimed +
+                                  ", but the message has no Received: fields to show "
+                                  "that it entered through one of our relays");
     return;
   }
   // The entry hop: the origin, unless it sits below a chain break.
@@ -121,14 +124,14 @@ void judge_own_domain(const Options& options, Report& rep) {
       }
     if (entry && lowest_verified)
       rep.notes.push_back("the origin (hop " + std::to_string(entry->index) +
-                          ") is below a chain break; the verdict uses hop " +
+                          ") is an unverified claim; the verdict uses hop " +
                           std::to_string(lowest_verified->index));
     entry = lowest_verified ? lowest_verified : &rep.hops.front();
   }
   const auto& rx = entry->rx;
   bool by_ours = own.is_own_host(rx.by_host) || own.is_own_ip(rx.by_ip);
-  bool sender_ours = own.is_own_ip(rx.from_ip) ||
-                     (!rx.rdns_may_be_forged && own.matches_relay_glob(rx.from_host));
+  bool sender_ours =
+      own.is_own_ip(rx.from_ip) || (!rx.rdns_may_be_forged && own.matches_relay_glob(rx.from_host));
   bool authenticated = rx.authenticated.value_or(false);
   if (by_ours && (sender_ours || authenticated)) return;
 

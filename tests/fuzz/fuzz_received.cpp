@@ -16,8 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto r = tegami::mail::parse_received(in);
   if (r.date && r.date->offset_minutes > 24 * 60) __builtin_trap();
   // The same bytes as a whole message (several Received: fields, folded).
-  std::string msg = "Received: " + std::string(in) + "\r\nDate: " + std::string(in.substr(0, 40)) +
-                    "\r\n\r\n";
+  std::string msg =
+      "Received: " + std::string(in) + "\r\nDate: " + std::string(in.substr(0, 40)) + "\r\n\r\n";
   tegami::trace::Options opts;
   opts.own.add_domain("example.com");
   opts.own.add_relay("*.example.com");

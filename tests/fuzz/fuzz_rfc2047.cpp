@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!tegami::mail::is_valid_utf8(tegami::mail::decode_rfc2047(in))) __builtin_trap();
   if (size > 0) {
     // First byte picks a charset; the rest is converted raw.
-    static constexpr const char* kCharsets[] = {"ISO-2022-JP", "Shift_JIS", "EUC-JP", "GB2312",
+    static constexpr const char* kCharsets[] = {"ISO-2022-JP", "Shift_JIS",  "EUC-JP", "GB2312",
                                                 "Big5",        "ISO-8859-1", "UTF-8",  "KOI8-R"};
     auto cs = kCharsets[data[0] % 8];
     auto out = tegami::mail::to_utf8(in.substr(1), cs);

@@ -5,7 +5,8 @@
 // body has only CRLF line endings and at least one recipient.
 //
 // Input: byte 0 picks the chunk size (bit 7: one line per read, like an
-// interactive client); byte 1 the config; then the client's bytes. A 0xff byte followed by a
+// interactive client; bit 6: STARTTLS offered, the fake handshake failing
+// now and then); byte 1 the config; then the client's bytes. A 0xff byte followed by a
 // selector byte injects a driver event.
 #include <algorithm>
 #include <cstddef>
@@ -82,6 +83,12 @@ struct Driver {
         } else {
           perform(session.step(DeliveryDone{std::string("Q1")}));
         }
+      } else if (std::holds_alternative<StartTls>(a)) {
+        if (session.state() != State::kStartingTls || session.wants_input()) std::abort();
+        bool ok = (verdict_bits++ % 5) != 0;
+        perform(
+            session.step(TlsStarted{ok, ok ? "TLSv1.3" : "", ok ? "TLS_AES_128_GCM_SHA256" : ""}));
+        if (ok && (!session.tls() || session.state() != State::kGreeted)) std::abort();
       } else if (std::holds_alternative<Close>(a)) {
         if (session.state() != State::kClosed || session.wants_input()) std::abort();
         closed = true;
@@ -106,6 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.hostname = "mx.example.test";
   config.max_message_size = 64 + (data[1] & 0x0f) * 64;
   config.max_recipients = 1 + (data[1] >> 4);
+  config.offer_starttls = (data[0] & 0x40) != 0;
   Driver d{ServerSession(config)};
   std::string_view in(reinterpret_cast<const char*>(data + 2), size - 2);
   d.perform(d.session.step(Connected{}));

@@ -166,6 +166,11 @@ void ServerSession::run_input(std::string_view bytes, Actions& out) {
                r.output);
   }
   if (awaiting() && !discard_input_ && pos < bytes.size()) pending_.append(bytes.substr(pos));
+  if (awaiting_ == Awaiting::Tls && pos < bytes.size()) {
+    // RFC 2595 §4, CVE-2011-0411: clear text pipelined behind STLS is dropped.
+    spdlog::warn("pop3 session {} discarded {} octets pipelined after STLS",
+                 log_safe(config_.session_id), bytes.size() - pos);
+  }
 }
 
 void ServerSession::resume(Actions& out) {

@@ -67,7 +67,7 @@ inline constexpr std::array<CommandSpec, 15> kCommands{{
     {"QUIT", Verb::kQuit, detail::kAny, true, true, true},
     {"VRFY", Verb::kVrfy, detail::kAny, false, false, true},
     {"HELP", Verb::kHelp, detail::kAny, false, false, true},
-    {"STARTTLS", Verb::kStarttls, detail::kNoTransaction, true, true, false},
+    {"STARTTLS", Verb::kStarttls, detail::kNoTransaction, true, true, true},
     {"AUTH", Verb::kAuth, detail::kReadyOnly, false, false, false},
     {"BDAT", Verb::kBdat, detail::kInTransaction, false, false, false},
     {"EXPN", Verb::kExpn, detail::kAny, false, false, false},

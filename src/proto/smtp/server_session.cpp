@@ -18,7 +18,15 @@ template <class... F>
 Overloaded(F...) -> Overloaded<F...>;
 }  // namespace
 
-ServerSession::ServerSession(SessionConfig config) : config_(std::move(config)) {}
+ServerSession::ServerSession(SessionConfig config)
+    : config_(std::move(config)), tls_(config_.tls) {}
+
+std::string_view received_protocol(const Envelope& envelope) {
+  // RFC 3848 registers ESMTPS (ESMTP + TLS); a HELO client stays "SMTP" and
+  // the TLS comment of the Received: field still records the encryption.
+  if (!envelope.esmtp) return "SMTP";
+  return envelope.tls ? "ESMTPS" : "ESMTP";
+}
 
 bool ServerSession::wants_input() const {
   return kCommandStates.contains(state_) || state_ == State::kData;
@@ -41,6 +49,7 @@ Actions ServerSession::step(const Event& event) {
                    enter_state(State::kClosed);
                  },
                  [&](const Shutdown&) { on_shutdown(out); },
+                 [&](const TlsStarted& e) { on_tls_started(e, out); },
              },
              event);
   return out;
@@ -186,6 +195,38 @@ void ServerSession::on_delivery_done(const DeliveryDone& e, Actions& out) {
   resume(out);
 }
 
+void ServerSession::on_tls_started(const TlsStarted& e, Actions& out) {
+  if (state_ != State::kStartingTls) {
+    spdlog::error("smtp session {}: TlsStarted in state {}", config_.session_id, to_string(state_));
+    return;
+  }
+  if (!pending_.empty()) {
+    // A driver that read during the handshake: still clear text from before
+    // it, never to be executed (CVE-2011-0411).
+    spdlog::warn("smtp session {} client={} discarded {} octets received before the TLS handshake",
+                 config_.session_id, config_.client_ip, pending_.size());
+    pending_.clear();
+  }
+  if (!e.ok) {
+    // The stream is in an unknown TLS state: nothing more can be said on it.
+    spdlog::info("smtp session {} client={} TLS handshake failed", config_.session_id,
+                 config_.client_ip);
+    close(out);
+    return;
+  }
+  tls_ = TlsInfo{e.protocol, e.cipher};
+  // The driver logs the handshake at info level; this is the machine's view.
+  spdlog::debug("smtp session {} client={} tls={} cipher={}", config_.session_id, config_.client_ip,
+                log_safe(e.protocol), log_safe(e.cipher));
+  // RFC 3207 §4.2: discard any knowledge obtained from the client (the EHLO
+  // argument, the transaction); the client must say EHLO again.
+  helo_.clear();
+  esmtp_ = false;
+  reset_transaction();
+  parser_.reset();
+  enter_state(State::kGreeted);
+}
+
 void ServerSession::on_timeout(Actions& out) {
   drop(out, format_reply(421, "4.4.2", config_.hostname + " Error: timeout exceeded"),
        fmt::format("timeout in state {}", to_string(state_)));
@@ -265,6 +306,7 @@ void ServerSession::process_data(Actions& out) {
   env.eight_bit_mime = tx_.params.body == mail::BodyType::k8BitMime;
   env.declared_size = tx_.params.size;
   env.lines = data_->lines();
+  env.tls = tls_;
   env.body = data_->take_body();
   data_.reset();
   enter_state(State::kDelivering);

@@ -10,6 +10,8 @@
 //       Delay          wait that long before writing what follows
 //       CheckRecipient ask policy; a = session.step(RecipientChecked{...}); perform a
 //       Deliver        store the message; a = session.step(DeliveryDone{...}); perform a
+//       StartTls       flush the written replies (the 220), run the TLS handshake,
+//                      a = session.step(TlsStarted{...}); perform a
 //       Close          flush the written replies, close the connection, stop
 //   read timeout: a = session.step(Timeout{});  peer EOF/reset: session.step(PeerClosed{})
 //   graceful stop: a = session.step(Shutdown{}) (answers 421 now, or after DATA)
@@ -29,14 +31,20 @@
 //  - replies come out in command order; nothing is read ahead of an
 //    unanswered RCPT or of an unanswered end of DATA;
 //  - no reply ever contains a bare CR or LF;
-//  - CheckRecipient, Deliver and Close are always the last action of the
-//    Actions they are in (so a driver may queue the answering step's actions
-//    behind them);
+//  - CheckRecipient, Deliver, StartTls and Close are always the last action
+//    of the Actions they are in (so a driver may queue the answering step's
+//    actions behind them);
+//  - STARTTLS (RFC 3207): bytes the client pipelined behind STARTTLS are
+//    discarded and logged, never executed (CVE-2011-0411); after the
+//    handshake the machine is back in kGreeted and has forgotten EHLO and
+//    everything else the client said before (RFC 3207 §4.2); STARTTLS in TLS
+//    is refused 554 5.5.1;
 //  - after Close, step() returns no actions.
 //
 // RFC 5321 (§3.3 transaction, §4.1 commands, §4.2 replies, §4.3.2 sequences,
 // §4.5.3 limits), RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 6152
-// (8BITMIME), RFC 2034 + RFC 3463 (ENHANCEDSTATUSCODES).
+// (8BITMIME), RFC 2034 + RFC 3463 (ENHANCEDSTATUSCODES), RFC 3207
+// (STARTTLS), RFC 8314 (implicit TLS), RFC 3848 (ESMTPS in Received:).
 #pragma once
 
 #include <chrono>
@@ -69,16 +77,23 @@ inline constexpr std::size_t kRecipientOvershootLimit = 1000;
 // reading while wants_input() is false is cut off here.
 inline constexpr std::size_t kMaxPendingInput = 1024 * 1024;
 
+// What a TLS handshake negotiated, in OpenSSL's names.
+struct TlsInfo {
+  std::string protocol;  // "TLSv1.3"
+  std::string cipher;    // "TLS_AES_256_GCM_SHA384"
+};
+
 struct SessionConfig {
-  std::string hostname = "localhost";                    // in the greeting and EHLO
-  std::uint64_t max_message_size = 25ull << 20;          // RFC 1870 SIZE; 552 5.3.4 above
-  std::size_t max_recipients = kDefaultMaxRecipients;    // 452 4.5.3 above
-  bool submission = false;                               // the submission listener (not used yet)
-  bool offer_starttls = false;                           // advertise STARTTLS (not implemented yet)
-  bool offer_auth = false;                               // advertise AUTH (not implemented yet)
-  std::string session_id;                                // for logs
-  std::string client_ip;                                 // for logs
-  std::string client_rdns;                               // for logs
+  std::string hostname = "localhost";                  // in the greeting and EHLO
+  std::uint64_t max_message_size = 25ull << 20;        // RFC 1870 SIZE; 552 5.3.4 above
+  std::size_t max_recipients = kDefaultMaxRecipients;  // 452 4.5.3 above
+  bool submission = false;                             // the submission listener (not used yet)
+  bool offer_starttls = false;  // advertise and accept STARTTLS while not in TLS (RFC 3207)
+  bool offer_auth = false;      // advertise AUTH (not implemented yet)
+  std::optional<TlsInfo> tls;   // set: implicit TLS (RFC 8314), the session starts encrypted
+  std::string session_id;       // for logs
+  std::string client_ip;        // for logs
+  std::string client_rdns;      // for logs
   unsigned error_delay_after = kDefaultErrorDelayAfter;  // then Delay before every reply
   unsigned error_drop_after = kDefaultErrorDropAfter;    // then 421 4.7.0 and Close
   std::chrono::milliseconds error_delay{1000};
@@ -116,9 +131,17 @@ struct PeerClosed {};
 // The server is stopping: 421 4.3.2 and Close now, or after the current
 // message when in DATA or waiting for a delivery.
 struct Shutdown {};
+// The answer to StartTls. ok: the handshake succeeded (the session starts
+// over in kGreeted, RFC 3207 §4.2); !ok: it failed or timed out, and the
+// stream is unusable (Close, no reply).
+struct TlsStarted {
+  bool ok = false;
+  std::string protocol;  // "TLSv1.3"
+  std::string cipher;    // "TLS_AES_256_GCM_SHA384"
+};
 
-using Event =
-    std::variant<Connected, Input, RecipientChecked, DeliveryDone, Timeout, PeerClosed, Shutdown>;
+using Event = std::variant<Connected, Input, RecipientChecked, DeliveryDone, Timeout, PeerClosed,
+                           Shutdown, TlsStarted>;
 
 // ---- Actions (session -> driver) ----
 
@@ -136,7 +159,12 @@ struct Envelope {
   std::optional<std::uint64_t> declared_size;  // SIZE=
   std::string body;                            // the message: CRLF line endings, dots unstuffed
   std::uint64_t lines = 0;
+  std::optional<TlsInfo> tls;  // the session was encrypted when the message came in
 };
+
+// The RFC 3848 "with" keyword for Received:: SMTP, ESMTP, or ESMTPS when the
+// message came over TLS after EHLO.
+std::string_view received_protocol(const Envelope& envelope);
 
 // One or more complete reply lines, CRLF included.
 struct Reply {
@@ -156,10 +184,13 @@ struct CheckRecipient {
 struct Deliver {
   Envelope envelope;
 };
+// Flush what was written (the 220 to STARTTLS), run the TLS handshake as the
+// server, then step(TlsStarted). Read nothing more from the plain stream.
+struct StartTls {};
 // Flush what was written and close the connection.
 struct Close {};
 
-using Action = std::variant<Reply, Delay, CheckRecipient, Deliver, Close>;
+using Action = std::variant<Reply, Delay, CheckRecipient, Deliver, StartTls, Close>;
 using Actions = std::vector<Action>;
 
 class ServerSession {
@@ -173,6 +204,8 @@ class ServerSession {
   bool wants_input() const;
   unsigned errors() const { return errors_; }
   const SessionConfig& config() const { return config_; }
+  // Set once the session is encrypted (implicit TLS or after STARTTLS).
+  const std::optional<TlsInfo>& tls() const { return tls_; }
 
  private:
   struct Transaction {
@@ -190,6 +223,7 @@ class ServerSession {
   void on_delivery_done(const DeliveryDone& e, Actions& out);
   void on_timeout(Actions& out);
   void on_shutdown(Actions& out);
+  void on_tls_started(const TlsStarted& e, Actions& out);
 
   // Runs the buffered input through the parsers until it is used up, the
   // machine has to wait, or the session closed.
@@ -203,6 +237,10 @@ class ServerSession {
   void cmd_rcpt(const Command& cmd, Actions& out);
   void cmd_data(const Command& cmd, Actions& out);
   void cmd_simple(const Command& cmd, Actions& out);  // RSET NOOP VRFY HELP QUIT
+  void cmd_starttls(const Command& cmd, Actions& out);
+  // True when this STARTTLS will be answered 220 (its pipelined followers
+  // are then discarded rather than a synchronization error).
+  bool starttls_accepted(const Command& cmd) const;
   void out_of_sequence(const Command& cmd, Actions& out);
 
   // Emits a reply (after a Delay once errors_ reached error_delay_after).
@@ -225,6 +263,7 @@ class ServerSession {
   std::string helo_;
   bool esmtp_ = false;
   bool shutdown_pending_ = false;
+  std::optional<TlsInfo> tls_;
   unsigned errors_ = 0;
   std::size_t overshoot_ = 0;
   Transaction tx_;

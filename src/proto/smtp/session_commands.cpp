@@ -36,12 +36,20 @@ std::string error_text(const Error& e) {
 }  // namespace
 
 std::string ServerSession::ehlo_reply() const {
-  // RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 2034
-  // ENHANCEDSTATUSCODES. STARTTLS and AUTH are advertised once implemented
-  // (SessionConfig::offer_starttls / offer_auth are reserved for that).
-  return format_multiline(
-      250, {config_.hostname, "PIPELINING", fmt::format("SIZE {}", config_.max_message_size),
-            "8BITMIME", "ENHANCEDSTATUSCODES"});
+  // RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 3207 STARTTLS
+  // (only before TLS: §4.2 forbids offering it again), RFC 2034
+  // ENHANCEDSTATUSCODES. AUTH is advertised once implemented
+  // (SessionConfig::offer_auth is reserved for that).
+  std::vector<std::string> lines{config_.hostname, "PIPELINING",
+                                 fmt::format("SIZE {}", config_.max_message_size), "8BITMIME"};
+  if (config_.offer_starttls && !tls_) lines.emplace_back("STARTTLS");
+  lines.emplace_back("ENHANCEDSTATUSCODES");
+  return format_multiline(250, lines);
+}
+
+bool ServerSession::starttls_accepted(const Command& cmd) const {
+  return cmd.verb == Verb::kStarttls && config_.offer_starttls && !tls_ &&
+         cmd.spec->allowed.contains(state_) && trim(cmd.args).empty();
 }
 
 void ServerSession::dispatch(Command& cmd, bool more_input, Actions& out) {
@@ -50,7 +58,10 @@ void ServerSession::dispatch(Command& cmd, bool more_input, Actions& out) {
     return;
   }
   const CommandSpec& spec = *cmd.spec;
-  if (spec.ends_group && more_input) {
+  // A STARTTLS that will be accepted drops what follows it instead (the
+  // bytes are discarded in cmd_starttls): the client is not desynchronised,
+  // it has only sent clear text that must never be executed.
+  if (spec.ends_group && more_input && !starttls_accepted(cmd)) {
     // RFC 2920 §3.1: nothing may follow this verb before its reply. A client
     // that does not wait is a spambot or an attempt to smuggle commands.
     drop(out, format_reply(554, "5.5.0", "Error: protocol synchronization error"),
@@ -78,6 +89,9 @@ void ServerSession::dispatch(Command& cmd, bool more_input, Actions& out) {
       return;
     case Verb::kData:
       cmd_data(cmd, out);
+      return;
+    case Verb::kStarttls:
+      cmd_starttls(cmd, out);
       return;
     default:
       cmd_simple(cmd, out);
@@ -195,6 +209,32 @@ void ServerSession::cmd_data(const Command& cmd, Actions& out) {
   data_ = std::make_unique<DataReceiver>(config_.max_message_size, tx_.params.size.value_or(0));
   enter_state(State::kData);
   reply(out, format_reply(354, "", "End data with <CR><LF>.<CR><LF>"), false);
+}
+
+void ServerSession::cmd_starttls(const Command& cmd, Actions& out) {
+  if (tls_) {
+    // RFC 3207 §4.2: no second STARTTLS; Postfix answers the same.
+    reply(out, format_reply(554, "5.5.1", "Error: TLS already active"), true);
+    return;
+  }
+  if (!config_.offer_starttls) {
+    reply(out, format_reply(502, "5.5.1", "Error: command not implemented"), true);
+    return;
+  }
+  if (!trim(cmd.args).empty()) {
+    reply(out, format_reply(501, "5.5.4", "Syntax: STARTTLS"), true);
+    return;
+  }
+  if (!input_.empty()) {
+    // CVE-2011-0411: what the client sent behind STARTTLS arrived in clear
+    // text and must not be executed inside the TLS session.
+    spdlog::warn("smtp session {} client={} discarded {} octets pipelined after STARTTLS: {}",
+                 config_.session_id, config_.client_ip, input_.size(), log_safe(input_, 64));
+    input_ = {};
+  }
+  reply(out, format_reply(220, "2.0.0", "Ready to start TLS"), false);
+  enter_state(State::kStartingTls);
+  out.emplace_back(StartTls{});
 }
 
 void ServerSession::cmd_simple(const Command& cmd, Actions& out) {

@@ -2,11 +2,12 @@
 // command table (rule 3).
 //
 // Invariants: the command states are kGreeted, kReady, kMail and kRcpt; the
-// machine reads commands only in those. kCheckingRecipient and kDelivering
-// wait for an event from the driver and read nothing (RFC 2920 §3.2: replies
+// machine reads commands only in those. kCheckingRecipient, kDelivering and
+// kStartingTls wait for an event from the driver and read nothing (RFC 2920 §3.2: replies
 // stay in order because the machine never runs ahead of an unanswered RCPT).
 //
-// RFC 5321 §4.1.4 (order of commands), §3.3 (mail transaction).
+// RFC 5321 §4.1.4 (order of commands), §3.3 (mail transaction); RFC 3207
+// (STARTTLS).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,7 @@ enum class State : std::uint8_t {
   kCheckingRecipient,  // CheckRecipient emitted; waiting for RecipientChecked
   kData,               // 354 sent; reading the message
   kDelivering,         // Deliver emitted; waiting for DeliveryDone
+  kStartingTls,        // 220 to STARTTLS and StartTls emitted; waiting for TlsStarted
   kClosed,             // Close emitted (or the peer went away)
 };
 
@@ -44,6 +46,8 @@ constexpr std::string_view to_string(State s) {
       return "data";
     case State::kDelivering:
       return "delivering";
+    case State::kStartingTls:
+      return "starting-tls";
     case State::kClosed:
       return "closed";
   }

@@ -47,8 +47,8 @@ const Case kCases[] = {
     {"Sun, 22 Apr 2018 02:54:16 Z", "2018-04-22T02:54:16Z", 0, false, false},
     {"Sun, 22 Apr 2018 02:54:16 A", "2018-04-22T02:54:16Z", 0, false, true},  // military
     {"Sun, 22 Apr 2018 02:54:16 (JST)", "2018-04-21T17:54:16Z", 540, false, false},
-    {"Thu, 10 Nov 2005 08:24:21 -0600 id 000000DB.43735815.00001E11", "2005-11-10T14:24:21Z",
-     -360, false, false},
+    {"Thu, 10 Nov 2005 08:24:21 -0600 id 000000DB.43735815.00001E11", "2005-11-10T14:24:21Z", -360,
+     false, false},
     {"Wed, 31 Dec 2008 23:59:60 +0000", "2009-01-01T00:00:00Z", 0, false, false},  // leap s.
     {"Thu,\n 1 Jan 2015 10:00:00 +0100", "2015-01-01T09:00:00Z", 60, false, false},
     {"1 January 2015 10:00:00 +0100", "2015-01-01T09:00:00Z", 60, false, false},
@@ -81,12 +81,10 @@ TEST(Date, Rfc3339KeepsTheWrittenZone) {
             "2003-11-14T09:05:49+01:00");
   EXPECT_EQ(format_rfc3339(*parse_date("Fri, 14 Nov 2003 09:05:49 -0330")),
             "2003-11-14T09:05:49-03:30");
-  EXPECT_EQ(format_rfc3339(*parse_date("Fri, 14 Nov 2003 09:05:49 +0000")),
-            "2003-11-14T09:05:49Z");
+  EXPECT_EQ(format_rfc3339(*parse_date("Fri, 14 Nov 2003 09:05:49 +0000")), "2003-11-14T09:05:49Z");
   EXPECT_EQ(format_rfc3339(*parse_date("Fri, 14 Nov 2003 09:05:49 -0000")),
             "2003-11-14T09:05:49-00:00");
-  EXPECT_EQ(format_rfc3339(*parse_date("Fri, 14 Nov 2003 09:05:49")),
-            "2003-11-14T09:05:49-00:00");
+  EXPECT_EQ(format_rfc3339(*parse_date("Fri, 14 Nov 2003 09:05:49")), "2003-11-14T09:05:49-00:00");
 }
 
 TEST(Date, Rfc5322Formatter) {

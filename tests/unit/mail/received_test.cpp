@@ -13,7 +13,9 @@ namespace {
 
 using namespace std::chrono;
 
-std::string utc(const Received& r) { return r.date ? format_rfc3339_utc(r.date->utc) : "none"; }
+std::string utc(const Received& r) {
+  return r.date ? format_rfc3339_utc(r.date->utc) : "none";
+}
 
 TEST(Received, Postfix) {
   auto r = parse_received(
@@ -111,7 +113,8 @@ TEST(Received, EximHeloInComment) {
 }
 
 TEST(Received, Exim3DottedPort) {
-  auto r = parse_received("from x ([10.0.8.6.13219] helo=x) by y with smtp; 1 Jan 2001 00:00:00 +0000");
+  auto r =
+      parse_received("from x ([10.0.8.6.13219] helo=x) by y with smtp; 1 Jan 2001 00:00:00 +0000");
   EXPECT_EQ(r.from_ip, "10.0.8.6");
   EXPECT_EQ(r.helo, "x");
 }
@@ -160,8 +163,9 @@ TEST(Received, QmailHeloComment) {
   EXPECT_EQ(r.helo, "apus.netpar.com.br");
   EXPECT_EQ(r.from_host, "c.netpar.com.br");
   EXPECT_EQ(r.from_ip, "189.125.104.100");
-  auto u = parse_received("from unknown (HELO ) (185.137.84.106) by smtp.customers.net with SMTP; "
-                          "24 May 2016 12:30:11 -0000");
+  auto u = parse_received(
+      "from unknown (HELO ) (185.137.84.106) by smtp.customers.net with SMTP; "
+      "24 May 2016 12:30:11 -0000");
   EXPECT_EQ(u.helo, "");
   EXPECT_EQ(u.from_host, "");
   EXPECT_EQ(u.from_ip, "185.137.84.106");
@@ -212,7 +216,8 @@ TEST(Received, Microsoft365MapiZoneId) {
 
 TEST(Received, ExchangeLoopback) {
   auto r = parse_received(
-      "from DS7PR19MB5976.namprd19.prod.outlook.com (::1) by DS7PR19MB5976.namprd19.prod.outlook.com "
+      "from DS7PR19MB5976.namprd19.prod.outlook.com (::1) by "
+      "DS7PR19MB5976.namprd19.prod.outlook.com "
       "(2603:10b6:8:7a::8) with Microsoft SMTP Server (version=TLS1_2, "
       "cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.20.1; Mon, 1 Jan 2024 00:00:00 +0000");
   EXPECT_EQ(r.from_ip, "::1");
@@ -273,8 +278,7 @@ TEST(Received, FreeText) {
       "by e06smtp10.uk.ibm.com with IBM ESMTP SMTP Gateway: Authorized Use Only! Violators will "
       "be prosecuted for <a@b> from <c@d>; Mon, 1 Jan 2018 00:00:00 +0000");
   EXPECT_EQ(r.by_host, "e06smtp10.uk.ibm.com");
-  EXPECT_EQ(r.with,
-            "IBM ESMTP SMTP Gateway: Authorized Use Only! Violators will be prosecuted");
+  EXPECT_EQ(r.with, "IBM ESMTP SMTP Gateway: Authorized Use Only! Violators will be prosecuted");
   EXPECT_EQ(r.for_addr, "<a@b>");
   EXPECT_FALSE(r.has_from);  // "from" after other clauses is text
   EXPECT_EQ(utc(r), "2018-01-01T00:00:00Z");
@@ -335,8 +339,9 @@ TEST(Received, Broken) {
   auto d = parse_received("from  by 24.3.96.11; Thu, 05 Feb 2004 00:24:38 +0500");
   EXPECT_EQ(d.by_host, "24.3.96.11");
   EXPECT_EQ(d.by_ip, "24.3.96.11");
-  auto e = parse_received("from [130.210.145.27] (account x@tin.it HELO kzr.example)\tby  "
-                          "(Postfix)\twith ESMTPA id 24h for y@z; Tue, 24 May 2016 13:09:41 +0100");
+  auto e = parse_received(
+      "from [130.210.145.27] (account x@tin.it HELO kzr.example)\tby  "
+      "(Postfix)\twith ESMTPA id 24h for y@z; Tue, 24 May 2016 13:09:41 +0100");
   EXPECT_EQ(e.from_ip, "130.210.145.27");
   EXPECT_EQ(e.helo, "kzr.example");
   EXPECT_EQ(e.from_ident, "x@tin.it");
@@ -345,8 +350,20 @@ TEST(Received, Broken) {
 }
 
 TEST(Received, GarbageNeverCrashes) {
-  const char* inputs[] = {"", "(", ")", "((((", "from", "from (", "by [", "[IPv6:", "for <",
-                          "; ; ;", "from x (y [1.2.3.4", "\xff\xfe\x00z", "with", "id id id"};
+  const char* inputs[] = {"",
+                          "(",
+                          ")",
+                          "((((",
+                          "from",
+                          "from (",
+                          "by [",
+                          "[IPv6:",
+                          "for <",
+                          "; ; ;",
+                          "from x (y [1.2.3.4",
+                          "\xff\xfe\x00z",
+                          "with",
+                          "id id id"};
   for (const char* in : inputs) {
     auto r = parse_received(in);
     (void)r;

@@ -67,8 +67,12 @@ TEST(Rfc2047, Table) {
 }
 
 TEST(Rfc2047, OutputIsAlwaysUtf8) {
-  const char* nasty[] = {"=?UTF-8?B?/w==?=", "=?ISO-2022-JP?B?GyRC?=", "=?Shift_JIS?B?gg==?=",
-                         "=?EUC-JP?Q?=FF=FF?=", "\xFF\xFE", "=?ISO-2022-JP?Q?=1B$(D=30=30?=",
+  const char* nasty[] = {"=?UTF-8?B?/w==?=",
+                         "=?ISO-2022-JP?B?GyRC?=",
+                         "=?Shift_JIS?B?gg==?=",
+                         "=?EUC-JP?Q?=FF=FF?=",
+                         "\xFF\xFE",
+                         "=?ISO-2022-JP?Q?=1B$(D=30=30?=",
                          "=?UTF-16?B?2D3eAA==?="};
   for (const char* in : nasty) {
     SCOPED_TRACE(in);

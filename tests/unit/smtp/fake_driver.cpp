@@ -97,7 +97,7 @@ void FakeDriver::perform(const Actions& actions) {
   for (std::size_t i = 0; i + 1 < actions.size(); ++i) {
     EXPECT_TRUE(std::holds_alternative<Reply>(actions[i]) ||
                 std::holds_alternative<Delay>(actions[i]))
-        << "CheckRecipient, Deliver and Close must be the last action";
+        << "CheckRecipient, Deliver, StartTls and Close must be the last action";
   }
   for (const auto& action : actions) {
     EXPECT_FALSE(closed_) << "action after Close";
@@ -127,7 +127,10 @@ void FakeDriver::perform(const Actions& actions) {
       }
       note("A: deliver helo=" + env.helo + (env.esmtp ? " esmtp" : " smtp") + " from=" +
            env.mail_from.to_path() + " to=" + rcpts + " size=" + std::to_string(env.body.size()) +
-           " lines=" + std::to_string(env.lines) + (env.eight_bit_mime ? " 8bitmime" : ""));
+           " lines=" + std::to_string(env.lines) + (env.eight_bit_mime ? " 8bitmime" : "") +
+           (env.tls ? " tls=" + env.tls->protocol + "/" + env.tls->cipher + " with " +
+                          std::string(received_protocol(env))
+                    : ""));
       std::size_t start = 0;
       int shown = 0;
       while (start < env.body.size()) {
@@ -156,6 +159,19 @@ void FakeDriver::perform(const Actions& actions) {
       EXPECT_FALSE(session_.wants_input());
       delivered_.push_back(env);
       perform(session_.step(fake_delivery(env, queue_counter_)));
+    } else if (std::holds_alternative<StartTls>(action)) {
+      ++handshakes_;
+      note("A: starttls");
+      EXPECT_EQ(session_.state(), State::kStartingTls);
+      EXPECT_FALSE(session_.wants_input());
+      TlsStarted started;
+      started.ok = !tls_fails_;
+      if (started.ok) {
+        started.protocol = "TLSv1.3";
+        started.cipher = "TLS_AES_256_GCM_SHA384";
+      }
+      note(started.ok ? "E: tls TLSv1.3 TLS_AES_256_GCM_SHA384" : "E: tls handshake failed");
+      perform(session_.step(started));
     } else if (std::holds_alternative<Close>(action)) {
       note("A: close");
       closed_ = true;

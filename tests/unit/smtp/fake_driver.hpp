@@ -3,7 +3,8 @@
 // and Deliver with a fake store, and records the dialogue as text:
 //   "C: ..." / "P: ..." / "R: ..."  client input (as written in the script)
 //   "S: ..."                         each server reply line (CRLF removed)
-//   "A: ..."                         the other actions (check, deliver, delay, close)
+//   "A: ..."                         the other actions (check, deliver, delay, starttls, close)
+//   "E: ..."                         events the fake feeds on its own (the TLS handshake)
 //   "| ..."                          the lines of a delivered message
 // One fake per interface (DESIGN rule 12).
 //
@@ -13,6 +14,8 @@
 //                is_relay_hack() address is "554 5.7.1 ... Relay access denied".
 // Fake store:    a body containing "X-Test-Fail: temp" fails 451 4.3.0, one
 //                with "X-Test-Fail: perm" fails 554 5.7.1; else ids Q1, Q2, ...
+// Fake TLS:      StartTls is answered at once with TlsStarted: TLSv1.3 with
+//                TLS_AES_256_GCM_SHA384, or a failure after set_tls_fails().
 #pragma once
 
 #include <string>
@@ -36,6 +39,8 @@ class FakeDriver {
   void client(std::string_view bytes, bool bytewise = false);
   void event(const Event& e);
   void note(std::string_view line) { log_ += std::string(line) + "\n"; }
+  void set_tls_fails(bool fails) { tls_fails_ = fails; }
+  std::size_t handshakes() const { return handshakes_; }
 
   bool closed() const { return closed_; }
   const std::string& log() const { return log_; }
@@ -51,6 +56,8 @@ class FakeDriver {
   std::vector<Envelope> delivered_;
   std::size_t checks_ = 0;
   int queue_counter_ = 0;
+  bool tls_fails_ = false;
+  std::size_t handshakes_ = 0;
   bool closed_ = false;
 };
 

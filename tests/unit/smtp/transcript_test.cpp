@@ -10,7 +10,10 @@
 // .in syntax, one directive per line:
 //   # comment, or an empty line      ignored
 //   @config KEY=VALUE ...            before the first event: hostname=H,
-//                                    max_size=N, max_recipients=N, chunked
+//                                    max_size=N, max_recipients=N, chunked,
+//                                    starttls (offered), implicit_tls (the
+//                                    session starts in TLS), tls_fails (the
+//                                    fake handshake fails)
 //   @pregreet TEXT                   connect, the client having sent TEXT
 //                                    (escapes as R:) before the greeting
 //   C: TEXT                          the client sends TEXT + CRLF (one Input)
@@ -82,12 +85,14 @@ Replay replay(const std::string& script, bool bytewise) {
   config.session_id = "t1";
   config.client_ip = "192.0.2.10";
   Replay result;
+  bool tls_fails = false;
   std::unique_ptr<FakeDriver> driver;
   std::string group;
   std::vector<std::string> group_lines;
   auto ensure_started = [&](std::string_view pregreet = {}) {
     if (driver) return;
     driver = std::make_unique<FakeDriver>(config);
+    driver->set_tls_fails(tls_fails);
     driver->connect(pregreet);
   };
   auto flush_group = [&] {
@@ -125,6 +130,12 @@ Replay replay(const std::string& script, bool bytewise) {
           config.max_recipients = std::stoul(value);
         } else if (key == "chunked") {
           result.chunked = true;
+        } else if (key == "starttls") {
+          config.offer_starttls = true;
+        } else if (key == "implicit_tls") {
+          config.tls = TlsInfo{"TLSv1.3", "TLS_AES_128_GCM_SHA256"};
+        } else if (key == "tls_fails") {
+          tls_fails = true;
         } else {
           ADD_FAILURE() << "unknown setting " << kv;
         }

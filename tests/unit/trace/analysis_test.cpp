@@ -57,7 +57,7 @@ TEST(Delays, HopBehindIsSkewAndNextHopIsNotInflated) {
   EXPECT_EQ(r.hops[0].delay_seconds, 5);
   EXPECT_TRUE(r.hops[1].clock_skew);
   EXPECT_EQ(r.hops[1].delay_seconds, std::nullopt);
-  EXPECT_EQ(r.hops[1].skew_seconds, -5 * 3600 + 5);
+  EXPECT_EQ(r.hops[1].skew_seconds, -(5 * 3600 + 10));  // against hop 3, the next on the route
   EXPECT_EQ(r.hops[2].delay_seconds, 15);
   EXPECT_EQ(r.clock_skew, std::vector<int>{2});
   EXPECT_EQ(r.total_seconds, 20);
@@ -77,8 +77,8 @@ TEST(Delays, HopAheadIsSkewNotASlowHop) {
 }
 
 TEST(Delays, DateLaterThanHopOneIsSkew) {
-  auto r = run({hop("a.example", "203.0.113.1", "b.example", "Mon, 1 Jan 2018 09:59:00 +0000")},
-               kDate);
+  auto r =
+      run({hop("a.example", "203.0.113.1", "b.example", "Mon, 1 Jan 2018 09:59:00 +0000")}, kDate);
   EXPECT_EQ(r.clock_skew, std::vector<int>{1});
   EXPECT_EQ(r.hops[0].delay_seconds, std::nullopt);
   EXPECT_EQ(r.hops[0].skew_seconds, -60);
@@ -195,47 +195,57 @@ TEST(Verdict, FakeLowerHopsDoNotHelp) {
 }
 
 TEST(Verdict, ReturnPathAndNoRoute) {
-  auto r = run({}, kDate + "From: a@other.example\r\nReturn-Path: <b@isp.example.jp>\r\n",
-               own_isp());
+  auto r =
+      run({}, kDate + "From: a@other.example\r\nReturn-Path: <b@isp.example.jp>\r\n", own_isp());
   EXPECT_TRUE(r.verdict.spoofing_suspected);
   EXPECT_NE(r.verdict.reasons.at(0).find("Return-Path claims isp.example.jp"), std::string::npos);
 }
 
 TEST(Verdict, ForeignDomainIsNotJudgedByRoute) {
-  auto r = run({hop("a.example", "45.83.12.7", "mx.isp.example.jp", "Mon, 1 Jan 2018 10:00:10 +0000")},
-               kDate + "From: a@other.example\r\n", own_isp());
+  auto r =
+      run({hop("a.example", "45.83.12.7", "mx.isp.example.jp", "Mon, 1 Jan 2018 10:00:10 +0000")},
+          kDate + "From: a@other.example\r\n", own_isp());
   EXPECT_FALSE(r.verdict.spoofing_suspected);
 }
 
 TEST(Verdict, TrustedAuthenticationResults) {
-  std::string h = hop("a.example", "45.83.12.7", "mx.isp.example.jp", "Mon, 1 Jan 2018 10:00:10 +0000");
-  auto fail = run({h}, kDate + "From: a@bank.example\r\n"
-                               "Authentication-Results: mx.isp.example.jp; spf=pass "
-                               "smtp.mailfrom=a.example; dkim=none; dmarc=fail "
-                               "header.from=bank.example\r\n",
+  std::string h =
+      hop("a.example", "45.83.12.7", "mx.isp.example.jp", "Mon, 1 Jan 2018 10:00:10 +0000");
+  auto fail = run({h},
+                  kDate +
+                      "From: a@bank.example\r\n"
+                      "Authentication-Results: mx.isp.example.jp; spf=pass "
+                      "smtp.mailfrom=a.example; dkim=none; dmarc=fail "
+                      "header.from=bank.example\r\n",
                   own_isp());
   EXPECT_EQ(fail.auth.spf, "pass");
   EXPECT_EQ(fail.auth.dkim, "none");
   EXPECT_EQ(fail.auth.dmarc, "fail");
   EXPECT_TRUE(fail.verdict.spoofing_suspected);
 
-  auto untrusted = run({h}, kDate + "From: a@bank.example\r\n"
-                                    "Authentication-Results: forged.example; dmarc=fail "
-                                    "header.from=bank.example\r\n",
+  auto untrusted = run({h},
+                       kDate +
+                           "From: a@bank.example\r\n"
+                           "Authentication-Results: forged.example; dmarc=fail "
+                           "header.from=bank.example\r\n",
                        own_isp());
   EXPECT_EQ(untrusted.auth.dmarc, "not_checked");
   EXPECT_FALSE(untrusted.verdict.spoofing_suspected);
 
-  auto other_domain = run({h}, kDate + "From: a@bank.example\r\n"
-                                       "Authentication-Results: mx.isp.example.jp; spf=fail "
-                                       "smtp.mailfrom=bounce.other.example\r\n",
+  auto other_domain = run({h},
+                          kDate +
+                              "From: a@bank.example\r\n"
+                              "Authentication-Results: mx.isp.example.jp; spf=fail "
+                              "smtp.mailfrom=bounce.other.example\r\n",
                           own_isp());
   EXPECT_EQ(other_domain.auth.spf, "fail");
   EXPECT_FALSE(other_domain.verdict.spoofing_suspected);
 
-  auto dkim_two = run({h}, kDate + "From: a@bank.example\r\n"
-                                   "Authentication-Results: mx.isp.example.jp; dkim=fail "
-                                   "header.d=bank.example; dkim=pass header.d=bank.example\r\n",
+  auto dkim_two = run({h},
+                      kDate +
+                          "From: a@bank.example\r\n"
+                          "Authentication-Results: mx.isp.example.jp; dkim=fail "
+                          "header.d=bank.example; dkim=pass header.d=bank.example\r\n",
                       own_isp());
   EXPECT_EQ(dkim_two.auth.dkim, "pass");
   EXPECT_FALSE(dkim_two.verdict.spoofing_suspected);

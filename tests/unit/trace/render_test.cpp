@@ -63,8 +63,8 @@ TEST(Json, ContractShape) {
   EXPECT_TRUE(j["verdict"]["reasons"].is_array());
   // Key order follows the contract.
   auto it = j.begin();
-  for (const char* key : {"message", "hops", "total_seconds", "slowest_hop", "clock_skew",
-                          "origin", "auth", "verdict"}) {
+  for (const char* key : {"message", "hops", "total_seconds", "slowest_hop", "clock_skew", "origin",
+                          "auth", "verdict"}) {
     ASSERT_NE(it, j.end());
     EXPECT_EQ(it.key(), key);
     ++it;

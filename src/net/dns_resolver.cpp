@@ -1,0 +1,262 @@
+#include "net/dns_resolver.hpp"
+
+#include <ares.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/log.hpp"
+
+namespace tegami::net {
+
+namespace {
+
+DnsStatus status_of(int ares_status) {
+  switch (ares_status) {
+    case ARES_SUCCESS:
+      return DnsStatus::kOk;
+    case ARES_ENODATA:
+      return DnsStatus::kNoData;
+    case ARES_ENOTFOUND:
+      return DnsStatus::kNotFound;
+    case ARES_EBADNAME:
+      return DnsStatus::kBadName;
+    default:
+      return DnsStatus::kTempFail;  // SERVFAIL, timeout, refused, bad response...
+  }
+}
+
+std::string lower_host(const char* name) {
+  std::string s = name ? name : "";
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  while (!s.empty() && s.back() == '.') s.pop_back();
+  return s;
+}
+
+// One initialisation of the c-ares library per process, before any channel.
+struct AresLibrary {
+  AresLibrary() : status(ares_library_init(ARES_LIB_INIT_ALL)) {}
+  ~AresLibrary() {
+    if (status == ARES_SUCCESS) ares_library_cleanup();
+  }
+  int status;
+};
+
+int ares_library_status() {
+  static AresLibrary lib;
+  return lib.status;
+}
+
+}  // namespace
+
+std::string_view to_string(DnsStatus s) {
+  switch (s) {
+    case DnsStatus::kOk:
+      return "ok";
+    case DnsStatus::kNoData:
+      return "no data";
+    case DnsStatus::kNotFound:
+      return "not found";
+    case DnsStatus::kBadName:
+      return "bad name";
+    case DnsStatus::kTempFail:
+      return "temporary failure";
+  }
+  return "?";
+}
+
+// A lookup in flight; lives in the awaiting coroutine's frame.
+struct DnsResolver::Query {
+  explicit Query(DnsResolver* r)
+      : self(r), event(r->executor_, std::chrono::steady_clock::time_point::max()) {}
+  DnsResolver* self;
+  asio::steady_timer event;  // cancelled when the answer arrives
+  bool done = false;
+  int status = ARES_ETIMEOUT;
+  std::string answer;  // the raw DNS message
+};
+
+DnsResolver::DnsResolver(asio::any_io_executor executor)
+    : executor_(std::move(executor)), alive_(std::make_shared<bool>(true)) {}
+
+Result<std::unique_ptr<DnsResolver>> DnsResolver::create(asio::any_io_executor executor,
+                                                         const std::vector<std::string>& servers) {
+  if (int st = ares_library_status(); st != ARES_SUCCESS)
+    return fail(Error::perm(std::string("c-ares: ") + ares_strerror(st)));
+  std::unique_ptr<DnsResolver> r(new DnsResolver(std::move(executor)));
+  ares_options opts{};
+  opts.sock_state_cb = [](void* data, ares_socket_t fd, int readable, int writable) {
+    on_socket_state(data, fd, readable, writable);
+  };
+  opts.sock_state_cb_data = r.get();
+  opts.timeout = kTimeoutMs;
+  opts.tries = kTries;
+  ares_channel channel = nullptr;
+  int st = ares_init_options(&channel, &opts,
+                             ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+  if (st != ARES_SUCCESS)
+    return fail(Error::perm(std::string("c-ares initialisation failed: ") + ares_strerror(st)));
+  r->channel_ = channel;
+  if (!servers.empty()) {
+    std::string csv;
+    for (const auto& s : servers) {
+      if (s.empty() || s.find(',') != std::string::npos)
+        return fail(Error::perm("bad DNS server '" + s + "'"));
+      if (!csv.empty()) csv += ",";
+      csv += s;
+    }
+    st = ares_set_servers_ports_csv(channel, csv.c_str());
+    if (st != ARES_SUCCESS)
+      return fail(Error::perm("bad [dns] servers \"" + csv + "\": " + ares_strerror(st)));
+  }
+  return r;
+}
+
+DnsResolver::~DnsResolver() {
+  *alive_ = false;
+  // Completes every pending lookup with ARES_EDESTRUCTION (a temporary failure).
+  if (channel_) ares_destroy(channel_);
+}
+
+void DnsResolver::on_socket_state(void* data, int fd, int readable, int writable) {
+  auto* self = static_cast<DnsResolver*>(data);
+  if (!readable && !writable) {
+    self->sockets_.erase(fd);
+  } else {
+    self->sockets_[fd] = {readable != 0, writable != 0};
+  }
+}
+
+void DnsResolver::on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf,
+                            int alen) {
+  auto* q = static_cast<Query*>(arg);
+  q->status = status;
+  if (abuf && alen > 0) q->answer.assign(reinterpret_cast<const char*>(abuf), static_cast<std::size_t>(alen));
+  q->done = true;
+  --q->self->pending_;
+  q->event.cancel();
+}
+
+void DnsResolver::start(Query& q, const std::string& name, int type) {
+  ++pending_;
+  ares_query(channel_, name.c_str(), ns_c_in, type, &DnsResolver::on_answer, &q);
+  ensure_pump();
+}
+
+awaitable<void> DnsResolver::wait(Query& q) {
+  while (!q.done) co_await q.event.async_wait(kNoThrow);
+}
+
+void DnsResolver::ensure_pump() {
+  if (pumping_ || pending_ == 0) return;
+  pumping_ = true;
+  asio::co_spawn(executor_, pump(), asio::detached);
+}
+
+awaitable<void> DnsResolver::pump() {
+  std::shared_ptr<bool> alive = alive_;
+  asio::steady_timer tick(executor_);
+  std::vector<pollfd> fds;
+  for (;;) {
+    fds.clear();
+    for (const auto& [fd, rw] : sockets_) {
+      short ev = static_cast<short>((rw.first ? POLLIN : 0) | (rw.second ? POLLOUT : 0));
+      fds.push_back(pollfd{fd, ev, 0});
+    }
+    if (!fds.empty() && ::poll(fds.data(), fds.size(), 0) > 0) {
+      for (const auto& p : fds) {
+        bool r = p.revents & (POLLIN | POLLERR | POLLHUP);
+        bool w = p.revents & (POLLOUT | POLLERR | POLLHUP);
+        if (r || w)
+          ares_process_fd(channel_, r ? p.fd : ARES_SOCKET_BAD, w ? p.fd : ARES_SOCKET_BAD);
+      }
+    }
+    ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts and retries
+    if (pending_ == 0) break;
+    tick.expires_after(kPumpInterval);
+    co_await tick.async_wait(kNoThrow);
+    if (!*alive) co_return;  // the resolver is gone
+  }
+  pumping_ = false;
+}
+
+awaitable<MxAnswer> DnsResolver::lookup_mx(const std::string& domain) {
+  Query q(this);
+  start(q, domain, ns_t_mx);
+  co_await wait(q);
+  MxAnswer out;
+  out.status = status_of(q.status);
+  if (out.status != DnsStatus::kOk) {
+    out.error = ares_strerror(q.status);
+    co_return out;
+  }
+  ares_mx_reply* mx = nullptr;
+  int st = ares_parse_mx_reply(reinterpret_cast<const unsigned char*>(q.answer.data()),
+                               static_cast<int>(q.answer.size()), &mx);
+  if (st != ARES_SUCCESS) {
+    out.status = st == ARES_ENODATA ? DnsStatus::kNoData : DnsStatus::kTempFail;
+    out.error = ares_strerror(st);
+    co_return out;
+  }
+  for (auto* p = mx; p; p = p->next) out.records.push_back(MxRecord{p->priority, lower_host(p->host)});
+  ares_free_data(mx);
+  if (out.records.empty()) {
+    out.status = DnsStatus::kNoData;
+    out.error = "no MX records";
+  }
+  co_return out;
+}
+
+awaitable<AddressAnswer> DnsResolver::lookup_addresses(const std::string& host) {
+  Query a(this), aaaa(this);
+  start(a, host, ns_t_a);
+  start(aaaa, host, ns_t_aaaa);
+  co_await wait(a);
+  co_await wait(aaaa);
+  AddressAnswer out;
+  auto collect = [&out](const Query& q, int family) {
+    if (q.status != ARES_SUCCESS) return status_of(q.status);
+    hostent* he = nullptr;
+    const auto* buf = reinterpret_cast<const unsigned char*>(q.answer.data());
+    int len = static_cast<int>(q.answer.size());
+    int st = family == AF_INET ? ares_parse_a_reply(buf, len, &he, nullptr, nullptr)
+                               : ares_parse_aaaa_reply(buf, len, &he, nullptr, nullptr);
+    if (st != ARES_SUCCESS) return st == ARES_ENODATA ? DnsStatus::kNoData : DnsStatus::kTempFail;
+    for (char** p = he->h_addr_list; p && *p; ++p) {
+      if (family == AF_INET) {
+        asio::ip::address_v4::bytes_type b;
+        std::memcpy(b.data(), *p, b.size());
+        out.addresses.emplace_back(asio::ip::address_v4(b));
+      } else {
+        asio::ip::address_v6::bytes_type b;
+        std::memcpy(b.data(), *p, b.size());
+        out.addresses.emplace_back(asio::ip::address_v6(b));
+      }
+    }
+    ares_free_hostent(he);
+    return DnsStatus::kOk;
+  };
+  DnsStatus s4 = collect(a, AF_INET), s6 = collect(aaaa, AF_INET6);
+  if (!out.addresses.empty()) {
+    out.status = DnsStatus::kOk;
+  } else if (s4 == DnsStatus::kTempFail || s6 == DnsStatus::kTempFail) {
+    out.status = DnsStatus::kTempFail;  // one family may still have answers: try later
+  } else if (s4 == DnsStatus::kNotFound && s6 == DnsStatus::kNotFound) {
+    out.status = DnsStatus::kNotFound;
+  } else if (s4 == DnsStatus::kBadName || s6 == DnsStatus::kBadName) {
+    out.status = DnsStatus::kBadName;
+  } else {
+    out.status = DnsStatus::kNoData;
+  }
+  if (out.status == DnsStatus::kNoData) {
+    out.error = "no A or AAAA records";
+  } else if (out.status != DnsStatus::kOk) {
+    out.error = ares_strerror(a.status != ARES_SUCCESS ? a.status : aaaa.status);
+  }
+  co_return out;
+}
+
+}  // namespace tegami::net

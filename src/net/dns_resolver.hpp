@@ -1,0 +1,108 @@
+// DnsResolver: asynchronous MX, A and AAAA lookups with c-ares, inside the
+// io_context (DESIGN §2 net): a lookup costs a few hundred bytes and no
+// thread, however slow the DNS server.
+//
+// How it runs: c-ares owns its sockets and tells us which ones it uses (the
+// socket-state callback); while queries are pending, a pump coroutine polls
+// those sockets without blocking (poll() with timeout 0), lets c-ares read
+// and write them (ares_process_fd) and process its timeouts and retries,
+// then sleeps kPumpInterval on an asio timer. Polling instead of
+// registering c-ares' descriptors with the reactor keeps the descriptors'
+// lifetime entirely c-ares' business (it closes them as it likes) at the
+// price of at most kPumpInterval of latency per round trip.
+//
+// Invariants: every call (and the destruction) happens on the executor
+// given at creation, which must be a strand or a single-threaded context:
+// c-ares channels are not thread-safe, and the answer callbacks resume the
+// waiting coroutines there. The resolver must be destroyed before its
+// io_context (pending lookups then complete with a temporary failure).
+//
+// RFC 1035 (DNS), RFC 5321 §5.1 (what the results are used for), RFC 7505
+// (null MX: an MX record whose exchange is "." is reported as host "").
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/result.hpp"
+#include "net/asio.hpp"
+
+struct ares_channeldata;
+
+namespace tegami::net {
+
+enum class DnsStatus {
+  kOk,        // records found
+  kNoData,    // the name exists, but has no records of this type
+  kNotFound,  // NXDOMAIN: the name does not exist
+  kBadName,   // not a valid DNS name
+  kTempFail,  // SERVFAIL, timeout, refused, unreachable server...: try later
+};
+
+std::string_view to_string(DnsStatus s);
+
+struct MxRecord {
+  std::uint16_t preference = 0;
+  std::string host;  // lower case, no trailing dot; "" for the null MX "." (RFC 7505)
+};
+
+struct MxAnswer {
+  DnsStatus status = DnsStatus::kTempFail;
+  std::vector<MxRecord> records;  // in answer order
+  std::string error;              // c-ares' explanation when status != kOk
+};
+
+struct AddressAnswer {
+  DnsStatus status = DnsStatus::kTempFail;
+  std::vector<asio::ip::address> addresses;  // A records first, then AAAA
+  std::string error;
+};
+
+class DnsResolver {
+ public:
+  // How often the pump looks at c-ares' sockets while lookups are pending.
+  static constexpr std::chrono::milliseconds kPumpInterval{5};
+  // Per-try timeout and tries per server (c-ares doubles the timeout per round).
+  static constexpr int kTimeoutMs = 2000;
+  static constexpr int kTries = 3;
+
+  // `servers`: "IP", "IP:PORT" or "[IPv6]:PORT"; empty: /etc/resolv.conf.
+  // A permanent Error names a server that c-ares does not accept.
+  static Result<std::unique_ptr<DnsResolver>> create(asio::any_io_executor executor,
+                                                      const std::vector<std::string>& servers);
+  ~DnsResolver();
+  DnsResolver(const DnsResolver&) = delete;
+  DnsResolver& operator=(const DnsResolver&) = delete;
+
+  // The MX records of `domain`. `domain` must outlive the call.
+  awaitable<MxAnswer> lookup_mx(const std::string& domain);
+  // The A and AAAA records of `host` (both asked at once). kOk when either
+  // has records; kNotFound only when both say NXDOMAIN.
+  awaitable<AddressAnswer> lookup_addresses(const std::string& host);
+
+ private:
+  struct Query;
+  explicit DnsResolver(asio::any_io_executor executor);
+  // Starts ares_query for `q` and waits for its answer.
+  void start(Query& q, const std::string& name, int type);
+  awaitable<void> wait(Query& q);
+  void ensure_pump();
+  awaitable<void> pump();
+  static void on_answer(void* arg, int status, int timeouts, unsigned char* abuf, int alen);
+  static void on_socket_state(void* data, int fd, int readable, int writable);
+
+  asio::any_io_executor executor_;
+  ares_channeldata* channel_ = nullptr;
+  std::map<int, std::pair<bool, bool>> sockets_;  // fd -> (wants read, wants write)
+  std::size_t pending_ = 0;
+  bool pumping_ = false;
+  std::shared_ptr<bool> alive_;  // false once destroyed: the pump must not touch us
+};
+
+}  // namespace tegami::net

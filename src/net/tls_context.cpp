@@ -1,0 +1,166 @@
+#include "net/tls_context.hpp"
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace tegami::net {
+
+namespace {
+
+// Session-id context for the server-side session cache: sessions resume only
+// with a server that set the same one.
+constexpr unsigned char kSessionIdContext[] = "tegami";
+
+std::string openssl_error(const std::string& what) {
+  unsigned long e = ERR_get_error();
+  char buf[256] = "unknown error";
+  if (e != 0) ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return what + ": " + buf;
+}
+
+// Settings both sides share: the protocol floor and what OpenSSL must not do.
+Result<void> harden(SSL_CTX* native) {
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1)
+    return fail(Error::perm(openssl_error("cannot set the minimum TLS version")));
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1)
+    return fail(Error::perm(openssl_error("cannot set the TLS 1.2 ciphers")));
+  if (SSL_CTX_set1_groups_list(native, kTlsGroups) != 1)
+    return fail(Error::perm(openssl_error("cannot set the key exchange groups")));
+  return {};
+}
+
+}  // namespace
+
+Result<std::shared_ptr<ssl::context>> make_server_context(const std::string& cert_path,
+                                                          const std::string& key_path) {
+  ERR_clear_error();
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  SSL_CTX* native = ctx->native_handle();
+  if (auto r = harden(native); !r) return fail(r.error());
+  // DHE with parameters OpenSSL picks to match the certificate's strength.
+  SSL_CTX_set_dh_auto(native, 1);
+  // Resumption: tickets (stateless, keys are per context so a reload rotates
+  // them) and the session cache for clients that resume by session id.
+  SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_SERVER);
+  if (SSL_CTX_set_session_id_context(native, kSessionIdContext, sizeof kSessionIdContext - 1) != 1)
+    return fail(Error::perm(openssl_error("cannot set the session id context")));
+
+  std::error_code ec;
+  ctx->use_certificate_chain_file(cert_path, ec);
+  if (ec)
+    return fail(Error::perm(
+        fmt::format("cannot load the TLS certificate {}: {}", cert_path, ec.message())));
+  ctx->use_private_key_file(key_path, ssl::context::pem, ec);
+  if (ec) {
+    auto code = static_cast<unsigned long>(ec.value());
+    if (ERR_GET_LIB(code) == ERR_LIB_X509 && ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH)
+      return fail(Error::perm(
+          fmt::format("the TLS key {} does not match the certificate {}", key_path, cert_path)));
+    return fail(Error::perm(fmt::format("cannot load the TLS key {}: {}", key_path, ec.message())));
+  }
+  if (SSL_CTX_check_private_key(native) != 1)
+    return fail(Error::perm(openssl_error(
+        fmt::format("the TLS key {} does not match the certificate {}", key_path, cert_path))));
+  return ctx;
+}
+
+Result<std::shared_ptr<ssl::context>> make_client_context(const ClientTlsOptions& options) {
+  ERR_clear_error();
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  if (auto r = harden(ctx->native_handle()); !r) return fail(r.error());
+  if (!options.verify_peer) {
+    ctx->set_verify_mode(ssl::verify_none);
+    return ctx;
+  }
+  std::error_code ec;
+  if (options.ca_file.empty()) {
+    ctx->set_default_verify_paths(ec);
+  } else {
+    ctx->load_verify_file(options.ca_file, ec);
+  }
+  if (ec)
+    return fail(Error::perm(fmt::format("cannot load the trust anchors {}: {}",
+                                        options.ca_file.empty() ? "(system)" : options.ca_file,
+                                        ec.message())));
+  ctx->set_verify_mode(ssl::verify_peer);
+  return ctx;
+}
+
+std::string certificate_fingerprint(ssl::context& ctx) {
+  X509* cert = SSL_CTX_get0_certificate(ctx.native_handle());
+  if (cert == nullptr) return {};
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &len) != 1) return {};
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    if (i > 0) out += ':';
+    out += fmt::format("{:02X}", md[i]);
+  }
+  return out;
+}
+
+HandshakeLimiter::Slot& HandshakeLimiter::Slot::operator=(Slot&& o) noexcept {
+  if (this != &o) {
+    release();
+    limiter_ = o.limiter_;
+    o.limiter_ = nullptr;
+  }
+  return *this;
+}
+
+void HandshakeLimiter::Slot::release() {
+  if (limiter_ != nullptr) limiter_->in_progress_.fetch_sub(1);
+  limiter_ = nullptr;
+}
+
+HandshakeLimiter::Slot HandshakeLimiter::try_acquire() {
+  std::size_t n = in_progress_.load();
+  do {
+    if (n >= max_) return Slot{};
+  } while (!in_progress_.compare_exchange_weak(n, n + 1));
+  return Slot{this};
+}
+
+Result<std::unique_ptr<TlsContext>> TlsContext::load(std::string cert_path, std::string key_path,
+                                                     std::size_t max_handshakes) {
+  auto ctx = make_server_context(cert_path, key_path);
+  if (!ctx) return fail(ctx.error());
+  std::unique_ptr<TlsContext> t(
+      new TlsContext(std::move(cert_path), std::move(key_path), max_handshakes));
+  t->ctx_ = std::move(*ctx);
+  return t;
+}
+
+std::shared_ptr<ssl::context> TlsContext::current() const {
+  std::lock_guard lock(mu_);
+  return ctx_;
+}
+
+Result<void> TlsContext::reload() {
+  // Built outside the lock: reading files must not stall new sessions.
+  auto ctx = make_server_context(cert_path_, key_path_);
+  if (!ctx) return fail(ctx.error());
+  std::shared_ptr<ssl::context> old;
+  {
+    std::lock_guard lock(mu_);
+    old = std::exchange(ctx_, std::move(*ctx));
+  }
+  // `old` is freed here, or by the last session still using it.
+  return {};
+}
+
+std::string TlsContext::fingerprint() const {
+  auto ctx = current();
+  return ctx ? certificate_fingerprint(*ctx) : std::string();
+}
+
+}  // namespace tegami::net

@@ -1,0 +1,200 @@
+// The sans-I/O SMTP client state machine (DESIGN rule 2): one connection to
+// one server, carrying one message to all of its recipients there.
+//
+// A driver (server/delivery_agent) owns the socket and does only this:
+//
+//   ClientSession s(config, message);
+//   a = s.step(client::Connected{})
+//   loop: perform each action of `a` in order:
+//     Send         write the bytes
+//     SendMessage  write encode_data(message) (data_encoder.hpp)
+//     StartTls     run a TLS handshake, then a = s.step(client::TlsDone{ok})
+//     Close        close the connection; the outcomes are final
+//   while s.wants_input(): read with deadline s.read_timeout(),
+//     a = s.step(client::Input{bytes}); on timeout s.step(client::Timeout{});
+//     on EOF/reset s.step(client::PeerClosed{})
+//
+// The dialogue: greeting (220), EHLO, or HELO when EHLO is refused with 5xx
+// (RFC 5321 §4.1.4); STARTTLS when offered and the driver can do TLS (the
+// hook for RFC 3207; the driver says so in ClientConfig); then MAIL (with
+// SIZE= when offered, RFC 1870, and BODY=8BITMIME for 8-bit content, RFC
+// 6152), one RCPT per recipient and DATA — as one group when the server
+// offers PIPELINING (RFC 2920 §3.1), else one at a time; the message after
+// 354 only when some recipient was accepted; QUIT.
+//
+// Outcomes, per recipient (index into ClientMessage::recipients):
+//  - delivered: 2xx after the final dot;
+//  - temporary: 4xx to MAIL, its RCPT, DATA or the final dot; connection
+//    lost, timeout, a malformed reply;
+//  - permanent: 5xx to MAIL, its RCPT, DATA or the final dot; content the
+//    server cannot take: 8-bit data without 8BITMIME (5.6.3), over its SIZE
+//    (5.3.4).
+// host_failed() is true when the session failed before MAIL was answered
+// (greeting, EHLO/HELO, connection, TLS): nothing was decided for the
+// recipients, and the driver should try the next MX host (RFC 5321 §5.1).
+//
+// Invariants: every state change goes through enter_state() (logged at
+// debug level "smtp client ID from -> to"); commands sent never contain a
+// CR or LF other than their final CRLF (addresses with control bytes are
+// refused before anything is sent); after Close, step() returns nothing;
+// once closed, every recipient has an outcome other than kUnknown.
+//
+// RFC 5321 §3.3, §4.1.1, §4.2, §4.5.3.2 (timeouts), RFC 2920, RFC 1870,
+// RFC 6152, RFC 3207, RFC 2034 / RFC 3463 (enhanced codes).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "proto/smtp/reply_parser.hpp"
+
+namespace tegami::smtp {
+
+// RFC 5321 §4.5.3.2: the minimum time to wait for each reply.
+inline constexpr std::chrono::seconds kGreetingTimeout{300};     // §4.5.3.2.1
+inline constexpr std::chrono::seconds kMailTimeout{300};         // §4.5.3.2.2
+inline constexpr std::chrono::seconds kRcptTimeout{300};         // §4.5.3.2.3
+inline constexpr std::chrono::seconds kDataInitTimeout{120};     // §4.5.3.2.4
+inline constexpr std::chrono::seconds kDataBlockTimeout{180};    // §4.5.3.2.5 (per write)
+inline constexpr std::chrono::seconds kDataTermTimeout{600};     // §4.5.3.2.6
+inline constexpr std::chrono::seconds kOtherReplyTimeout{300};   // EHLO, STARTTLS, QUIT
+
+enum class ClientState : std::uint8_t {
+  kStart,         // before Connected
+  kGreeting,      // waiting for the 220
+  kEhlo,          // EHLO sent
+  kHelo,          // HELO sent (EHLO was refused)
+  kStartTls,      // STARTTLS sent
+  kTlsHandshake,  // StartTls emitted; waiting for TlsDone
+  kMail,          // waiting for the reply to MAIL
+  kRcpt,          // waiting for replies to RCPT
+  kData,          // waiting for the reply to DATA (354)
+  kBody,          // message sent; waiting for the reply to the final dot
+  kQuit,          // QUIT sent
+  kClosed,        // Close emitted
+};
+
+std::string_view to_string(ClientState s);
+
+struct ClientConfig {
+  std::string helo_name = "localhost";  // our name in EHLO/HELO
+  std::string session_id;               // for logs
+  std::string peer;                     // "mx.example.net[192.0.2.1]:25", for diagnostics
+  bool tls_possible = false;            // the driver can perform StartTls
+};
+
+struct ClientMessage {
+  std::string sender;                   // reverse-path without <>; "" is <>
+  std::vector<std::string> recipients;  // forward-paths without <>; at least one
+  std::uint64_t size = 0;               // octets as stored (for SIZE=)
+  bool eight_bit = false;               // has_eight_bit() of the message
+};
+
+enum class RecipientResult : std::uint8_t { kUnknown, kDelivered, kTemporary, kPermanent };
+
+struct RecipientOutcome {
+  RecipientResult result = RecipientResult::kUnknown;
+  bool from_server = false;  // `reply` is the server's reply (else our own explanation)
+  std::string reply;         // "550 5.1.1 <x>: unknown" or "lost connection with ... while ..."
+  std::string status;        // RFC 3463: the server's enhanced code or one derived from the reply
+  std::string stage;         // "RCPT TO", "end of data", ... (what the reply answered)
+};
+
+namespace client {
+
+// ---- Events (driver -> session) ----
+struct Connected {};
+struct Input {
+  std::string_view bytes;
+};
+struct TlsDone {
+  bool ok = false;
+};
+struct Timeout {};
+struct PeerClosed {};
+using Event = std::variant<Connected, Input, TlsDone, Timeout, PeerClosed>;
+
+// ---- Actions (session -> driver) ----
+struct Send {
+  std::string bytes;
+};
+struct SendMessage {};
+struct StartTls {};
+struct Close {};
+using Action = std::variant<Send, SendMessage, StartTls, Close>;
+using Actions = std::vector<Action>;
+
+}  // namespace client
+
+class ClientSession {
+ public:
+  ClientSession(ClientConfig config, ClientMessage message);
+
+  client::Actions step(const client::Event& event);
+
+  ClientState state() const { return state_; }
+  bool wants_input() const;
+  // How long to wait for the reply the session is waiting for.
+  std::chrono::seconds read_timeout() const;
+
+  const std::vector<RecipientOutcome>& outcomes() const { return outcomes_; }
+  bool host_failed() const { return host_failed_; }
+  // What the server offered in its EHLO reply.
+  bool pipelining() const { return pipelining_; }
+  bool eight_bit_mime() const { return eight_bit_mime_; }
+  bool starttls_offered() const { return starttls_; }
+  std::uint64_t size_limit() const { return size_limit_; }  // 0: none announced
+  bool tls_active() const { return tls_active_; }
+  const ClientConfig& config() const { return config_; }
+
+ private:
+  void on_reply(const ServerReply& r, client::Actions& out);
+  void on_greeting(const ServerReply& r, client::Actions& out);
+  void on_ehlo(const ServerReply& r, client::Actions& out);
+  void on_helo(const ServerReply& r, client::Actions& out);
+  void on_starttls(const ServerReply& r, client::Actions& out);
+  void on_mail(const ServerReply& r, client::Actions& out);
+  void on_rcpt(const ServerReply& r, client::Actions& out);
+  void on_data(const ServerReply& r, client::Actions& out);
+  void on_body(const ServerReply& r, client::Actions& out);
+
+  // After EHLO/HELO (and TLS): checks SIZE and 8BITMIME, then MAIL (+ RCPT + DATA).
+  void start_transaction(client::Actions& out);
+  void send_rcpt(std::size_t i, client::Actions& out);
+  void quit(client::Actions& out);
+  void close(client::Actions& out);
+  // The session failed before the transaction: every recipient temporary;
+  // QUIT first when `polite` (the server is still talking), else Close.
+  void fail_host(std::string why, bool polite, client::Actions& out);
+  // Every recipient without an outcome gets `o`.
+  void settle_unknown(const RecipientOutcome& o);
+  // The connection ended (lost, timeout, bad reply) while waiting in state_.
+  void lost(std::string why, client::Actions& out);
+  void parse_extensions(const ServerReply& r);
+  bool any_accepted() const;
+  void enter_state(ClientState next);
+
+  ClientConfig config_;
+  ClientMessage message_;
+  ClientState state_ = ClientState::kStart;
+  ReplyParser parser_;
+  std::vector<RecipientOutcome> outcomes_;
+  std::vector<bool> accepted_;      // RCPT answered 2xx
+  std::vector<std::size_t> order_;  // recipients sent RCPT, in order
+  std::size_t next_rcpt_ = 0;       // index into order_ of the RCPT whose reply comes next
+  bool mail_failed_ = false;    // MAIL refused: later pipelined replies are ignored
+  bool ignore_body_reply_ = false;  // 354 with no recipient accepted: we sent only "."
+  bool host_failed_ = false;
+  bool pipelining_ = false, eight_bit_mime_ = false, starttls_ = false, tls_active_ = false;
+  bool size_offered_ = false;
+  std::uint64_t size_limit_ = 0;
+};
+
+// The RFC 3463 code for a reply: its own enhanced code when it has one,
+// else "X.0.0" from the reply's class (RFC 3463 §3.1).
+std::string status_for(const ServerReply& r);
+
+}  // namespace tegami::smtp

@@ -1,0 +1,24 @@
+// What the SMTP client puts on the wire after "354": the message made safe
+// for DATA (RFC 5321 §4.1.1.4, §4.5.2).
+//
+// Invariants (CHECKLIST "Outbound, never emit a bare CR or LF, and always
+// dot-stuff"): the output contains no CR that is not followed by LF and no
+// LF that is not preceded by CR; every line that starts with '.' gets one
+// more '.'; the output ends with exactly one "CRLF.CRLF" terminator, so no
+// byte sequence of the message can end the DATA early (SMTP smuggling).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace tegami::smtp {
+
+// `message` with each CRLF, bare CR and bare LF written as CRLF, leading dots
+// doubled (RFC 5321 §4.5.2), a final CRLF added when missing, then ".\r\n".
+std::string encode_data(std::string_view message);
+
+// True when `message` has an octet above 127: sending it needs a server that
+// offers 8BITMIME (RFC 6152 §3).
+bool has_eight_bit(std::string_view message);
+
+}  // namespace tegami::smtp

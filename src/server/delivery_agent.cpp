@@ -1,0 +1,241 @@
+#include "server/delivery_agent.hpp"
+
+#include <deque>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "core/log.hpp"
+#include "proto/smtp/data_encoder.hpp"
+#include "server/next_hop.hpp"
+
+namespace tegami::server {
+
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+namespace client = smtp::client;
+
+// Writes all of `data` before `limit` passes; false on error or timeout.
+net::awaitable<bool> write_all(net::tcp::socket& socket, asio::steady_timer& timer,
+                               std::string_view data, std::chrono::seconds limit) {
+  timer.expires_after(limit);
+  auto r = co_await (asio::async_write(socket, asio::buffer(data.data(), data.size()),
+                                       net::kNoThrow) ||
+                     timer.async_wait(net::kNoThrow));
+  if (r.index() != 0) co_return false;
+  auto [ec, n] = std::get<0>(r);
+  (void)n;
+  co_return !ec;
+}
+
+DeliveryOutcome everyone(const Error& e) {
+  DeliveryOutcome o;
+  o.result = e.temporary ? smtp::RecipientResult::kTemporary : smtp::RecipientResult::kPermanent;
+  o.status = e.enhanced;
+  o.diagnostic = "X-Tegami; " + e.message;
+  o.relay = "none";
+  return o;
+}
+
+}  // namespace
+
+DeliveryAgent::DeliveryAgent(asio::any_io_executor executor, net::DnsResolver& resolver,
+                             DeliveryOptions options)
+    : executor_(std::move(executor)),
+      resolver_(resolver),
+      options_(std::move(options)),
+      seed_(std::random_device{}()) {}
+
+net::awaitable<Result<std::vector<DeliveryAgent::Target>>> DeliveryAgent::plan(
+    const std::string& domain) {
+  std::vector<NextHop> hops;
+  bool routed = false, implicit_mx = false;
+  if (auto route = route_for(options_.routes, domain)) {
+    auto h = parse_route(*route);
+    if (!h) co_return fail(Error::temp("bad route for " + domain + ": " + h.error().message, 451, "4.3.5"));
+    hops.push_back(*h);
+    routed = true;
+  } else {
+    auto mx = co_await resolver_.lookup_mx(domain);
+    switch (mx.status) {
+      case net::DnsStatus::kOk:
+        if (is_null_mx(mx.records))
+          co_return fail(Error::perm("domain " + domain + " does not accept mail (null MX, RFC 7505)",
+                                     556, "5.1.10"));
+        hops = order_mx(mx.records, options_.mx_port, seed_++);
+        if (hops.size() > kMaxMxHosts) hops.resize(kMaxMxHosts);
+        break;
+      case net::DnsStatus::kNoData:  // RFC 5321 §5.1: no MX, the domain is its own MX
+        hops.push_back(NextHop{domain, options_.mx_port, false});
+        implicit_mx = true;
+        break;
+      case net::DnsStatus::kNotFound:
+      case net::DnsStatus::kBadName:
+        co_return fail(Error::perm("domain " + domain + " not found (MX lookup: " + mx.error + ")",
+                                   550, "5.1.2"));
+      case net::DnsStatus::kTempFail:
+        co_return fail(Error::temp("MX lookup for " + domain + " failed: " + mx.error, 451, "4.4.3"));
+    }
+  }
+  std::vector<Target> targets;
+  std::string why;
+  bool temporary = false;
+  for (const auto& h : hops) {
+    if (h.literal) {
+      targets.push_back(Target{h.host, asio::ip::make_address(h.host), h.port});
+      continue;
+    }
+    auto a = co_await resolver_.lookup_addresses(h.host);
+    if (a.status != net::DnsStatus::kOk) {
+      why = "address lookup for " + h.host + " failed: " + a.error;
+      temporary = temporary || a.status == net::DnsStatus::kTempFail;
+      continue;
+    }
+    for (const auto& addr : a.addresses) targets.push_back(Target{h.host, addr, h.port});
+  }
+  if (targets.empty()) {
+    if (implicit_mx && !temporary)
+      co_return fail(Error::perm("domain " + domain + " has no mail server (" + why + ")", 550,
+                                 "5.1.2"));
+    // An MX or a route naming a host without address: a configuration error
+    // someone may fix; keep trying until the lifetime ends.
+    co_return fail(Error::temp(why.empty() ? "no address to deliver to" : why, 451,
+                               routed ? "4.3.5" : "4.4.3"));
+  }
+  if (targets.size() > kMaxAddresses) targets.resize(kMaxAddresses);
+  co_return targets;
+}
+
+net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(const DeliveryRequest& request) {
+  const QueueEntry& entry = *request.entry;
+  std::vector<DeliveryOutcome> out(request.recipients.size());
+  auto planned = co_await plan(request.domain);
+  if (!planned) {
+    for (auto& o : out) o = everyone(planned.error());
+    co_return out;
+  }
+  smtp::ClientMessage msg;
+  msg.sender = entry.sender;
+  for (auto i : request.recipients) msg.recipients.push_back(entry.recipients[i].address);
+  msg.size = entry.size;
+  msg.eight_bit = entry.eight_bit;
+
+  Error last = Error::temp("no address to deliver to", 451, "4.4.1");
+  std::string last_mta, last_relay = "none";
+  for (const auto& t : *planned) {
+    std::string peer = fmt::format("{}[{}]:{}", t.host, t.address.to_string(), t.port);
+    net::tcp::socket socket(executor_);
+    asio::steady_timer timer(executor_, options_.connect_timeout);
+    net::tcp::endpoint ep(t.address, t.port);
+    auto r = co_await (socket.async_connect(ep, net::kNoThrow) || timer.async_wait(net::kNoThrow));
+    std::string failure;
+    if (r.index() != 0) {
+      failure = "connect to " + peer + ": timed out";
+    } else if (auto [ec] = std::get<0>(r); ec) {
+      failure = "connect to " + peer + ": " + ec.message();
+    }
+    if (!failure.empty()) {
+      spdlog::info("queue {} {}", request.session_id, failure);
+      last = Error::temp(failure, 451, "4.4.1");
+      last_mta.clear();
+      last_relay = peer;
+      continue;
+    }
+    smtp::ClientSession session(
+        smtp::ClientConfig{options_.helo_name, request.session_id, peer, false}, msg);
+    co_await converse(socket, session, *request.message);
+    const auto& oc = session.outcomes();
+    if (session.host_failed()) {
+      std::string reason = "host " + peer + " failed";
+      std::string status = "4.4.0";
+      for (const auto& o : oc) {
+        if (o.result != smtp::RecipientResult::kTemporary) continue;
+        reason = o.reply;
+        status = o.status;
+        break;
+      }
+      spdlog::info("queue {} {}: {}; trying the next host", request.session_id, peer, reason);
+      last = Error::temp(reason, 451, status);
+      last_mta = t.host;
+      last_relay = peer;
+      continue;
+    }
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      const auto& o = oc[k];
+      out[k].result = o.result;
+      out[k].status = o.status;
+      out[k].diagnostic = (o.from_server ? "smtp; " : "X-Tegami; ") + o.reply;
+      if (o.from_server && !o.stage.empty()) out[k].diagnostic += " (in reply to " + o.stage + ")";
+      out[k].remote_mta = t.host;
+      out[k].relay = peer;
+    }
+    co_return out;
+  }
+  for (auto& o : out) {
+    o = everyone(last);
+    o.remote_mta = last_mta;
+    o.relay = last_relay;
+  }
+  co_return out;
+}
+
+net::awaitable<void> DeliveryAgent::converse(net::tcp::socket& socket, smtp::ClientSession& session,
+                                             const std::string& message) {
+  std::deque<client::Action> queue;
+  auto push = [&queue](client::Actions a) {
+    for (auto& x : a) queue.push_back(std::move(x));
+  };
+  auto broken = [&queue, &push, &session]() {
+    queue.clear();
+    push(session.step(client::PeerClosed{}));
+  };
+  push(session.step(client::Connected{}));
+  std::string buf(16 * 1024, '\0');
+  std::string encoded;
+  asio::steady_timer timer(executor_);
+  for (;;) {
+    while (!queue.empty()) {
+      auto action = std::move(queue.front());
+      queue.pop_front();
+      if (auto* snd = std::get_if<client::Send>(&action)) {
+        if (!co_await write_all(socket, timer, snd->bytes, smtp::kOtherReplyTimeout)) broken();
+      } else if (std::holds_alternative<client::SendMessage>(action)) {
+        encoded = smtp::encode_data(message);
+        // RFC 5321 §4.5.3.2.5 allows 3 minutes per block; ours is one write,
+        // so allow a minimum rate of 10 KiB/s on top.
+        auto limit = smtp::kDataBlockTimeout + std::chrono::seconds(encoded.size() / 10240);
+        bool ok = co_await write_all(socket, timer, encoded, limit);
+        encoded = std::string();
+        if (!ok) broken();
+      } else if (std::holds_alternative<client::StartTls>(action)) {
+        push(session.step(client::TlsDone{false}));  // not offered: tls_possible is false
+      } else if (std::holds_alternative<client::Close>(action)) {
+        std::error_code ignored;
+        socket.shutdown(net::tcp::socket::shutdown_both, ignored);
+        socket.close(ignored);
+        co_return;
+      }
+    }
+    if (!session.wants_input()) {
+      std::error_code ignored;
+      socket.close(ignored);
+      co_return;
+    }
+    timer.expires_after(session.read_timeout());
+    auto r = co_await (socket.async_read_some(asio::buffer(buf.data(), buf.size()), net::kNoThrow) ||
+                       timer.async_wait(net::kNoThrow));
+    if (r.index() != 0) {
+      push(session.step(client::Timeout{}));
+      continue;
+    }
+    auto [ec, n] = std::get<0>(r);
+    if (ec) {
+      push(session.step(client::PeerClosed{}));
+      continue;
+    }
+    push(session.step(client::Input{std::string_view(buf.data(), n)}));
+  }
+}
+
+}  // namespace tegami::server

@@ -1,0 +1,130 @@
+#include "server/outbound.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "core/log.hpp"
+#include "server/server_context.hpp"
+
+namespace tegami::server {
+
+PidFile::~PidFile() {
+  if (fd_ < 0) return;
+  ::unlink(path_.c_str());  // while still locked: nobody else can hold it now
+  ::close(fd_);
+}
+
+Result<void> PidFile::acquire(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return fail(Error::perm("cannot open " + path + ": " + std::strerror(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK)
+      return fail(Error::perm("another tegami server is running with this data_dir (" + path +
+                              " is locked)"));
+    return fail(Error::perm("cannot lock " + path + ": " + std::strerror(err)));
+  }
+  std::string text = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) !=
+                                     static_cast<ssize_t>(text.size())) {
+    int err = errno;
+    ::close(fd);
+    return fail(Error::perm("cannot write " + path + ": " + std::strerror(err)));
+  }
+  path_ = path;
+  fd_ = fd;
+  return {};
+}
+
+long running_server_pid(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return 0;
+  long pid = 0;
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {  // held: a server is alive
+    char buf[32] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    if (n > 0) pid = std::strtol(buf, nullptr, 10);
+  }
+  ::close(fd);
+  return pid > 0 ? pid : 0;
+}
+
+Outbound::Outbound(asio::io_context& ioc, const Config& config, Directory& directory,
+                   MailboxStore& mailboxes, net::WorkerPool& workers, const Clock& clock,
+                   QueueIdGenerator& ids)
+    : ioc_(ioc),
+      config_(config),
+      directory_(directory),
+      mailboxes_(mailboxes),
+      workers_(workers),
+      clock_(clock),
+      ids_(ids),
+      strand_(asio::make_strand(ioc)),
+      flush_signal_(ioc, SIGUSR1),  // installed before the pid file exists: no early SIGUSR1 kills us
+      spool_(config.queue_dir()) {}
+
+Outbound::~Outbound() = default;
+
+void Outbound::arm_signal() {
+  flush_signal_.async_wait([this](const std::error_code& ec, int) {
+    if (ec) return;
+    spdlog::info("SIGUSR1: flushing the queue");
+    if (runner_) runner_->flush();
+    arm_signal();
+  });
+}
+
+Result<void> Outbound::start() {
+  arm_signal();
+  if (auto r = pid_.acquire(pid_path(config_)); !r) return r;
+  auto rec = spool_.recover();
+  if (!rec) return fail(Error::perm("queue: " + rec.error().message));
+  if (rec->tmp_removed + rec->orphans_removed + rec->corrupt > 0)
+    spdlog::warn("queue recovery: {} partial file(s) and {} orphan message(s) removed, {} "
+                 "unreadable envelope(s) moved to corrupt/",
+                 rec->tmp_removed, rec->orphans_removed, rec->corrupt);
+  auto resolver = net::DnsResolver::create(strand_, config_.dns_servers);
+  if (!resolver) return fail(resolver.error());
+  resolver_ = std::move(*resolver);
+
+  DeliveryOptions d;
+  d.helo_name = config_.hostname;
+  d.routes = config_.routes;
+  d.mx_port = config_.mx_port;
+  agent_ = std::make_unique<DeliveryAgent>(strand_, *resolver_, d);
+  bouncer_ = std::make_unique<Bouncer>(Bouncer::Options{config_.hostname, config_.queue_lifetime},
+                                       directory_, mailboxes_, spool_, workers_, clock_, ids_);
+  QueuePolicy policy;
+  policy.retry = config_.queue_retry;
+  if (policy.retry.empty()) policy.retry = {std::chrono::seconds(300)};
+  policy.lifetime = config_.queue_lifetime;
+  policy.delay_warning = config_.queue_delay_warning;
+  runner_ = std::make_unique<QueueRunner>(strand_, spool_, *agent_, *bouncer_, workers_, clock_,
+                                          policy, config_.routes, QueueRunner::Limits{});
+  runner_->start();
+  return {};
+}
+
+void Outbound::stop() {
+  std::error_code ignored;
+  flush_signal_.cancel(ignored);
+  if (runner_) runner_->stop();
+}
+
+Result<void> Outbound::enqueue(const QueueEntry& entry, std::string_view message) {
+  return spool_.enqueue(entry, message);
+}
+
+Result<bool> Outbound::cancel(const std::string& id) { return spool_.remove(id); }
+
+void Outbound::submit(const std::string& id) {
+  if (runner_) runner_->submit(id);
+}
+
+}  // namespace tegami::server

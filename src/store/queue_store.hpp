@@ -1,0 +1,98 @@
+// QueueStore: the outbound queue (DESIGN §1 "QueueStore.enqueue"): messages
+// accepted for other domains wait here until every recipient is delivered or
+// bounced.
+//
+// An entry is one message, stored once, and one envelope: the sender, when
+// it arrived, and per recipient its state (pending, delivered, failed,
+// bounced), attempts, next attempt and last diagnostic.
+//
+// Invariants and failure behaviour:
+//  - enqueue() returns success only when the message and its envelope are on
+//    disk and fsynced, directory entries included ("250 only after fsync");
+//    on failure nothing of the entry is visible to list()/load() and a
+//    temporary Error (451 4.3.0) is returned;
+//  - update() replaces the envelope atomically (write, fsync, rename, fsync
+//    the directory): after a crash the old or the new envelope is there,
+//    never a mix; it returns false (and writes nothing) when the entry was
+//    removed meanwhile (e.g. `tegami queue delete`), so a delivery in flight
+//    never resurrects a deleted entry;
+//  - remove() makes the entry invisible first (the envelope goes first), so
+//    a crash in the middle leaves at most an orphan message file, which the
+//    implementation's start-up recovery discards;
+//  - ids are what the caller gives (server/QueueIdGenerator: 16 upper-case
+//    hex digits); any other id is refused with a permanent Error, so an id
+//    from the command line can never name a path outside the queue;
+//  - every call may run on any thread; calls for different ids never
+//    conflict, and one id is updated by one caller at a time (the runner).
+//
+// Recipient states (RFC 3464 §2.3.3 "Action" in parentheses):
+//   pending   — to be tried at next_attempt;
+//   delivered — a 2xx after the final dot (delivered/relayed);
+//   failed    — permanent failure or expired; the DSN is still to be sent (failed);
+//   bounced   — failed and the DSN is durable (or none was due: null sender).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace tegami {
+
+enum class RecipientStatus { kPending, kDelivered, kFailed, kBounced };
+
+std::string_view to_string(RecipientStatus s);
+
+struct QueueRecipient {
+  using TimePoint = std::chrono::system_clock::time_point;
+  std::string address;  // forward-path without angle brackets (mail::Address::to_string())
+  RecipientStatus status = RecipientStatus::kPending;
+  unsigned attempts = 0;    // attempts that ended in a temporary failure or a result
+  TimePoint next_attempt{};   // pending: not before this instant
+  TimePoint last_attempt{};   // epoch when never tried
+  std::string status_code;    // RFC 3463 of the last outcome ("5.1.1"), "" when none
+  std::string diagnostic;     // RFC 3464 Diagnostic-Code: "smtp; 550 5.1.1 ..." or "X-Tegami; ..."
+  std::string remote_mta;     // the host that answered last, "" when none
+};
+
+struct QueueEntry {
+  using TimePoint = std::chrono::system_clock::time_point;
+  std::string id;
+  std::string sender;  // reverse-path without angle brackets; "" is the null path <>
+  TimePoint created{};
+  std::uint64_t size = 0;     // octets of the stored message (CRLF line endings)
+  bool eight_bit = false;     // the message has octets above 127 (RFC 6152)
+  bool delay_warned = false;  // a "delayed" DSN was sent
+  std::vector<QueueRecipient> recipients;
+
+  bool null_sender() const { return sender.empty(); }
+  // Pending or failed recipients remain: the entry is not finished.
+  bool unfinished() const;
+};
+
+class QueueStore {
+ public:
+  virtual ~QueueStore() = default;
+
+  // Stores `message` (CRLF line endings, not dot-stuffed) and `entry`
+  // durably. entry.size is set by the caller.
+  virtual Result<void> enqueue(const QueueEntry& entry, std::string_view message) = 0;
+  // Ids of every visible entry, oldest first (ids sort by time).
+  virtual Result<std::vector<std::string>> list() = 0;
+  // The envelope; Error with enhanced "ENOENT" when the entry does not exist.
+  virtual Result<QueueEntry> load(const std::string& id) = 0;
+  // The message; Error with enhanced "ENOENT" when the entry does not exist.
+  virtual Result<std::string> read_message(const std::string& id) = 0;
+  // Replaces the envelope; false when the entry no longer exists.
+  virtual Result<bool> update(const QueueEntry& entry) = 0;
+  // Removes envelope and message; false when the entry did not exist.
+  virtual Result<bool> remove(const std::string& id) = 0;
+};
+
+// True for the ids a QueueStore accepts: 1 to 32 characters of [0-9A-Za-z].
+bool valid_queue_id(std::string_view id);
+
+}  // namespace tegami

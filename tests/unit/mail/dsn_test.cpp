@@ -1,0 +1,157 @@
+#include "mail/dsn.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "mail/header.hpp"
+
+namespace tegami::mail {
+namespace {
+
+using std::chrono::seconds;
+using TimePoint = std::chrono::system_clock::time_point;
+
+const std::string kOriginal =
+    "Received: from client (localhost [127.0.0.1])\r\n\tby mail.example.test (tegami) with ESMTP "
+    "id 0123456789ABCDEF; Tue, 14 Nov 2023 22:13:20 +0000\r\n"
+    "From: Alice <alice@example.test>\r\nTo: bob@dest.test\r\nSubject: lunch?\r\n"
+    "Message-ID: <orig-1@example.test>\r\n\r\nSECRET BODY TEXT\r\n";
+
+DsnReport report() {
+  DsnReport r;
+  r.reporting_mta = "mail.example.test";
+  r.queue_id = "0123456789ABCDEF";
+  r.sender = "alice@example.test";
+  r.arrival = TimePoint(seconds(1700000000));
+  r.now = TimePoint(seconds(1700000100));
+  r.message_id = "<0123456789ABCDEF.dsn@mail.example.test>";
+  r.boundary = "0123456789ABCDEF/mail.example.test";
+  DsnRecipient rc;
+  rc.final_recipient = "bob@dest.test";
+  rc.status = "5.1.1";
+  rc.remote_mta = "mx.dest.test";
+  rc.diagnostic = "smtp; 550 5.1.1 <bob@dest.test>: Recipient address rejected: User unknown";
+  rc.last_attempt = TimePoint(seconds(1700000090));
+  r.recipients.push_back(rc);
+  r.original = kOriginal;
+  return r;
+}
+
+void expect_well_formed(const std::string& m) {
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    if (m[i] == '\n') {
+      ASSERT_TRUE(i > 0 && m[i - 1] == '\r') << "bare LF at " << i;
+      EXPECT_LE(i - 1 - start, 998u) << "line too long at " << start;
+      start = i + 1;
+    } else if (m[i] == '\r') {
+      ASSERT_TRUE(i + 1 < m.size() && m[i + 1] == '\n') << "bare CR at " << i;
+    }
+  }
+  ASSERT_GE(m.size(), 2u);
+  EXPECT_EQ(m.substr(m.size() - 2), "\r\n");
+}
+
+TEST(Dsn, FailedReport) {
+  auto m = build_dsn(report());
+  expect_well_formed(m);
+  auto h = parse_header(m);
+  ASSERT_NE(h.find("From"), nullptr);
+  EXPECT_EQ(h.find("From")->value, "Mail Delivery System <MAILER-DAEMON@mail.example.test>");
+  EXPECT_EQ(h.find("To")->value, "<alice@example.test>");
+  EXPECT_EQ(h.find("Subject")->value, "Undelivered Mail Returned to Sender");
+  EXPECT_EQ(h.find("Auto-Submitted")->value, "auto-replied");
+  EXPECT_EQ(h.find("Date")->value, "Tue, 14 Nov 2023 22:15:00 +0000");
+  EXPECT_NE(h.find("Content-Type")->value.find("multipart/report; report-type=delivery-status"),
+            std::string::npos);
+  for (const char* want :
+       {"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mail.example.test\r\n",
+        "Arrival-Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n",
+        "\r\n\r\nFinal-Recipient: rfc822; bob@dest.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Remote-MTA: dns; mx.dest.test\r\n",
+        "Diagnostic-Code: smtp; 550 5.1.1 <bob@dest.test>: Recipient address rejected:\r\n User "
+        "unknown\r\n",
+        "Last-Attempt-Date: Tue, 14 Nov 2023 22:14:50 +0000\r\n",
+        "Content-Type: text/rfc822-headers\r\n\r\nReceived: from client",
+        "Subject: lunch?\r\nMessage-ID: <orig-1@example.test>\r\n\r\n--0123456789ABCDEF/"
+        "mail.example.test--\r\n",
+        "<bob@dest.test>: host mx.dest.test said: 550 5.1.1 <bob@dest.test>:"}) {
+    EXPECT_NE(m.find(want), std::string::npos) << want << "\n----\n" << m;
+  }
+  EXPECT_EQ(m.find("SECRET BODY"), std::string::npos) << "the body must not be returned";
+  EXPECT_EQ(m.find("Will-Retry-Until"), std::string::npos);
+}
+
+TEST(Dsn, DelayedReport) {
+  auto r = report();
+  r.recipients[0].action = DsnAction::kDelayed;
+  r.recipients[0].status = "4.4.1";
+  r.recipients[0].remote_mta = "";
+  r.recipients[0].diagnostic = "X-Tegami; connect to 127.0.0.1:2526: Connection refused";
+  r.recipients[0].will_retry_until = TimePoint(seconds(1700432000));
+  auto m = build_dsn(r);
+  expect_well_formed(m);
+  EXPECT_EQ(parse_header(m).find("Subject")->value, "Delayed Mail (still being retried)");
+  for (const char* want :
+       {"Action: delayed\r\nStatus: 4.4.1\r\nDiagnostic-Code: X-Tegami; connect to "
+        "127.0.0.1:2526: Connection refused\r\n",
+        "Will-Retry-Until: Sun, 19 Nov 2023 22:13:20 +0000\r\n", "delivery delayed: connect to"}) {
+    EXPECT_NE(m.find(want), std::string::npos) << want << "\n----\n" << m;
+  }
+  EXPECT_EQ(m.find("Remote-MTA"), std::string::npos);
+}
+
+TEST(Dsn, StatusFallbackAndHostileValues) {
+  auto r = report();
+  r.recipients[0].status = "5.1";  // malformed: derived from the action
+  r.recipients[0].diagnostic = "smtp; 550 evil\r\nX-Injected: yes " + std::string(3000, 'x');
+  r.recipients.push_back(r.recipients[0]);
+  r.recipients[1].action = DsnAction::kDelayed;
+  r.recipients[1].status = "";
+  r.sender = "a\r\nBcc: victim@example.net";
+  r.boundary = "Received";  // occurs in the original: must be changed
+  auto m = build_dsn(r);
+  expect_well_formed(m);
+  EXPECT_NE(m.find("Status: 5.0.0\r\n"), std::string::npos);
+  EXPECT_NE(m.find("Status: 4.0.0\r\n"), std::string::npos);
+  EXPECT_EQ(m.find("\r\nX-Injected"), std::string::npos);
+  EXPECT_EQ(m.find("\r\nBcc:"), std::string::npos);
+  EXPECT_EQ(m.find("--Received\r\n"), std::string::npos);
+  EXPECT_NE(m.find("--Received=_\r\n"), std::string::npos);
+}
+
+TEST(Dsn, HeaderSection) {
+  EXPECT_EQ(header_section("A: 1\r\nB: 2\r\n\r\nbody\r\n"), "A: 1\r\nB: 2\r\n");
+  EXPECT_EQ(header_section("A: 1\nB: 2\n\nbody\n"), "A: 1\nB: 2\n");
+  EXPECT_EQ(header_section("A: 1\r\n"), "A: 1\r\n");
+  EXPECT_EQ(header_section("A: 1"), "A: 1");
+  EXPECT_EQ(header_section("\r\nbody"), "");
+  EXPECT_EQ(header_section(""), "");
+}
+
+TEST(Dsn, FoldField) {
+  EXPECT_EQ(fold_field("Status", "5.1.1"), "Status: 5.1.1");
+  std::string v;
+  for (int i = 0; i < 40; ++i) v += "word" + std::to_string(i) + " ";
+  auto f = fold_field("Diagnostic-Code", v);
+  std::size_t start = 0;
+  while (start < f.size()) {
+    auto end = f.find("\r\n", start);
+    if (end == std::string::npos) end = f.size();
+    EXPECT_LE(end - start, 78u);
+    if (start > 0) {
+      EXPECT_EQ(f[start], ' ');
+    }
+    start = end + 2;
+  }
+  auto huge = fold_field("X", std::string(5000, 'y'));
+  for (std::size_t s = 0, e; s < huge.size(); s = e + 2) {
+    e = huge.find("\r\n", s);
+    if (e == std::string::npos) e = huge.size();
+    EXPECT_LE(e - s, 998u);
+  }
+}
+
+}  // namespace
+}  // namespace tegami::mail

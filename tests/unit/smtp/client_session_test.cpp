@@ -1,0 +1,349 @@
+// The SMTP client state machine: scripted server replies in, commands and
+// per-recipient outcomes out.
+#include "proto/smtp/client_session.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "split_feed.hpp"
+
+namespace tegami::smtp {
+namespace {
+
+using testing::all_splits;
+using testing::describe_split;
+
+const std::string kEhloFull =
+    "250-mx.dest.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n250 "
+    "ENHANCEDSTATUSCODES\r\n";
+const std::string kEhloPlain = "250-mx.dest.test\r\n250 SIZE\r\n";
+
+ClientMessage message(std::vector<std::string> rcpts, std::uint64_t size = 100,
+                      bool eight_bit = false) {
+  return ClientMessage{"alice@example.test", std::move(rcpts), size, eight_bit};
+}
+
+ClientConfig config(bool tls = false) {
+  return ClientConfig{"mail.example.test", "C1", "mx.dest.test[127.0.0.1]:25", tls};
+}
+
+// Runs a session: Connected, then each chunk of server bytes; records what
+// the client wrote ("<MSG>" for SendMessage, "<TLS>" for StartTls, "<CLOSE>").
+struct Dialogue {
+  std::string wire;
+  std::vector<RecipientOutcome> outcomes;
+  bool host_failed = false;
+  bool closed = false;
+  ClientState state = ClientState::kStart;
+};
+
+void perform(const client::Actions& actions, Dialogue& r) {
+  for (const auto& a : actions) {
+    if (const auto* s = std::get_if<client::Send>(&a)) r.wire += s->bytes;
+    if (std::holds_alternative<client::SendMessage>(a)) r.wire += "<MSG>";
+    if (std::holds_alternative<client::StartTls>(a)) r.wire += "<TLS>";
+    if (std::holds_alternative<client::Close>(a)) {
+      EXPECT_FALSE(r.closed) << "Close twice";
+      r.wire += "<CLOSE>";
+      r.closed = true;
+    }
+  }
+}
+
+Dialogue run(ClientSession& s, const std::vector<std::string_view>& chunks) {
+  Dialogue r;
+  perform(s.step(client::Connected{}), r);
+  for (auto c : chunks) {
+    if (!s.wants_input()) break;
+    perform(s.step(client::Input{c}), r);
+  }
+  r.outcomes = s.outcomes();
+  r.host_failed = s.host_failed();
+  r.state = s.state();
+  return r;
+}
+
+Dialogue run(const std::vector<std::string>& rcpts, const std::string& server,
+        ClientMessage m = {}, ClientConfig cfg = config()) {
+  if (m.recipients.empty()) m = message(rcpts);
+  ClientSession s(cfg, m);
+  return run(s, {server});
+}
+
+std::string results(const Dialogue& r) {
+  std::string out;
+  for (const auto& o : r.outcomes) {
+    switch (o.result) {
+      case RecipientResult::kUnknown:
+        out += "?";
+        break;
+      case RecipientResult::kDelivered:
+        out += "D";
+        break;
+      case RecipientResult::kTemporary:
+        out += "T";
+        break;
+      case RecipientResult::kPermanent:
+        out += "P";
+        break;
+    }
+    out += o.status.empty() ? "" : ":" + o.status;
+    out += " ";
+  }
+  return out;
+}
+
+TEST(ClientSession, PipelinedDelivery) {
+  std::string server = "220 mx.dest.test ESMTP\r\n" + kEhloFull +
+                       "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 <c@dest.test>: unknown\r\n"
+                       "354 go ahead\r\n250 2.0.0 Ok: queued as 123\r\n221 2.0.0 Bye\r\n";
+  auto r = run({"b@dest.test", "c@dest.test"}, server);
+  EXPECT_EQ(r.wire,
+            "EHLO mail.example.test\r\n"
+            "MAIL FROM:<alice@example.test> SIZE=100\r\nRCPT TO:<b@dest.test>\r\n"
+            "RCPT TO:<c@dest.test>\r\nDATA\r\n<MSG>QUIT\r\n<CLOSE>");
+  EXPECT_EQ(results(r), "D:2.0.0 P:5.1.1 ");
+  EXPECT_FALSE(r.host_failed);
+  EXPECT_EQ(r.outcomes[0].reply, "250 2.0.0 Ok: queued as 123");
+  EXPECT_EQ(r.outcomes[0].stage, "end of data");
+  EXPECT_TRUE(r.outcomes[1].from_server);
+  EXPECT_EQ(r.outcomes[1].reply, "550 5.1.1 <c@dest.test>: unknown");
+  EXPECT_EQ(r.outcomes[1].stage, "RCPT TO");
+  EXPECT_EQ(r.state, ClientState::kClosed);
+}
+
+// The same conversation cut at every byte boundary gives the same result.
+TEST(ClientSession, AnySplitGivesTheSameDialogue) {
+  std::string server = "220 mx.dest.test ESMTP\r\n" + kEhloFull +
+                       "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 <c@dest.test>: unknown\r\n"
+                       "354 go ahead\r\n250 2.0.0 Ok: queued as 123\r\n221 2.0.0 Bye\r\n";
+  ClientSession whole(config(), message({"b@dest.test", "c@dest.test"}));
+  auto expected = run(whole, {server});
+  for (const auto& split : all_splits(server)) {
+    ClientSession s(config(), message({"b@dest.test", "c@dest.test"}));
+    auto r = run(s, split);
+    EXPECT_EQ(r.wire, expected.wire) << describe_split(split);
+    EXPECT_EQ(results(r), results(expected)) << describe_split(split);
+  }
+}
+
+TEST(ClientSession, OneCommandAtATimeWithoutPipelining) {
+  ClientSession s(config(), message({"b@dest.test", "c@dest.test"}));
+  Dialogue r;
+  perform(s.step(client::Connected{}), r);
+  perform(s.step(client::Input{"220 hi\r\n"}), r);
+  EXPECT_EQ(r.wire, "EHLO mail.example.test\r\n");
+  perform(s.step(client::Input{kEhloPlain}), r);
+  EXPECT_EQ(r.wire, "EHLO mail.example.test\r\nMAIL FROM:<alice@example.test> SIZE=100\r\n");
+  r.wire.clear();
+  perform(s.step(client::Input{"250 ok\r\n"}), r);
+  EXPECT_EQ(r.wire, "RCPT TO:<b@dest.test>\r\n");
+  perform(s.step(client::Input{"451 4.7.1 greylisted\r\n"}), r);
+  EXPECT_EQ(r.wire, "RCPT TO:<b@dest.test>\r\nRCPT TO:<c@dest.test>\r\n");
+  r.wire.clear();
+  perform(s.step(client::Input{"250 ok\r\n"}), r);
+  EXPECT_EQ(r.wire, "DATA\r\n");
+  EXPECT_EQ(s.read_timeout(), kDataInitTimeout);
+  perform(s.step(client::Input{"354 go\r\n"}), r);
+  EXPECT_EQ(r.wire, "DATA\r\n<MSG>");
+  EXPECT_EQ(s.read_timeout(), kDataTermTimeout);
+  perform(s.step(client::Input{"250 ok\r\n221 bye\r\n"}), r);
+  EXPECT_EQ(r.wire, "DATA\r\n<MSG>QUIT\r\n<CLOSE>");
+  r.outcomes = s.outcomes();
+  EXPECT_EQ(results(r), "T:4.7.1 D:2.0.0 ");
+  EXPECT_TRUE(s.step(client::Input{"250 more\r\n"}).empty());  // closed: nothing more
+}
+
+TEST(ClientSession, HeloFallbackAndEightBitRefusedLocally) {
+  auto m = message({"b@dest.test"}, 100, true);
+  auto r = run({}, "220 old\r\n502 5.5.2 what?\r\n250 old.dest.test\r\n221 bye\r\n", m);
+  EXPECT_EQ(r.wire, "EHLO mail.example.test\r\nHELO mail.example.test\r\nQUIT\r\n<CLOSE>");
+  EXPECT_EQ(results(r), "P:5.6.3 ");
+  EXPECT_FALSE(r.outcomes[0].from_server);
+  EXPECT_NE(r.outcomes[0].reply.find("8BITMIME"), std::string::npos);
+  EXPECT_FALSE(r.host_failed);
+}
+
+TEST(ClientSession, EightBitWithEightBitMime) {
+  auto m = message({"b@dest.test"}, 100, true);
+  auto r = run({}, "220 hi\r\n" + kEhloFull + "250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n221 bye\r\n",
+               m);
+  EXPECT_NE(r.wire.find("MAIL FROM:<alice@example.test> SIZE=100 BODY=8BITMIME\r\n"),
+            std::string::npos)
+      << r.wire;
+  EXPECT_EQ(results(r), "D:2.0.0 ");
+}
+
+TEST(ClientSession, OverTheServersSizeIsPermanent) {
+  auto m = message({"b@dest.test"}, 20000);
+  auto r = run({}, "220 hi\r\n" + kEhloFull + "221 bye\r\n", m);
+  EXPECT_EQ(r.wire, "EHLO mail.example.test\r\nQUIT\r\n<CLOSE>");
+  EXPECT_EQ(results(r), "P:5.3.4 ");
+}
+
+TEST(ClientSession, NullSender) {
+  ClientMessage m{"", {"b@dest.test"}, 10, false};
+  auto r = run({}, "220 hi\r\n" + kEhloPlain + "250 ok\r\n", m);
+  EXPECT_NE(r.wire.find("MAIL FROM:<> SIZE=10\r\n"), std::string::npos) << r.wire;
+}
+
+TEST(ClientSession, HostFailures) {
+  struct Case {
+    const char* name;
+    std::string server;
+    std::string wire;
+  } cases[] = {
+      {"5xx greeting", "554 go away\r\n221 bye\r\n", "QUIT\r\n<CLOSE>"},
+      {"421 greeting", "421 4.3.2 busy\r\n", "<CLOSE>"},
+      {"4xx EHLO", "220 hi\r\n451 later\r\n221 bye\r\n", "EHLO mail.example.test\r\nQUIT\r\n<CLOSE>"},
+      {"HELO refused too", "220 hi\r\n500 no\r\n550 no\r\n221 bye\r\n",
+       "EHLO mail.example.test\r\nHELO mail.example.test\r\nQUIT\r\n<CLOSE>"},
+      {"garbage greeting", "SSH-2.0-OpenSSH\r\n", "<CLOSE>"},
+  };
+  for (const auto& c : cases) {
+    auto r = run({"b@dest.test", "c@dest.test"}, c.server);
+    EXPECT_EQ(r.wire, c.wire) << c.name;
+    EXPECT_TRUE(r.host_failed) << c.name;
+    EXPECT_EQ(results(r), "T:4.4.0 T:4.4.0 ") << c.name;
+    EXPECT_EQ(r.state, ClientState::kClosed) << c.name;
+  }
+}
+
+TEST(ClientSession, LostConnectionAndTimeouts) {
+  // Lost before the greeting: host failure.
+  {
+    ClientSession s(config(), message({"b@dest.test"}));
+    Dialogue r;
+    perform(s.step(client::Connected{}), r);
+    perform(s.step(client::PeerClosed{}), r);
+    EXPECT_EQ(r.wire, "<CLOSE>");
+    EXPECT_TRUE(s.host_failed());
+    EXPECT_EQ(s.outcomes()[0].result, RecipientResult::kTemporary);
+    EXPECT_NE(s.outcomes()[0].reply.find("lost connection with mx.dest.test"), std::string::npos);
+  }
+  // Timeout after the final dot: temporary (the message may be there: a
+  // duplicate is better than a loss), not a host failure.
+  {
+    ClientSession s(config(), message({"b@dest.test"}));
+    Dialogue r;
+    perform(s.step(client::Connected{}), r);
+    perform(s.step(client::Input{"220 hi\r\n" + kEhloFull + "250 ok\r\n250 ok\r\n354 go\r\n"}), r);
+    EXPECT_EQ(s.state(), ClientState::kBody);
+    perform(s.step(client::Timeout{}), r);
+    EXPECT_FALSE(s.host_failed());
+    EXPECT_EQ(s.outcomes()[0].result, RecipientResult::kTemporary);
+    EXPECT_EQ(s.outcomes()[0].stage, "end of data");
+    EXPECT_NE(s.outcomes()[0].reply.find("timeout"), std::string::npos);
+  }
+  // Lost after the final reply, before QUIT's: the outcome stands.
+  {
+    ClientSession s(config(), message({"b@dest.test"}));
+    Dialogue r;
+    perform(s.step(client::Connected{}), r);
+    perform(s.step(client::Input{"220 hi\r\n" + kEhloFull + "250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n"}),
+            r);
+    perform(s.step(client::PeerClosed{}), r);
+    EXPECT_EQ(s.outcomes()[0].result, RecipientResult::kDelivered);
+  }
+}
+
+TEST(ClientSession, TransactionFailures) {
+  struct Case {
+    const char* name;
+    std::string server;  // after greeting and EHLO
+    bool pipelining;
+    std::string outcomes;
+    std::string tail;  // what the client wrote after MAIL (and its group)
+  } cases[] = {
+      {"MAIL 451 pipelined", "451 4.3.0 later\r\n503 no\r\n503 no\r\n554 no rcpt\r\n221 bye\r\n",
+       true, "T:4.3.0 T:4.3.0 ", "QUIT\r\n<CLOSE>"},
+      {"MAIL 550 plain", "550 5.7.1 go away\r\n221 bye\r\n", false, "P:5.7.1 P:5.7.1 ",
+       "QUIT\r\n<CLOSE>"},
+      {"all RCPT refused pipelined, DATA 554", "250 ok\r\n550 no\r\n550 no\r\n554 no valid\r\n221 x\r\n",
+       true, "P:5.0.0 P:5.0.0 ", "QUIT\r\n<CLOSE>"},
+      {"all RCPT refused, DATA 354 anyway",
+       "250 ok\r\n550 no\r\n550 no\r\n354 go\r\n250 empty ok\r\n221 x\r\n", true, "P:5.0.0 P:5.0.0 ",
+       ".\r\nQUIT\r\n<CLOSE>"},
+      {"all RCPT refused plain", "250 ok\r\n550 no\r\n550 no\r\n221 x\r\n", false,
+       "P:5.0.0 P:5.0.0 ", "RCPT TO:<b@dest.test>\r\nRCPT TO:<c@dest.test>\r\nQUIT\r\n<CLOSE>"},
+      {"DATA 451", "250 ok\r\n250 ok\r\n550 5.1.1 no\r\n451 4.3.0 no\r\n221 x\r\n", true,
+       "T:4.3.0 P:5.1.1 ", "QUIT\r\n<CLOSE>"},
+      {"final 552", "250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n552 5.3.4 too big\r\n221 x\r\n", true,
+       "P:5.3.4 P:5.3.4 ", "<MSG>QUIT\r\n<CLOSE>"},
+      {"421 during RCPT", "250 ok\r\n250 ok\r\n421 4.4.2 bye\r\n", true, "T:4.4.2 T:4.4.2 ",
+       "<CLOSE>"},
+      {"malformed RCPT reply", "250 ok\r\n2x0 ok\r\n", true, "T:4.4.2 T:4.4.2 ", "<CLOSE>"},
+  };
+  for (const auto& c : cases) {
+    std::string ehlo = c.pipelining ? kEhloFull : kEhloPlain;
+    auto r = run({"b@dest.test", "c@dest.test"}, "220 hi\r\n" + ehlo + c.server);
+    EXPECT_EQ(results(r), c.outcomes) << c.name;
+    EXPECT_FALSE(r.host_failed) << c.name;
+    auto dataend = r.wire.find("DATA\r\n");
+    auto mailend = r.wire.find("\r\n", r.wire.find("MAIL FROM")) + 2;
+    std::string tail = c.pipelining ? r.wire.substr(dataend + 6) : r.wire.substr(mailend);
+    EXPECT_EQ(tail, c.tail) << c.name << "\n" << r.wire;
+  }
+}
+
+TEST(ClientSession, StartTlsHook) {
+  const std::string ehlo_tls = "250-mx\r\n250-STARTTLS\r\n250 PIPELINING\r\n";
+  ClientSession s(config(true), message({"b@dest.test"}));
+  Dialogue r;
+  perform(s.step(client::Connected{}), r);
+  perform(s.step(client::Input{"220 hi\r\n" + ehlo_tls}), r);
+  EXPECT_EQ(r.wire, "EHLO mail.example.test\r\nSTARTTLS\r\n");
+  perform(s.step(client::Input{"220 2.0.0 ready\r\n"}), r);
+  EXPECT_EQ(r.wire, "EHLO mail.example.test\r\nSTARTTLS\r\n<TLS>");
+  EXPECT_FALSE(s.wants_input());
+  perform(s.step(client::TlsDone{true}), r);
+  EXPECT_TRUE(s.tls_active());
+  EXPECT_FALSE(s.pipelining());  // forgotten: RFC 3207 §4.2
+  perform(s.step(client::Input{"250-mx\r\n250 8BITMIME\r\n250 ok\r\n"}), r);
+  EXPECT_EQ(r.wire,
+            "EHLO mail.example.test\r\nSTARTTLS\r\n<TLS>EHLO mail.example.test\r\n"
+            "MAIL FROM:<alice@example.test>\r\nRCPT TO:<b@dest.test>\r\n");
+}
+
+TEST(ClientSession, StartTlsInjectionIsRefused) {
+  const std::string ehlo_tls = "250-mx\r\n250 STARTTLS\r\n";
+  auto r = run({"b@dest.test"}, "220 hi\r\n" + ehlo_tls + "220 ready\r\n250 injected\r\n",
+               message({"b@dest.test"}), config(true));
+  EXPECT_EQ(r.wire, "EHLO mail.example.test\r\nSTARTTLS\r\n<CLOSE>");
+  EXPECT_TRUE(r.host_failed);
+}
+
+TEST(ClientSession, StartTlsNotPossibleOrRefused) {
+  const std::string ehlo_tls = "250-mx\r\n250 STARTTLS\r\n";
+  auto r = run({"b@dest.test"}, "220 hi\r\n" + ehlo_tls + "250 ok\r\n", message({"b@dest.test"}),
+               config(false));
+  EXPECT_EQ(r.wire, "EHLO mail.example.test\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<b@dest.test>\r\n");
+  auto refused = run({"b@dest.test"}, "220 hi\r\n" + ehlo_tls + "454 4.7.0 no TLS\r\n250 ok\r\n",
+                     message({"b@dest.test"}), config(true));
+  EXPECT_EQ(refused.wire,
+            "EHLO mail.example.test\r\nSTARTTLS\r\nMAIL FROM:<alice@example.test>\r\n"
+            "RCPT TO:<b@dest.test>\r\n");
+  ClientSession s(config(true), message({"b@dest.test"}));
+  Dialogue f;
+  perform(s.step(client::Connected{}), f);
+  perform(s.step(client::Input{"220 hi\r\n" + ehlo_tls + "220 go\r\n"}), f);
+  perform(s.step(client::TlsDone{false}), f);
+  EXPECT_TRUE(s.host_failed());
+  EXPECT_EQ(s.state(), ClientState::kClosed);
+}
+
+TEST(ClientSession, AddressesThatCouldSmuggleCommandsAreNeverSent) {
+  auto r = run({}, "220 hi\r\n" + kEhloFull + "250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n221 x\r\n",
+               message({"b@dest.test\r\nRSET", "c@dest.test"}));
+  EXPECT_EQ(r.wire.find("RSET"), std::string::npos) << r.wire;
+  EXPECT_EQ(results(r), "P:5.1.3 D:2.0.0 ");
+  ClientMessage bad_sender{"a@b>\r\nDATA", {"b@dest.test"}, 1, false};
+  auto s = run({}, "220 hi\r\n" + kEhloFull + "221 x\r\n", bad_sender);
+  EXPECT_EQ(s.wire, "EHLO mail.example.test\r\nQUIT\r\n<CLOSE>");
+  EXPECT_EQ(results(s), "P:5.1.7 ");
+}
+
+}  // namespace
+}  // namespace tegami::smtp
