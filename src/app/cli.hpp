@@ -50,7 +50,8 @@ void add_check_command(CLI::App& app, CliContext& ctx);
 void add_domain_command(CLI::App& app, CliContext& ctx);
 void add_user_command(CLI::App& app, CliContext& ctx);
 void add_alias_command(CLI::App& app, CliContext& ctx);
-// serve, trace, and the placeholders queue and grants.
+// serve, trace, queue (via add_queue_command) and grants.
 void add_other_commands(CLI::App& app, CliContext& ctx);
+void add_queue_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace tegami::cli

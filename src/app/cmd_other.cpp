@@ -1,7 +1,6 @@
 // `serve` (the composition root lives in server/serve.cpp), `trace` (when
 // given after global options; main.cpp dispatches `tegami trace ...` before
-// parsing), and placeholders for `queue` and `grants` so that the command
-// line of DESIGN §5 is complete.
+// parsing), `queue` (cmd_queue.cpp) and `grants`.
 #include <iostream>
 
 #include "app/cli.hpp"
@@ -13,15 +12,6 @@
 #include <ctime>
 
 namespace tegami::cli {
-
-namespace {
-
-int not_implemented(const char* what) {
-  std::cerr << "tegami: " << what << ": not implemented yet\n";
-  return kExitUsage;
-}
-
-}  // namespace
 
 void add_other_commands(CLI::App& app, CliContext& ctx) {
   auto* serve = app.add_subcommand("serve", "run the server in the foreground (logs to stderr)");
@@ -48,9 +38,7 @@ void add_other_commands(CLI::App& app, CliContext& ctx) {
     ctx.exit_code = run_trace(static_cast<int>(args.size()), argv.data());
   });
 
-  auto* queue = app.add_subcommand("queue", "list | show ID | flush | delete ID");
-  queue->prefix_command()->fallthrough(false);
-  queue->callback([&ctx] { ctx.exit_code = not_implemented("queue"); });
+  add_queue_command(app, ctx);
 
   auto* grants = app.add_subcommand("grants", "list: POP-before-SMTP grants in force");
   grants->prefix_command()->fallthrough(false);

@@ -10,6 +10,7 @@
 #include "core/log.hpp"
 #include "net/listener.hpp"
 #include "net/tls_context.hpp"
+#include "server/outbound.hpp"
 #include "server/pop3_server.hpp"
 #include "server/server_context.hpp"
 #include "server/smtp_server.hpp"
@@ -65,6 +66,16 @@ int run_serve(const Config& cfg) {
   }
   ctx.tls = tls->get();
   spdlog::info("tls certificate {} sha256={}", cfg.tls_cert, (*tls)->fingerprint());
+
+  // The outbound queue (issue 6): spool recovery, data_dir/tegami.pid (for
+  // `tegami queue flush`), DNS and the queue runner. Started before the
+  // listeners, so nothing is accepted for relaying before the queue can take it.
+  server::Outbound outbound(ioc, cfg, **dir, mailboxes, workers, clock, ids);
+  if (auto r = outbound.start(); !r) {
+    spdlog::error("{}", r.error().message);
+    return 1;
+  }
+  ctx.outbound = &outbound;
 
   std::vector<std::unique_ptr<net::Listener>> listeners;
   auto add = [&](const char* service, const std::vector<ListenAddress>& addrs,
@@ -131,6 +142,7 @@ int run_serve(const Config& cfg) {
     spdlog::info("signal {}: stopping; {} session(s) open", sig, registry.active());
     for (auto& l : listeners) l->close();
     registry.interrupt_all();
+    outbound.stop();
     asio::co_spawn(
         ioc,
         [&]() -> net::awaitable<void> {

@@ -1058,16 +1058,16 @@ class Pop3ForeignMaildirTest(unittest.TestCase):
         self.assertEqual(self.check_user("alice", self.FILES), first, "UIDL not stable")
 
     def test_message_without_final_line_end(self):
-        # SERVER BUG (reported): for a file that does not end in LF, LIST and the
-        # RETR "+OK N octets" line give N = the CRLF size of the file, but RETR
-        # sends N + 2 octets, because it adds the missing CRLF before ".".
+        # Regression: for a file that does not end in LF, LIST and RETR's
+        # "+OK N octets" must count the CRLF that RETR adds to complete the
+        # last line (once, they were 2 octets short).
         self.check_user("bob", self.NO_FINAL_EOL)
 
     def test_same_base_name_in_new_and_cur(self):
         first = self.check_user("carol", self.DUPLICATES)
-        # SERVER BUG (reported): QUIT moves the retrieved new/ file to
-        # cur/<name>:2,S with rename(2), which silently replaces the cur/ file of
-        # that name: one message is lost.
+        # Regression: QUIT moved the retrieved new/ file to cur/<name>:2,S with
+        # rename(2), which silently replaced a cur/ file of that name. Now the
+        # move never replaces (RENAME_NOREPLACE) and the message stays in new/.
         cur = dict(self.srv.messages("carol", "cur"))
         left = sorted(cur.values()) + sorted(d for _, d in self.srv.messages("carol", "new"))
         self.assertEqual(sorted(left), sorted(d for _, d, _ in self.DUPLICATES),

@@ -1,6 +1,7 @@
 #include "store/maildir/maildir_maildrop.hpp"
 
 #include <dirent.h>
+#include <stdio.h>  // renameat2, RENAME_NOREPLACE (glibc 2.28+)
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -66,6 +67,8 @@ Result<std::uint64_t> measure(const std::string& path) {
     prev = chunk.back();
   }
   ::close(fd);
+  // lf_to_crlf() completes an unterminated last line; count that too.
+  if (size > 0) size += line_completion(std::string_view(&prev, 1)).size();
   return size;
 }
 
@@ -144,8 +147,15 @@ Result<void> MaildirMaildrop::commit(const std::vector<bool>& deleted,
     } else if (seen[i] && e.in_new) {
       std::string name = e.path.substr(e.path.find_last_of('/') + 1);
       std::string dst = dir_ + "/cur/" + with_seen_flag(name);
-      if (::rename(e.path.c_str(), dst.c_str()) != 0) {
-        if (errno != ENOENT && !first) first = fs_error("cannot move to cur/", e.path, errno);
+      // Never replace a message already in cur/ under that name (a restored
+      // or copied Maildir can hold the same base name twice): keep it in new/.
+      if (::renameat2(AT_FDCWD, e.path.c_str(), AT_FDCWD, dst.c_str(), RENAME_NOREPLACE) != 0) {
+        if (errno == EEXIST) {
+          spdlog::warn("maildrop: {} exists in cur/; leaving the message in new/",
+                       log_safe(dst, 400));
+        } else if (errno != ENOENT && !first) {
+          first = fs_error("cannot move to cur/", e.path, errno);
+        }
         continue;
       }
       e.path = dst;

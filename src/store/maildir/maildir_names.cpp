@@ -26,7 +26,12 @@ std::uint64_t lone_lf_count(std::string_view chunk, char prev) {
 }
 
 std::uint64_t crlf_size(std::string_view disk) {
-  return disk.size() + lone_lf_count(disk, '\0');
+  return disk.size() + lone_lf_count(disk, '\0') + line_completion(disk).size();
+}
+
+std::string_view line_completion(std::string_view disk) {
+  if (disk.empty() || disk.back() == '\n') return {};
+  return disk.back() == '\r' ? std::string_view("\n") : std::string_view("\r\n");
 }
 
 std::string lf_to_crlf(std::string_view disk) {
@@ -38,6 +43,7 @@ std::string lf_to_crlf(std::string_view disk) {
     out += c;
     prev = c;
   }
+  out += line_completion(disk);
   return out;
 }
 

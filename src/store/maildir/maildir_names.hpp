@@ -22,8 +22,13 @@ inline constexpr std::size_t kMaxUidLength = 70;  // RFC 1939 §7 (UIDL)
 
 // CRLF -> LF. Bare CR and bare LF are kept as they are.
 std::string crlf_to_lf(std::string_view wire);
-// LF -> CRLF, except where the LF already follows a CR (never doubled).
+// LF -> CRLF, except where the LF already follows a CR (never doubled). A
+// last line without a line end (a foreign file) gets CRLF: POP3 sends whole
+// lines (RFC 1939 §3), and the size must count what is sent.
 std::string lf_to_crlf(std::string_view disk);
+// What lf_to_crlf() appends to complete an unterminated last line: "", "\n"
+// (after a CR) or "\r\n".
+std::string_view line_completion(std::string_view disk);
 // Size lf_to_crlf(disk) would have, without building it.
 std::uint64_t crlf_size(std::string_view disk);
 // The number of LF bytes not preceded by CR, for incremental counting:

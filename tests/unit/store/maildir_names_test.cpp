@@ -16,12 +16,13 @@ TEST(MaildirNames, LineEndings) {
       {"", "", ""},
       {"a\r\nb\r\n", "a\nb\n", "a\r\nb\r\n"},
       {"a\r\n\r\nbody\r\n", "a\n\nbody\n", "a\r\n\r\nbody\r\n"},
-      {"no newline", "no newline", "no newline"},
+      // An unterminated last line (a foreign file) is completed: POP3 sends whole lines.
+      {"no newline", "no newline", "no newline\r\n"},
       {"bare\rcr\r\n", "bare\rcr\n", "bare\rcr\r\n"},
       {"bare\nlf\r\n", "bare\nlf\n", "bare\r\nlf\r\n"},
       {"\r\r\n", "\r\n", "\r\n"},  // odd input: the CR before CRLF survives, not doubled
       {"\r\n", "\n", "\r\n"},
-      {"\r", "\r", "\r"},
+      {"\r", "\r", "\r\n"},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(crlf_to_lf(c.wire), c.disk);
@@ -29,7 +30,7 @@ TEST(MaildirNames, LineEndings) {
     EXPECT_EQ(crlf_size(c.disk), c.back.size());
   }
   // A CRLF already on disk (a foreign Maildir) is not doubled.
-  EXPECT_EQ(lf_to_crlf("a\r\nb\nc"), "a\r\nb\r\nc");
+  EXPECT_EQ(lf_to_crlf("a\r\nb\nc"), "a\r\nb\r\nc\r\n");
   // Counting across chunk boundaries.
   EXPECT_EQ(lone_lf_count("\nx\n", '\r'), 1u);
   EXPECT_EQ(lone_lf_count("\nx\n", 'a'), 2u);
