@@ -335,6 +335,7 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
                  set(cfg.command_timeout, get_duration, "limits.command_timeout")},
                 {"data_timeout", set(cfg.data_timeout, get_duration, "limits.data_timeout")},
                 {"shutdown_grace", set(cfg.shutdown_grace, get_duration, "limits.shutdown_grace")},
+                {"pregreet_wait", set(cfg.pregreet_wait, get_duration, "limits.pregreet_wait")},
                 {"connections_per_ip",
                  set(cfg.connections_per_ip, get_count, "limits.connections_per_ip")},
                 {"connections", set(cfg.max_connections, get_count, "limits.connections")}})},

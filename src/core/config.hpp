@@ -65,6 +65,8 @@ struct Config {
   std::chrono::seconds data_timeout{600};
   std::chrono::seconds pop3_idle_timeout{600};
   std::chrono::seconds shutdown_grace{30};
+  // SMTP: wait this long for an early talker before greeting (0: only look).
+  std::chrono::seconds pregreet_wait{0};
   std::size_t connections_per_ip = 20;
   std::size_t max_connections = 2000;
 

@@ -151,6 +151,12 @@ awaitable<void> SessionStream::watchdog() {
   }
 }
 
+awaitable<void> SessionStream::wait_readable(std::chrono::steady_clock::duration limit) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer wait(socket().get_executor(), limit);
+  co_await (socket().async_wait(tcp::socket::wait_read, kNoThrow) || wait.async_wait(kNoThrow));
+}
+
 std::size_t SessionStream::available() {
   if (tls_) return 0;
   std::error_code ec;

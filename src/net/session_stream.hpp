@@ -91,6 +91,8 @@ class SessionStream {
   // detection). Always 0 on a TLS stream: what waits in the kernel there is
   // TLS records, not commands.
   std::size_t available();
+  // Waits until the client sent something or `limit` passed (pre-greeting check).
+  awaitable<void> wait_readable(std::chrono::steady_clock::duration limit);
   void cancel();
   void close();
 

@@ -23,6 +23,9 @@ namespace {
 // RFC 5321 §6.3 / issue 6: more Received: fields than this means a loop.
 constexpr std::size_t kMaxReceivedFields = 50;
 constexpr std::size_t kReadChunk = 64 * 1024;
+// CHECKLIST "Slow clients": the minimum DATA rate, in octets per second
+// (Postfix's smtpd_min_data_rate default).
+constexpr double kMinDataRate = 500;
 // How long the final 421 or a reply to a departing client may take.
 constexpr auto kFinalWriteTimeout = std::chrono::seconds(10);
 // How long we wait for the client's TLS close_notify when the session ends.
@@ -101,6 +104,8 @@ class SmtpDriver {
   std::string out_;
   std::unique_ptr<smtp::ServerSession> sm_;
   unsigned messages_ = 0;
+  bool data_started_ = false;
+  std::chrono::steady_clock::time_point data_deadline_{};
 };
 
 net::awaitable<bool> SmtpDriver::flush() {
@@ -115,11 +120,22 @@ net::awaitable<smtp::Actions> SmtpDriver::check_recipient(const smtp::CheckRecip
   policy::RcptVerdict verdict;
   if (!policy::refuse_without_lookup(a.recipient, verdict)) {
     std::string address = a.recipient.local_lower + "@" + a.recipient.domain;
-    if (a.recipient.domain.empty()) {
-      // RFC 5321 §4.5.1: a bare <Postmaster> is postmaster of our own domains.
-      address = "postmaster@" + ctx_.config.hostname;
-    }
-    auto res = co_await ctx_.workers.run([this, &address] { return ctx_.directory.resolve(address); });
+    const bool bare_postmaster = a.recipient.domain.empty();
+    auto res = co_await ctx_.workers.run([this, &address, bare_postmaster]() -> Result<Resolution> {
+      if (!bare_postmaster) return ctx_.directory.resolve(address);
+      // RFC 5321 §4.5.1: a bare <Postmaster> MUST be accepted; it is the
+      // postmaster of this host's name if that is a local domain, else of
+      // the first local domain that has one.
+      auto r = ctx_.directory.resolve("postmaster@" + ctx_.config.hostname);
+      if (!r || r->kind == Resolution::Kind::Local) return r;
+      auto domains = ctx_.directory.list_domains();
+      if (!domains) return fail(domains.error());
+      for (const auto& d : *domains) {
+        auto rd = ctx_.directory.resolve("postmaster@" + d);
+        if (!rd || rd->kind == Resolution::Kind::Local) return rd;
+      }
+      return Resolution{Resolution::Kind::Unknown, {}};
+    });
     if (!res) {
       spdlog::warn("smtp {} directory lookup failed: {}", sid_, res.error().message);
       ev.accepted = false;
@@ -254,7 +270,11 @@ net::awaitable<void> SmtpDriver::run() {
 
   // An early talker (bytes before our greeting) is a spam bot or a
   // desynchronised client: the machine answers 554 5.5.0.
+  // With [limits] pregreet_wait the greeting waits that long for one (as
+  // postscreen does); by default we only look at what has already arrived.
   std::string pregreet;
+  if (cfg.pregreet_wait.count() > 0 && !stream.is_tls() && stream.available() == 0)
+    co_await stream.wait_readable(cfg.pregreet_wait);
   if (stream.available() > 0) {
     pregreet.resize(kReadChunk);
     auto [ec, n] = co_await stream.read_some(pregreet.data(), pregreet.size());
@@ -299,11 +319,26 @@ net::awaitable<void> SmtpDriver::run() {
       push(sm_->step(smtp::Shutdown{}));
       continue;
     }
-    stream.expires_after(in_data ? cfg.data_timeout : cfg.command_timeout);
+    // DATA has a deadline for the whole message that each read extends by
+    // what it brought at kMinDataRate, never beyond data_timeout from now: a
+    // client trickling a byte per read cannot hold the session for ever.
+    const auto now = std::chrono::steady_clock::now();
+    if (in_data && !data_started_) data_deadline_ = now + cfg.data_timeout;
+    data_started_ = in_data;
+    if (in_data)
+      stream.expires_after(data_deadline_ - now);
+    else
+      stream.expires_after(cfg.command_timeout);
     if (!co_await flush()) goto closed;
     conn_->reading_command = !in_data;
     auto [ec, n] = co_await stream.read_some(buf.data(), buf.size());
     conn_->reading_command = false;
+    if (in_data && !ec) {
+      auto credit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(static_cast<double>(n) / kMinDataRate));
+      data_deadline_ =
+          std::min(std::chrono::steady_clock::now() + cfg.data_timeout, data_deadline_ + credit);
+    }
     if (ec) {
       if (stream.timed_out()) {
         spdlog::info("smtp {} ip={} timeout in state {}", sid_, ip_,

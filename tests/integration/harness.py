@@ -4,6 +4,13 @@ Server() runs `tegami init` in a fresh temporary folder, switches every
 listener to 127.0.0.1 port 0, adds users through the real command line, starts
 `tegami -c CONF serve` and reads the `listening SERVICE ADDRESS:PORT` lines
 to find the ports. Everything the server logs is kept in `self.log_lines`.
+
+Relaying: `tegami init` trusts 127.0.0.1 ([relay] trusted_networks), and
+every test client connects from 127.0.0.1, so a harness server trusts nobody
+unless extra_config sets "relay.trusted_networks": open-relay tests then test
+a stranger, and relay tests say explicitly that they relay. A server can be
+made for another mail domain (domain=, hostname=), e.g. as the destination
+of relayed mail.
 """
 import os
 import re
@@ -35,7 +42,9 @@ def run_cli(conf, *args, stdin=None, check=True):
 
 class Server:
     def __init__(self, users=("alice", "bob"), apop=True, extra_config=None, services=None,
-                 keep_dir=None):
+                 keep_dir=None, domain=DOMAIN, hostname=HOSTNAME):
+        self.domain = domain
+        self.hostname = hostname
         self.dir = keep_dir or tempfile.mkdtemp(prefix="tegami-it-")
         self.owns_dir = keep_dir is None
         self.conf = os.path.join(self.dir, "tegami.toml")
@@ -44,11 +53,13 @@ class Server:
         self.log_lines = []
         self._log_lock = threading.Lock()
         if not os.path.exists(self.conf):
-            subprocess.run([BIN, "init", self.dir, "--domain", DOMAIN, "--hostname", HOSTNAME],
+            subprocess.run([BIN, "init", self.dir, "--domain", domain, "--hostname", hostname],
                            check=True, capture_output=True, timeout=60)
-            self._rewrite_config(extra_config or {})
+            extra = {"relay.trusted_networks": "[]"}
+            extra.update(extra_config or {})
+            self._rewrite_config(extra)
             for u in users:
-                args = ["user", "add", f"{u}@{DOMAIN}", "--password-stdin"]
+                args = ["user", "add", f"{u}@{domain}", "--password-stdin"]
                 if apop:
                     args.append("--apop")
                 run_cli(self.conf, *args, stdin=PASSWORD + "\n")
@@ -60,7 +71,8 @@ class Server:
         for key, value in extra.items():
             # key "section.name" = TOML value text; replace in place or append to the section
             section, name = key.split(".", 1) if "." in key else ("", key)
-            pattern = re.compile(r'(?ms)^(\[' + re.escape(section) + r'\]\n)(.*?)(?=^\[|\Z)') \
+            # (a section header may carry a comment: "[smtp]   # inbound MX")
+            pattern = re.compile(r'(?ms)^(\[' + re.escape(section) + r'\][^\n]*\n)(.*?)(?=^\[|\Z)') \
                 if section else None
             if pattern and pattern.search(text):
                 def repl(m):
@@ -141,11 +153,12 @@ class Server:
         if self.owns_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def maildir(self, user, domain=DOMAIN):
+    def maildir(self, user, domain=None):
+        domain = domain or self.domain
         return os.path.join(self.dir, "data", "mail", domain.lower(), user.lower())
 
-    def messages(self, user, sub="new"):
-        d = os.path.join(self.maildir(user), sub)
+    def messages(self, user, sub="new", domain=None):
+        d = os.path.join(self.maildir(user, domain), sub)
         if not os.path.isdir(d):
             return []
         out = []
@@ -154,14 +167,14 @@ class Server:
                 out.append((name, f.read()))
         return out
 
-    def wait_messages(self, user, n, timeout=10):
+    def wait_messages(self, user, n, timeout=10, domain=None):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            msgs = self.messages(user)
+            msgs = self.messages(user, domain=domain)
             if len(msgs) >= n:
                 return msgs
             time.sleep(0.05)
-        return self.messages(user)
+        return self.messages(user, domain=domain)
 
 
 class Raw:

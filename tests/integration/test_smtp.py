@@ -428,11 +428,12 @@ class DeliveryTest(SmtpTestCase):
         # RFC 5321 4.5.1: "RCPT TO:<Postmaster>" (no domain) MUST be accepted;
         # docs/smtp.md: it is the postmaster of our own domains, here the alias
         # postmaster@example.test -> alice.
-        # SERVER BUG (reported, see the final report): the server answers
-        # "554 5.7.1 <Postmaster>: Relay access denied", because it resolves a
-        # bare <Postmaster> as postmaster@HOSTNAME (mail.example.test), and the
-        # host name is not a local domain (the default `tegami init --domain
-        # example.test --hostname mail.example.test` setup).
+        # Regression test for a server bug this suite found: a bare
+        # <Postmaster> was resolved only as postmaster@HOSTNAME; the host
+        # name (mail.example.test) is not a local domain in the default
+        # `tegami init --domain example.test --hostname mail.example.test`
+        # setup, so it was answered "554 5.7.1 <Postmaster>: Relay access
+        # denied". Fixed in SmtpDriver::check_recipient (src/server/smtp_server.cpp).
         for rcpt in ("postmaster@example.test", "Postmaster", "POSTMASTER", "postmaster"):
             with self.subTest(rcpt=rcpt):
                 snap = self.snapshot("alice")
@@ -1753,8 +1754,10 @@ class TimeoutTest(SmtpTestCase):
         # per-IP slot) for ever; with any minimum rate (Postfix:
         # smtpd_min_data_rate = 500 octets/s on top of the timeout) it is cut
         # off with 421 4.4.2 shortly after the 3 s data timeout.
-        # SERVER BUG (reported): there is no minimum data rate; the session
-        # stays open as long as the client keeps trickling.
+        # Regression test for a server gap this suite found: there was no
+        # minimum data rate, the session stayed open as long as the client
+        # kept trickling. Fixed in the SMTP driver (kMinDataRate,
+        # src/server/smtp_server.cpp).
         snap = self.snapshot("alice")
         c = self.raw()
         c.greet()
