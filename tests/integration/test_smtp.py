@@ -1625,6 +1625,31 @@ class FsyncOrderTest(SmtpTestCase):
             self.assertTrue(dir_synced, f"{new_dir} not fsynced between link and 250: {synced}")
 
 
+class PregreetTest(SmtpTestCase):
+    """With [limits] pregreet_wait the server waits for early talkers before
+    greeting (as postscreen does), so detection no longer depends on timing."""
+
+    config = {"limits.pregreet_wait": '"2s"'}
+
+    def test_early_talker_always_refused(self):
+        snap = self.snapshot("alice")
+        for attempt in range(3):
+            with self.subTest(attempt=attempt):
+                c = self.raw()
+                c.send(f"EHLO {HELO}\r\nMAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n")
+                c.expect(554, "5.5.0")
+                self.assertEqual(c.rest(), b"")
+        self.assertNothingNew(snap)
+
+    def test_patient_client_is_greeted_after_the_wait(self):
+        c = self.raw()
+        start = time.monotonic()
+        c.expect(220)
+        self.assertGreaterEqual(time.monotonic() - start, 1.8)
+        c.send(f"EHLO {HELO}\r\n")
+        c.expect(250)
+
+
 class ConnectionCapTest(SmtpTestCase):
     config = {"limits.connections_per_ip": "3"}
 
