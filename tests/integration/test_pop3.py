@@ -1305,3 +1305,38 @@ class Pop3BigDropTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PopBeforeSmtpGrantTest(unittest.TestCase):
+    """A successful POP3 login records a POP-before-SMTP grant for the client
+    IP (shown by `tegami grants list`); a failed one records nothing."""
+
+    def setUp(self):
+        self.srv = Server()
+        self.addCleanup(self.srv.cleanup)
+        self.srv.start()
+
+    def grants(self):
+        out = self.srv.cli("grants", "list").stdout
+        return [line.split("\t") for line in out.splitlines() if line]
+
+    def test_login_records_grant_for_that_ip_only(self):
+        self.assertEqual(self.grants(), [])
+        # Log in from 127.0.0.9 so the grant is visibly tied to the source IP.
+        s = socket.create_connection(("127.0.0.1", self.srv.ports["pop3"]), timeout=30,
+                                     source_address=("127.0.0.9", 0))
+        f = s.makefile("rb")
+        self.assertTrue(f.readline().startswith(b"+OK"))
+        s.sendall(f"USER alice@{DOMAIN}\r\nPASS {PASSWORD}\r\nQUIT\r\n".encode())
+        self.assertTrue(f.readline().startswith(b"+OK"))
+        self.assertTrue(f.readline().startswith(b"+OK"))
+        self.assertTrue(f.readline().startswith(b"+OK"))
+        s.close()
+        rows = self.grants()
+        self.assertEqual(len(rows), 1, rows)
+        ip, account, expires, left = rows[0]
+        self.assertEqual(ip, "127.0.0.9")
+        self.assertEqual(account, f"alice@{DOMAIN}")
+        self.assertRegex(expires, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertTrue(550 <= int(left.rstrip("s")) <= 600, left)  # default ttl 10m
+        self.assertEqual(self.srv.stop(), 0)
