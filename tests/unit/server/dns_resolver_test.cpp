@@ -18,10 +18,10 @@ namespace {
 constexpr std::uint16_t kTypeA = 1, kTypeMx = 15, kTypeAaaa = 28;
 
 struct FakeAnswer {
-  int rcode = 0;                                               // 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN
-  std::vector<std::pair<std::uint16_t, std::string>> mx;       // preference, exchange ("" = root)
-  std::vector<std::string> a;                                  // dotted quads
-  std::vector<std::string> aaaa;                               // IPv6 text
+  int rcode = 0;                                          // 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN
+  std::vector<std::pair<std::uint16_t, std::string>> mx;  // preference, exchange ("" = root)
+  std::vector<std::string> a;                             // dotted quads
+  std::vector<std::string> aaaa;                          // IPv6 text
 };
 
 void put16(std::string& out, std::uint16_t v) {
@@ -54,11 +54,12 @@ class FakeDns {
 
  private:
   void receive() {
-    socket_.async_receive_from(asio::buffer(buf_), from_, [this](std::error_code ec, std::size_t n) {
-      if (ec) return;
-      answer(std::string(buf_.data(), n));
-      receive();
-    });
+    socket_.async_receive_from(asio::buffer(buf_), from_,
+                               [this](std::error_code ec, std::size_t n) {
+                                 if (ec) return;
+                                 answer(std::string(buf_.data(), n));
+                                 receive();
+                               });
   }
   void answer(const std::string& q) {
     ++queries;
@@ -112,7 +113,7 @@ class FakeDns {
       auto b = asio::ip::make_address_v6(ip).to_bytes();
       rr(kTypeAaaa, std::string(b.begin(), b.end()));
     }
-    std::string out = q.substr(0, 2);                         // id
+    std::string out = q.substr(0, 2);                          // id
     put16(out, static_cast<std::uint16_t>(0x8180 | a.rcode));  // QR RD RA, rcode
     put16(out, 1);
     put16(out, count);
@@ -132,7 +133,8 @@ class FakeDns {
 class DnsResolverTest : public ::testing::Test {
  protected:
   DnsResolverTest() : strand_(asio::make_strand(ioc_)), dns_(ioc_) {
-    dns_.zone[{"dest.test", kTypeMx}] = FakeAnswer{0, {{20, "MX2.Dest.Test"}, {10, "mx1.dest.test"}}};
+    dns_.zone[{"dest.test", kTypeMx}] =
+        FakeAnswer{0, {{20, "MX2.Dest.Test"}, {10, "mx1.dest.test"}}};
     dns_.zone[{"null.test", kTypeMx}] = FakeAnswer{0, {{0, ""}}};
     dns_.zone[{"nomx.test", kTypeA}] = FakeAnswer{0, {}, {"192.0.2.7"}};
     dns_.zone[{"broken.test", kTypeMx}] = FakeAnswer{2};
@@ -151,9 +153,19 @@ class DnsResolverTest : public ::testing::Test {
   template <class T>
   T run(std::function<awaitable<T>()> f) {
     std::optional<T> out;
-    asio::co_spawn(strand_, [&]() -> awaitable<void> { out = co_await f(); }, asio::detached);
-    ioc_.run_for(std::chrono::seconds(20));
-    ioc_.restart();
+    bool done = false;
+    asio::co_spawn(
+        strand_,
+        [&]() -> awaitable<void> {
+          out = co_await f();
+          done = true;
+        },
+        asio::detached);
+    // The fake server keeps the context busy for ever: run handlers until
+    // the lookup is done (bounded), not until the context runs dry.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!done && std::chrono::steady_clock::now() < deadline)
+      ioc_.run_one_for(std::chrono::milliseconds(50));
     EXPECT_TRUE(out.has_value());
     return out.value_or(T{});
   }
@@ -213,30 +225,34 @@ TEST_F(DnsResolverTest, Addresses) {
 TEST_F(DnsResolverTest, ManyConcurrentLookups) {
   auto r = resolver();
   const std::string name = "dest.test";
-  int ok = 0;
+  int ok = 0, done = 0;
   for (int i = 0; i < 50; ++i)
     asio::co_spawn(
         strand_,
         [&]() -> awaitable<void> {
           auto mx = co_await r->lookup_mx(name);
           if (mx.status == DnsStatus::kOk && mx.records.size() == 2) ++ok;
+          ++done;
         },
         asio::detached);
-  ioc_.run_for(std::chrono::seconds(20));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (done < 50 && std::chrono::steady_clock::now() < deadline)
+    ioc_.run_one_for(std::chrono::milliseconds(50));
   EXPECT_EQ(ok, 50);
 }
 
 TEST_F(DnsResolverTest, DestroyedWithLookupsPending) {
   // A server that never answers: the lookup is pending when the resolver goes.
-  asio::ip::udp::socket silent(ioc_, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  auto created = DnsResolver::create(
-      strand_, {"127.0.0.1:" + std::to_string(silent.local_endpoint().port())});
+  asio::ip::udp::socket silent(ioc_,
+                               asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  auto created =
+      DnsResolver::create(strand_, {"127.0.0.1:" + std::to_string(silent.local_endpoint().port())});
   ASSERT_TRUE(created);
   auto r = std::move(*created);
   const std::string name = "dest.test";
   std::optional<MxAnswer> out;
-  asio::co_spawn(strand_, [&]() -> awaitable<void> { out = co_await r->lookup_mx(name); },
-                 asio::detached);
+  asio::co_spawn(
+      strand_, [&]() -> awaitable<void> { out = co_await r->lookup_mx(name); }, asio::detached);
   ioc_.run_for(std::chrono::milliseconds(100));
   EXPECT_FALSE(out.has_value());
   r.reset();  // completes the lookup with a temporary failure
