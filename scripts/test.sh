@@ -2,11 +2,11 @@
 # Quick start, command 2: build and run every suite.
 #   1. warnings-as-errors build; unit tests, golden transcripts, integration tests with real clients
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer
-#   3. every libFuzzer target for a short bounded time (FUZZ_SECONDS, default 20)
+#   3. every libFuzzer target for a short bounded time (FUZZ_SECONDS, default 10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 JOBS=${JOBS:-$(nproc)}
 
 step() { printf '\n==== %s ====\n' "$*"; }
