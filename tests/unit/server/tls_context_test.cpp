@@ -152,7 +152,11 @@ Outcome connect_once(asio::io_context& io, const std::shared_ptr<ssl::context>& 
           X509_digest(peer, EVP_sha256(), md, &len);
           o.client_fingerprint = std::string(reinterpret_cast<char*>(md), len);
         }
-        if (session) *session = SSL_get1_session(client->native_tls());
+        if (session) {
+          // Replace (and release) the session this connection may have resumed.
+          if (*session) SSL_SESSION_free(*session);
+          *session = SSL_get1_session(client->native_tls());
+        }
         // A clean close_notify: OpenSSL does not resume a session that
         // ended without one.
         co_await client->shutdown(1s);
