@@ -47,9 +47,8 @@ void AuthThrottle::evict_locked(Clock::time_point now) {
       ++it;
   }
   if (entries_.size() < kMaxTracked) return;
-  auto oldest = std::min_element(entries_.begin(), entries_.end(), [](auto& a, auto& b) {
-    return a.second.last < b.second.last;
-  });
+  auto oldest = std::min_element(entries_.begin(), entries_.end(),
+                                 [](auto& a, auto& b) { return a.second.last < b.second.last; });
   if (oldest != entries_.end()) entries_.erase(oldest);
 }
 

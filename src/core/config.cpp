@@ -41,7 +41,8 @@ Result<ListenAddress> parse_listen(const std::string& s) {
   }
   unsigned char buf[16];
   if (inet_pton(AF_INET, a.host.c_str(), buf) != 1 && inet_pton(AF_INET6, a.host.c_str(), buf) != 1)
-    return fail(Error::perm("bad listen address '" + s + "': '" + a.host + "' is not an IP address"));
+    return fail(
+        Error::perm("bad listen address '" + s + "': '" + a.host + "' is not an IP address"));
   if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit) ||
       std::stoul(port) > 65535)
     return fail(Error::perm("bad listen address '" + s + "': bad port"));
@@ -142,7 +143,8 @@ Result<std::chrono::seconds> get_duration(const Ctx& c, const toml::node& n,
   auto s = get_string(c, n, key);
   if (!s) return fail(s.error());
   auto d = parse_duration(*s);
-  if (!d) return fail(c.err(n, "'" + key + "' = \"" + *s + "\" is not a duration (30s, 10m, 2h, 5d)"));
+  if (!d)
+    return fail(c.err(n, "'" + key + "' = \"" + *s + "\" is not a duration (30s, 10m, 2h, 5d)"));
   return *d;
 }
 
@@ -155,7 +157,8 @@ Result<std::uint64_t> get_size(const Ctx& c, const toml::node& n, const std::str
   auto s = get_string(c, n, key);
   if (!s) return fail(c.err(n, "'" + key + "' must be a size such as \"25MiB\""));
   auto v = parse_size(*s);
-  if (!v || *v == 0) return fail(c.err(n, "'" + key + "' = \"" + *s + "\" is not a size (512KiB, 25MiB)"));
+  if (!v || *v == 0)
+    return fail(c.err(n, "'" + key + "' = \"" + *s + "\" is not a size (512KiB, 25MiB)"));
   return *v;
 }
 
@@ -199,8 +202,8 @@ Result<void> walk(const Ctx& c, const toml::table& t, const std::string& prefix,
     std::string key(k.str());
     auto it = handlers.find(key);
     if (it == handlers.end()) {
-      return fail(Error::perm(fmt::format("{}:{}: unknown key '{}{}'", c.path,
-                                          k.source().begin.line, prefix, key)));
+      return fail(Error::perm(
+          fmt::format("{}:{}: unknown key '{}{}'", c.path, k.source().begin.line, prefix, key)));
     }
     if (auto r = it->second(v); !r) return r;
   }
@@ -223,7 +226,8 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
   cfg.tls_key = absolute(cfg.base_dir, "tls/key.pem");
   for (auto s : {"127.0.0.0/8", "::1/128"}) cfg.plaintext_networks.push_back(*parse_cidr(s));
   cfg.trusted_networks.push_back(*parse_cidr("127.0.0.1/32"));
-  for (auto s : {"5m", "15m", "30m", "1h", "2h", "4h"}) cfg.queue_retry.push_back(*parse_duration(s));
+  for (auto s : {"5m", "15m", "30m", "1h", "2h", "4h"})
+    cfg.queue_retry.push_back(*parse_duration(s));
   cfg.smtp_listen = {*parse_listen("127.0.0.1:2525")};
   cfg.submission_listen = {*parse_listen("127.0.0.1:2587")};
   cfg.submissions_listen = {*parse_listen("127.0.0.1:2465")};
@@ -235,7 +239,8 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
   try {
     root = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
-    return fail(Error::perm(fmt::format("{}:{}: {}", path, e.source().begin.line, e.description())));
+    return fail(
+        Error::perm(fmt::format("{}:{}: {}", path, e.source().begin.line, e.description())));
   }
 
   auto set = [&](auto& field, auto getter, const std::string& key) -> Handler {

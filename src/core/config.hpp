@@ -37,7 +37,7 @@ struct Config {
   std::string config_path;  // absolute path of the file loaded
   std::string base_dir;     // its directory
   std::string hostname = "localhost";
-  std::string data_dir;     // absolute
+  std::string data_dir;  // absolute
 
   std::vector<ListenAddress> smtp_listen;
   std::vector<ListenAddress> submission_listen;

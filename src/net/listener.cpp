@@ -19,8 +19,8 @@ Result<void> Listener::bind(const std::vector<ListenAddress>& addrs) {
     if (!ec) acc->bind(ep, ec);
     if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
     if (ec)
-      return fail(Error::perm(service_ + ": cannot listen on " + a.to_string() + ": " +
-                              ec.message()));
+      return fail(
+          Error::perm(service_ + ": cannot listen on " + a.to_string() + ": " + ec.message()));
     auto bound = acc->local_endpoint();
     ListenAddress shown{bound.address().to_string(), bound.port()};
     std::fprintf(stderr, "listening %s %s\n", service_.c_str(), shown.to_string().c_str());

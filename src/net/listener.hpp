@@ -1,8 +1,8 @@
 // Listener: binds the configured addresses of one service and runs an
 // accept loop that hands each admitted connection to a session coroutine on
 // its own strand (admission control is the session's: it knows the
-// protocol's words for "too many connections"). After binding it prints `listening SERVICE ADDRESS:PORT` to
-// stderr (DESIGN §5), which tests and scripts use to find port-0 listeners.
+// protocol's words for "too many connections"). After binding it prints `listening SERVICE
+// ADDRESS:PORT` to stderr (DESIGN §5), which tests and scripts use to find port-0 listeners.
 #pragma once
 
 #include <functional>

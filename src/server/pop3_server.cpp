@@ -129,8 +129,8 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
   }
   if (auto* v = std::get_if<pop3::VerifyUserPass>(&action)) {
     last_fingerprint_ = AuthThrottle::fingerprint(v->user, v->password);
-    auto res =
-        co_await ctx_.workers.run([this, v] { return verify_password_login(v->user, v->password); });
+    auto res = co_await ctx_.workers.run(
+        [this, v] { return verify_password_login(v->user, v->password); });
     co_return sm_->step(res);
   }
   if (auto* v = std::get_if<pop3::VerifyPlain>(&action)) {
@@ -166,7 +166,8 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
     auto expires = ctx_.clock.now() + ctx_.config.pop_before_smtp_ttl;
     auto g = co_await ctx_.workers.run(
         [this, l, &expires] { return ctx_.grants.record(ip_, l->account, expires); });
-    if (!g) spdlog::warn("pop3 {} cannot record POP-before-SMTP grant: {}", sid_, g.error().message);
+    if (!g)
+      spdlog::warn("pop3 {} cannot record POP-before-SMTP grant: {}", sid_, g.error().message);
     co_return pop3::Actions{};
   }
   if (auto* o = std::get_if<pop3::OpenMaildrop>(&action)) {
@@ -262,9 +263,9 @@ net::awaitable<void> Pop3Driver::run() {
   pc.hostname = cfg.hostname;
   pc.apop = cfg.pop3_apop;
   if (cfg.pop3_apop) {
-    auto secs = std::chrono::duration_cast<std::chrono::seconds>(
-                    ctx_.clock.now().time_since_epoch())
-                    .count();
+    auto secs =
+        std::chrono::duration_cast<std::chrono::seconds>(ctx_.clock.now().time_since_epoch())
+            .count();
     pc.apop_timestamp =
         pop3::make_apop_timestamp(static_cast<std::uint64_t>(::getpid()), ++ctx_.apop_counter,
                                   static_cast<std::uint64_t>(secs), random64(), cfg.hostname);
@@ -337,7 +338,8 @@ net::awaitable<void> run_pop3_session(ServerContext& ctx, net::tcp::socket socke
         });
       },
       ticket);
-  asio::co_spawn(exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
+  asio::co_spawn(
+      exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
   if (admit != net::ConnectionRegistry::Admit::Ok) {
     spdlog::warn("pop3 refused connection ip={}: too many connections", conn->stream.remote_ip());
     conn->stream.expires_after(kFinalWriteTimeout);

@@ -52,8 +52,9 @@ int run_serve(const Config& cfg) {
   net::ConnectionRegistry registry(cfg.max_connections, cfg.connections_per_ip);
   SystemClock clock;
   server::QueueIdGenerator ids(clock);
-  server::ServerContext ctx{cfg,      clock, **dir,    mailboxes, workers, registry,
-                            ids,      grants, throttle, key ? &*key : nullptr, *dummy};
+  server::ServerContext ctx{cfg,      clock, **dir,  mailboxes, workers,
+                            registry, ids,   grants, throttle,  key ? &*key : nullptr,
+                            *dummy};
 
   // [tls]: STARTTLS, STLS and the implicit-TLS listeners. Without a usable
   // certificate the server does not start: silently running without TLS

@@ -12,8 +12,7 @@
 namespace tegami::server {
 
 std::string QueueIdGenerator::next() {
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                clock_.now().time_since_epoch())
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock_.now().time_since_epoch())
                 .count();
   auto c = counter_.fetch_add(1) & 0xffffu;
   // 44 bits of microseconds (about 200 days before wrapping into the next
@@ -48,9 +47,10 @@ std::string reverse_dns(const std::string& ip) {
   bool match = false;
   for (auto* p = res; p && !match; p = p->ai_next) {
     char text[INET6_ADDRSTRLEN];
-    const void* a = p->ai_family == AF_INET
-                        ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(p->ai_addr)->sin_addr)
-                        : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(p->ai_addr)->sin6_addr);
+    const void* a =
+        p->ai_family == AF_INET
+            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(p->ai_addr)->sin_addr)
+            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(p->ai_addr)->sin6_addr);
     if (inet_ntop(p->ai_family, a, text, sizeof text) && ip == text) match = true;
   }
   freeaddrinfo(res);

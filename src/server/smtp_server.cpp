@@ -75,7 +75,9 @@ std::size_t count_received(std::string_view msg) {
   return n;
 }
 
-std::string mailbox_key(const MailboxRef& m) { return m.local + "@" + m.domain; }
+std::string mailbox_key(const MailboxRef& m) {
+  return m.local + "@" + m.domain;
+}
 
 MailboxRef mailbox_from_key(const std::string& key) {
   auto at = key.rfind('@');
@@ -341,8 +343,7 @@ net::awaitable<void> SmtpDriver::run() {
     }
     if (ec) {
       if (stream.timed_out()) {
-        spdlog::info("smtp {} ip={} timeout in state {}", sid_, ip_,
-                     smtp::to_string(sm_->state()));
+        spdlog::info("smtp {} ip={} timeout in state {}", sid_, ip_, smtp::to_string(sm_->state()));
         stream.expires_after(kFinalWriteTimeout);
         push(sm_->step(smtp::Timeout{}));
       } else if (ec == asio::error::operation_aborted && conn_->stop_requested) {
@@ -385,13 +386,15 @@ net::awaitable<void> run_smtp_session(ServerContext& ctx, net::tcp::socket socke
                           : "421 4.3.2 Too many connections, try again later\r\n";
     spdlog::warn("smtp refused connection ip={}: {}", conn->stream.remote_ip(), why);
     conn->stream.expires_after(kFinalWriteTimeout);
-    asio::co_spawn(exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
+    asio::co_spawn(
+        exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
     // On submissions the client expects a TLS handshake, not clear text.
     if (kind != SmtpListener::kSubmissions) co_await conn->stream.write_all(why);
     conn->stream.close();
     co_return;
   }
-  asio::co_spawn(exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
+  asio::co_spawn(
+      exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
   SmtpDriver driver(ctx, conn, kind);
   co_await driver.run();
 }

@@ -24,10 +24,10 @@
 namespace tegami {
 
 struct MaildropEntry {
-  std::string uid;          // stable unique id: the Maildir base name up to ',' or ':'
-  std::uint64_t size = 0;   // octets as RETR sends them (CRLF line endings, before dot-stuffing)
-  std::string path;         // current full path
-  bool in_new = false;      // still in new/
+  std::string uid;         // stable unique id: the Maildir base name up to ',' or ':'
+  std::uint64_t size = 0;  // octets as RETR sends them (CRLF line endings, before dot-stuffing)
+  std::string path;        // current full path
+  bool in_new = false;     // still in new/
 };
 
 class Maildrop {

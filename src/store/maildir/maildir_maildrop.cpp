@@ -1,8 +1,8 @@
 #include "store/maildir/maildir_maildrop.hpp"
 
 #include <dirent.h>
-#include <stdio.h>  // renameat2, RENAME_NOREPLACE (glibc 2.28+)
 #include <fcntl.h>
+#include <stdio.h>  // renameat2, RENAME_NOREPLACE (glibc 2.28+)
 #include <sys/stat.h>
 #include <unistd.h>
 
