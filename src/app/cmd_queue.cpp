@@ -20,8 +20,8 @@
 #include <iostream>
 
 #include "app/cli.hpp"
-#include "mail/dsn.hpp"
 #include "mail/date.hpp"
+#include "mail/dsn.hpp"
 #include "server/outbound.hpp"
 #include "store/spool/spool_store.hpp"
 
@@ -69,8 +69,9 @@ int list(const Config&, SpoolStore& spool) {
 int show(const Config&, SpoolStore& spool, const std::string& id) {
   if (!valid_queue_id(id)) return report("'" + id + "' is not a queue id");
   auto e = spool.load(id);
-  if (!e) return report(e.error().enhanced == "ENOENT" ? "no message " + id + " in the queue"
-                                                       : e.error().message);
+  if (!e)
+    return report(e.error().enhanced == "ENOENT" ? "no message " + id + " in the queue"
+                                                 : e.error().message);
   std::cout << "id: " << e->id << "\n"
             << "sender: <" << e->sender << ">\n"
             << "arrival: " << when(e->created) << "\n"
@@ -139,7 +140,8 @@ void add_queue_command(CLI::App& app, CliContext& ctx) {
   auto* sh = sub->add_subcommand("show", "the envelope and the headers of one message");
   sh->add_option("ID", *id, "queue id")->required();
   sh->callback([&ctx, id] {
-    ctx.exit_code = with_spool(ctx, [&](const Config& c, SpoolStore& s) { return show(c, s, *id); });
+    ctx.exit_code =
+        with_spool(ctx, [&](const Config& c, SpoolStore& s) { return show(c, s, *id); });
   });
 
   sub->add_subcommand("flush", "try every queued message now")->callback([&ctx] {

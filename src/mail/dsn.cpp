@@ -8,8 +8,8 @@ namespace tegami::mail {
 
 namespace {
 
-constexpr std::size_t kFoldAt = 78;       // RFC 5322 §2.1.1 "SHOULD"
-constexpr std::size_t kMaxLine = 998;     // RFC 5322 §2.1.1 "MUST"
+constexpr std::size_t kFoldAt = 78;           // RFC 5322 §2.1.1 "SHOULD"
+constexpr std::size_t kMaxLine = 998;         // RFC 5322 §2.1.1 "MUST"
 constexpr std::size_t kMaxDiagnostic = 2000;  // a diagnostic is a reply, not a novel
 
 std::string ascii(std::string_view s, std::size_t max = kMaxDiagnostic) {
@@ -158,8 +158,10 @@ std::string build_dsn(const DsnReport& r) {
          "will keep trying; you do not need to send it again.");
   }
   msg += "\r\n";
-  wrap(msg, "For further assistance, please contact your system administrator or send mail to "
-            "<postmaster@" + host + ">.");
+  wrap(msg,
+       "For further assistance, please contact your system administrator or send mail to "
+       "<postmaster@" +
+           host + ">.");
   msg += "\r\n";
   for (const auto& rc : r.recipients) {
     std::string line = "<" + ascii(rc.final_recipient, 400) + ">: ";
@@ -191,8 +193,7 @@ std::string build_dsn(const DsnReport& r) {
     msg += "Status: " + status_of(rc) + "\r\n";
     if (!rc.remote_mta.empty())
       msg += fold_field("Remote-MTA", "dns; " + ascii(rc.remote_mta, 255)) + "\r\n";
-    if (!rc.diagnostic.empty())
-      msg += fold_field("Diagnostic-Code", ascii(rc.diagnostic)) + "\r\n";
+    if (!rc.diagnostic.empty()) msg += fold_field("Diagnostic-Code", ascii(rc.diagnostic)) + "\r\n";
     if (rc.last_attempt.time_since_epoch().count() != 0)
       msg += "Last-Attempt-Date: " + date(rc.last_attempt, r.offset_minutes) + "\r\n";
     if (rc.action == DsnAction::kDelayed && rc.will_retry_until)

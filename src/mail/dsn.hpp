@@ -34,10 +34,10 @@ struct DsnRecipient {
   using TimePoint = std::chrono::system_clock::time_point;
   std::string final_recipient;  // the address (RFC 3464 §2.3.2, type rfc822)
   DsnAction action = DsnAction::kFailed;
-  std::string status;      // RFC 3463 "5.1.1"; derived from `action` when empty or malformed
-  std::string remote_mta;  // host name of the server that answered, "" when none
-  std::string diagnostic;  // "smtp; 550 5.1.1 ..." or "X-Tegami; ...", "" when none
-  TimePoint last_attempt{};                   // epoch: never attempted
+  std::string status;        // RFC 3463 "5.1.1"; derived from `action` when empty or malformed
+  std::string remote_mta;    // host name of the server that answered, "" when none
+  std::string diagnostic;    // "smtp; 550 5.1.1 ..." or "X-Tegami; ...", "" when none
+  TimePoint last_attempt{};  // epoch: never attempted
   std::optional<TimePoint> will_retry_until;  // delayed: when the queue gives up
 };
 

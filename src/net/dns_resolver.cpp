@@ -134,7 +134,8 @@ void DnsResolver::on_answer(void* arg, int status, int /*timeouts*/, unsigned ch
                             int alen) {
   auto* q = static_cast<Query*>(arg);
   q->status = status;
-  if (abuf && alen > 0) q->answer.assign(reinterpret_cast<const char*>(abuf), static_cast<std::size_t>(alen));
+  if (abuf && alen > 0)
+    q->answer.assign(reinterpret_cast<const char*>(abuf), static_cast<std::size_t>(alen));
   q->done = true;
   --q->self->pending_;
   q->event.cancel();
@@ -201,7 +202,8 @@ awaitable<MxAnswer> DnsResolver::lookup_mx(const std::string& domain) {
     out.error = ares_strerror(st);
     co_return out;
   }
-  for (auto* p = mx; p; p = p->next) out.records.push_back(MxRecord{p->priority, lower_host(p->host)});
+  for (auto* p = mx; p; p = p->next)
+    out.records.push_back(MxRecord{p->priority, lower_host(p->host)});
   ares_free_data(mx);
   if (out.records.empty()) {
     out.status = DnsStatus::kNoData;

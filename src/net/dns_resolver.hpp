@@ -75,7 +75,7 @@ class DnsResolver {
   // `servers`: "IP", "IP:PORT" or "[IPv6]:PORT"; empty: /etc/resolv.conf.
   // A permanent Error names a server that c-ares does not accept.
   static Result<std::unique_ptr<DnsResolver>> create(asio::any_io_executor executor,
-                                                      const std::vector<std::string>& servers);
+                                                     const std::vector<std::string>& servers);
   ~DnsResolver();
   DnsResolver(const DnsResolver&) = delete;
   DnsResolver& operator=(const DnsResolver&) = delete;

@@ -35,7 +35,7 @@ struct ClientInfo {
 struct RcptVerdict {
   enum class Kind { Local, Relay, Refuse };
   Kind kind = Kind::Refuse;
-  std::string reply;  // the full reply line, no CRLF
+  std::string reply;                  // the full reply line, no CRLF
   std::vector<MailboxRef> mailboxes;  // Local: where the copies go
 };
 

@@ -46,7 +46,8 @@ std::string Bouncer::build(const QueueEntry& entry, const std::vector<std::size_
     rc.remote_mta = q.remote_mta;
     rc.diagnostic = q.diagnostic;
     rc.last_attempt = q.last_attempt;
-    if (action == mail::DsnAction::kDelayed) rc.will_retry_until = entry.created + options_.lifetime;
+    if (action == mail::DsnAction::kDelayed)
+      rc.will_retry_until = entry.created + options_.lifetime;
     r.recipients.push_back(std::move(rc));
   }
   r.original = original;
@@ -74,7 +75,8 @@ net::awaitable<Result<std::string>> Bouncer::send(const QueueEntry& entry,
     case Resolution::Kind::Local: {
       const std::string local = "Return-Path: <>\r\n" + text;
       const auto& boxes = where->mailboxes;
-      auto r = co_await workers_.run([this, &boxes, &local] { return mailboxes_.deliver(boxes, local); });
+      auto r = co_await workers_.run(
+          [this, &boxes, &local] { return mailboxes_.deliver(boxes, local); });
       if (!r) co_return fail(r.error());
       spdlog::info("queue {}: {} for {} recipient(s) delivered to local sender {} (dsn {})",
                    entry.id, what, which.size(), log_safe(sender), dsn_id);

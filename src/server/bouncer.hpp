@@ -34,7 +34,7 @@ class QueueIdGenerator;
 class Bouncer {
  public:
   struct Options {
-    std::string hostname;  // Reporting-MTA, MAILER-DAEMON@hostname
+    std::string hostname;                      // Reporting-MTA, MAILER-DAEMON@hostname
     std::chrono::seconds lifetime{5 * 86400};  // for Will-Retry-Until
   };
 

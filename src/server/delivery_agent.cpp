@@ -20,9 +20,9 @@ namespace client = smtp::client;
 net::awaitable<bool> write_all(net::tcp::socket& socket, asio::steady_timer& timer,
                                std::string_view data, std::chrono::seconds limit) {
   timer.expires_after(limit);
-  auto r = co_await (asio::async_write(socket, asio::buffer(data.data(), data.size()),
-                                       net::kNoThrow) ||
-                     timer.async_wait(net::kNoThrow));
+  auto r =
+      co_await (asio::async_write(socket, asio::buffer(data.data(), data.size()), net::kNoThrow) ||
+                timer.async_wait(net::kNoThrow));
   if (r.index() != 0) co_return false;
   auto [ec, n] = std::get<0>(r);
   (void)n;
@@ -63,7 +63,9 @@ net::awaitable<Result<std::vector<DeliveryAgent::Target>>> DeliveryAgent::plan(
   bool routed = false, implicit_mx = false;
   if (auto route = route_for(options_.routes, domain)) {
     auto h = parse_route(*route);
-    if (!h) co_return fail(Error::temp("bad route for " + domain + ": " + h.error().message, 451, "4.3.5"));
+    if (!h)
+      co_return fail(
+          Error::temp("bad route for " + domain + ": " + h.error().message, 451, "4.3.5"));
     hops.push_back(*h);
     routed = true;
   } else {
@@ -71,8 +73,8 @@ net::awaitable<Result<std::vector<DeliveryAgent::Target>>> DeliveryAgent::plan(
     switch (mx.status) {
       case net::DnsStatus::kOk:
         if (is_null_mx(mx.records))
-          co_return fail(Error::perm("domain " + domain + " does not accept mail (null MX, RFC 7505)",
-                                     556, "5.1.10"));
+          co_return fail(Error::perm(
+              "domain " + domain + " does not accept mail (null MX, RFC 7505)", 556, "5.1.10"));
         hops = order_mx(mx.records, options_.mx_port, seed_++);
         if (hops.size() > kMaxMxHosts) hops.resize(kMaxMxHosts);
         break;
@@ -85,7 +87,8 @@ net::awaitable<Result<std::vector<DeliveryAgent::Target>>> DeliveryAgent::plan(
         co_return fail(Error::perm("domain " + domain + " not found (MX lookup: " + mx.error + ")",
                                    550, "5.1.2"));
       case net::DnsStatus::kTempFail:
-        co_return fail(Error::temp("MX lookup for " + domain + " failed: " + mx.error, 451, "4.4.3"));
+        co_return fail(
+            Error::temp("MX lookup for " + domain + " failed: " + mx.error, 451, "4.4.3"));
     }
   }
   std::vector<Target> targets;
@@ -106,8 +109,8 @@ net::awaitable<Result<std::vector<DeliveryAgent::Target>>> DeliveryAgent::plan(
   }
   if (targets.empty()) {
     if (implicit_mx && !temporary)
-      co_return fail(Error::perm("domain " + domain + " has no mail server (" + why + ")", 550,
-                                 "5.1.2"));
+      co_return fail(
+          Error::perm("domain " + domain + " has no mail server (" + why + ")", 550, "5.1.2"));
     // An MX or a route naming a host without address: a configuration error
     // someone may fix; keep trying until the lifetime ends.
     co_return fail(Error::temp(why.empty() ? "no address to deliver to" : why, 451,
@@ -125,7 +128,8 @@ net::awaitable<Result<std::vector<DeliveryAgent::Target>>> DeliveryAgent::plan(
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
-net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(const DeliveryRequest& request) {
+net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
+    const DeliveryRequest& request) {
   const QueueEntry& entry = *request.entry;
   std::vector<DeliveryOutcome> out(request.recipients.size());
   auto planned = co_await plan(request.domain);
@@ -238,8 +242,9 @@ net::awaitable<void> DeliveryAgent::converse(net::tcp::socket& socket, smtp::Cli
       co_return;
     }
     timer.expires_after(session.read_timeout());
-    auto r = co_await (socket.async_read_some(asio::buffer(buf.data(), buf.size()), net::kNoThrow) ||
-                       timer.async_wait(net::kNoThrow));
+    auto r =
+        co_await (socket.async_read_some(asio::buffer(buf.data(), buf.size()), net::kNoThrow) ||
+                  timer.async_wait(net::kNoThrow));
     if (r.index() != 0) {
       push(session.step(client::Timeout{}));
       continue;

@@ -11,9 +11,15 @@ namespace {
 constexpr char kRemotePrefix = '>';
 }  // namespace
 
-std::string remote_key(const std::string& address) { return kRemotePrefix + address; }
-bool is_remote_key(const std::string& key) { return !key.empty() && key[0] == kRemotePrefix; }
-std::string remote_address(const std::string& key) { return key.substr(1); }
+std::string remote_key(const std::string& address) {
+  return kRemotePrefix + address;
+}
+bool is_remote_key(const std::string& key) {
+  return !key.empty() && key[0] == kRemotePrefix;
+}
+std::string remote_address(const std::string& key) {
+  return key.substr(1);
+}
 
 bool in_networks(const std::vector<Cidr>& networks, const std::string& ip) {
   for (const auto& n : networks)
@@ -55,8 +61,8 @@ net::awaitable<Result<void>> store_message(ServerContext& ctx, const std::string
         [&ctx, &local, &message] { return ctx.mailboxes.deliver(local, message); });
     if (!d) {
       if (!remote.empty()) {
-        auto undo = co_await ctx.workers.run(
-            [&ctx, &queue_id] { return ctx.outbound->cancel(queue_id); });
+        auto undo =
+            co_await ctx.workers.run([&ctx, &queue_id] { return ctx.outbound->cancel(queue_id); });
         if (!undo)
           spdlog::error("qid={} local delivery failed and the queued copy could not be removed: {}",
                         queue_id, undo.error().message);

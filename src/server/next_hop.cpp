@@ -60,13 +60,13 @@ std::vector<NextHop> order_mx(const std::vector<net::MxRecord>& records, std::ui
     if (!r.host.empty() && r.host != ".") sorted.push_back(r);
   std::minstd_rand rng(seed);
   std::shuffle(sorted.begin(), sorted.end(), rng);  // random order within a preference...
-  std::stable_sort(sorted.begin(), sorted.end(),     // ...kept by the stable sort
-                   [](const net::MxRecord& a, const net::MxRecord& b) {
-                     return a.preference < b.preference;
-                   });
+  std::stable_sort(
+      sorted.begin(), sorted.end(),  // ...kept by the stable sort
+      [](const net::MxRecord& a, const net::MxRecord& b) { return a.preference < b.preference; });
   std::vector<NextHop> out;
   for (const auto& r : sorted) {
-    bool seen = std::any_of(out.begin(), out.end(), [&](const NextHop& h) { return h.host == r.host; });
+    bool seen =
+        std::any_of(out.begin(), out.end(), [&](const NextHop& h) { return h.host == r.host; });
     if (!seen) out.push_back(NextHop{r.host, port, false});
   }
   return out;

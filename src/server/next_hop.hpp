@@ -25,9 +25,9 @@
 namespace tegami::server {
 
 struct NextHop {
-  std::string host;        // a host name, or an IP address (literal) for routes
+  std::string host;  // a host name, or an IP address (literal) for routes
   std::uint16_t port = 25;
-  bool literal = false;    // `host` is an IP address: no lookup
+  bool literal = false;  // `host` is an IP address: no lookup
 };
 
 // Parses a route value "HOST:PORT", "IP:PORT" or "[IPv6]:PORT".

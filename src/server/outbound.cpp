@@ -31,8 +31,8 @@ Result<void> PidFile::acquire(const std::string& path) {
     return fail(Error::perm("cannot lock " + path + ": " + std::strerror(err)));
   }
   std::string text = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) !=
-                                     static_cast<ssize_t>(text.size())) {
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
     int err = errno;
     ::close(fd);
     return fail(Error::perm("cannot write " + path + ": " + std::strerror(err)));
@@ -66,7 +66,8 @@ Outbound::Outbound(asio::io_context& ioc, const Config& config, Directory& direc
       clock_(clock),
       ids_(ids),
       strand_(asio::make_strand(ioc)),
-      flush_signal_(ioc, SIGUSR1),  // installed before the pid file exists: no early SIGUSR1 kills us
+      flush_signal_(ioc,
+                    SIGUSR1),  // installed before the pid file exists: no early SIGUSR1 kills us
       spool_(config.queue_dir()) {}
 
 Outbound::~Outbound() = default;
@@ -86,9 +87,10 @@ Result<void> Outbound::start() {
   auto rec = spool_.recover();
   if (!rec) return fail(Error::perm("queue: " + rec.error().message));
   if (rec->tmp_removed + rec->orphans_removed + rec->corrupt > 0)
-    spdlog::warn("queue recovery: {} partial file(s) and {} orphan message(s) removed, {} "
-                 "unreadable envelope(s) moved to corrupt/",
-                 rec->tmp_removed, rec->orphans_removed, rec->corrupt);
+    spdlog::warn(
+        "queue recovery: {} partial file(s) and {} orphan message(s) removed, {} "
+        "unreadable envelope(s) moved to corrupt/",
+        rec->tmp_removed, rec->orphans_removed, rec->corrupt);
   auto resolver = net::DnsResolver::create(strand_, config_.dns_servers);
   if (!resolver) return fail(resolver.error());
   resolver_ = std::move(*resolver);
@@ -121,7 +123,9 @@ Result<void> Outbound::enqueue(const QueueEntry& entry, std::string_view message
   return spool_.enqueue(entry, message);
 }
 
-Result<bool> Outbound::cancel(const std::string& id) { return spool_.remove(id); }
+Result<bool> Outbound::cancel(const std::string& id) {
+  return spool_.remove(id);
+}
 
 void Outbound::submit(const std::string& id) {
   if (runner_) runner_->submit(id);

@@ -81,7 +81,9 @@ void QueueRunner::stop() {
   });
 }
 
-void QueueRunner::wake() { wake_.cancel(); }
+void QueueRunner::wake() {
+  wake_.cancel();
+}
 
 void QueueRunner::schedule(const std::string& id, TimePoint due) {
   auto& slot = schedule_[id];
@@ -121,7 +123,8 @@ net::awaitable<void> QueueRunner::run() {
       if (active_ >= limits_.active_messages) break;  // woken again when one finishes
       schedule_[id].active = true;
       ++active_;
-      asio::co_spawn(strand_, attempt(id), [](std::exception_ptr e) { log_exception("attempt", e); });
+      asio::co_spawn(strand_, attempt(id),
+                     [](std::exception_ptr e) { log_exception("attempt", e); });
     }
     if (earliest == TimePoint::max()) {
       wake_.expires_after(kMaxSleep);
@@ -249,7 +252,8 @@ net::awaitable<void> QueueRunner::attempt(std::string id) {
         o.diagnostic = "X-Tegami; internal error: no outcome";
       }
       auto st = apply_outcome(r, o, now, entry.created, policy_);
-      bool expired = st == RecipientStatus::kFailed && o.result == smtp::RecipientResult::kTemporary;
+      bool expired =
+          st == RecipientStatus::kFailed && o.result == smtp::RecipientResult::kTemporary;
       spdlog::info("queue {}: to=<{}> relay={} delay={}s attempts={} status={}{} dsn={} ({})", id,
                    log_safe(r.address), o.relay.empty() ? "none" : o.relay,
                    std::chrono::duration_cast<std::chrono::seconds>(now - entry.created).count(),

@@ -47,9 +47,9 @@ namespace tegami::server {
 class QueueRunner {
  public:
   struct Limits {
-    std::size_t connections = 100;     // deliveries in flight, in total
-    std::size_t per_destination = 20;  // deliveries in flight per destination
-    std::size_t active_messages = 200; // messages being attempted at a time
+    std::size_t connections = 100;      // deliveries in flight, in total
+    std::size_t per_destination = 20;   // deliveries in flight per destination
+    std::size_t active_messages = 200;  // messages being attempted at a time
   };
 
   QueueRunner(asio::any_io_executor strand, QueueStore& store, DeliveryAgent& agent,

@@ -50,12 +50,12 @@ struct QueueRecipient {
   using TimePoint = std::chrono::system_clock::time_point;
   std::string address;  // forward-path without angle brackets (mail::Address::to_string())
   RecipientStatus status = RecipientStatus::kPending;
-  unsigned attempts = 0;    // attempts that ended in a temporary failure or a result
-  TimePoint next_attempt{};   // pending: not before this instant
-  TimePoint last_attempt{};   // epoch when never tried
-  std::string status_code;    // RFC 3463 of the last outcome ("5.1.1"), "" when none
-  std::string diagnostic;     // RFC 3464 Diagnostic-Code: "smtp; 550 5.1.1 ..." or "X-Tegami; ..."
-  std::string remote_mta;     // the host that answered last, "" when none
+  unsigned attempts = 0;     // attempts that ended in a temporary failure or a result
+  TimePoint next_attempt{};  // pending: not before this instant
+  TimePoint last_attempt{};  // epoch when never tried
+  std::string status_code;   // RFC 3463 of the last outcome ("5.1.1"), "" when none
+  std::string diagnostic;    // RFC 3464 Diagnostic-Code: "smtp; 550 5.1.1 ..." or "X-Tegami; ..."
+  std::string remote_mta;    // the host that answered last, "" when none
 };
 
 struct QueueEntry {

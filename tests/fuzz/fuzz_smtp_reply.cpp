@@ -68,8 +68,9 @@ void check_wire(const std::string& bytes) {
 }
 
 void run_session(std::string_view input, std::size_t chunk, bool tls) {
-  ClientSession s(ClientConfig{"mail.example.test", "F", "peer", tls},
-                  ClientMessage{"a@example.test", {"b@dest.test", "c@dest.test"}, 100, chunk % 2 == 0});
+  ClientSession s(
+      ClientConfig{"mail.example.test", "F", "peer", tls},
+      ClientMessage{"a@example.test", {"b@dest.test", "c@dest.test"}, 100, chunk % 2 == 0});
   auto perform = [&](const client::Actions& actions) {
     for (const auto& a : actions) {
       if (const auto* snd = std::get_if<client::Send>(&a)) check_wire(snd->bytes);

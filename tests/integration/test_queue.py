@@ -18,7 +18,6 @@ import email.policy
 import os
 import re
 import shutil
-import signal
 import smtplib
 import socket
 import subprocess
@@ -105,6 +104,8 @@ class FakeSmtp:
         self.data_end = data_end or (lambda n: "250 2.0.0 Ok: queued")
         self.transactions = []
         self.connections = 0
+        self.active = 0  # connections open now
+        self.peak = 0    # most connections open at once
         self.lock = threading.Lock()
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -130,9 +131,18 @@ class FakeSmtp:
     def _serve(self, conn):
         with self.lock:
             self.connections += 1
+            self.active += 1
+            self.peak = max(self.peak, self.active)
         f = conn.makefile("rb")
         out = lambda line: conn.sendall(line.encode() + b"\r\n")  # noqa: E731
         tx = None
+        counted = [True]
+
+        def done():  # the session is over for the client once QUIT is answered
+            with self.lock:
+                if counted[0]:
+                    self.active -= 1
+                    counted[0] = False
         try:
             out("220 fake.test ESMTP")
             while True:
@@ -180,6 +190,7 @@ class FakeSmtp:
                     tx = None
                     out("250 2.0.0 Ok")
                 elif verb == "QUIT":
+                    done()
                     out("221 2.0.0 Bye")
                     return
                 else:
@@ -187,6 +198,7 @@ class FakeSmtp:
         except OSError:
             return
         finally:
+            done()
             conn.close()
 
 
@@ -532,6 +544,23 @@ class ClientBehaviourTest(QueueTestCase):
         self.assertIn("does not offer 8BITMIME", re.sub(r"\s+", " ", per_rcpt[0]["Diagnostic-Code"]))
         self.assertEqual(peer.transactions, [])
 
+    def test_per_destination_connection_limit(self):
+        def slow(n):
+            time.sleep(0.4)
+            return "250 2.0.0 Ok"
+
+        peer = FakeSmtp(data_end=slow)
+        self.addCleanup(peer.close)
+        a = self.relay(**route(peer.port))
+        n = 45
+        with smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=30) as s:
+            for i in range(n):
+                s.sendmail(ALICE, [f"bob@{DEST}"], message(f"limit {i}"))
+        self.assertTrue(wait_for(lambda: len(peer.transactions) >= n, 60), a.log())
+        self.assertLessEqual(peer.peak, 20, "QueueRunner::Limits::per_destination")
+        self.assertGreaterEqual(peer.peak, 10, "deliveries should run in parallel")
+        self.wait_queue_empty(a)
+
     def test_helo_fallback_and_data_refusal(self):
         peer = FakeSmtp(ehlo=None, data_end=lambda n: "554 5.7.0 content rejected")
         self.addCleanup(peer.close)
@@ -602,10 +631,11 @@ def a_bin():
 class CrashTest(QueueTestCase):
     CLIENTS = 4
     PER_CLIENT = 25
+    KILL_AFTER = 30  # acknowledged messages
 
-    def test_kill9_during_burst(self):
-        b = self.dest(users=("bob",))
-        a = self.relay(**route(b.ports["smtp"]))
+    def burst_then_kill(self, a):
+        """Clients send until KILL_AFTER 250s were seen, then A gets kill -9.
+        Returns the subjects acknowledged with 250."""
         acked, lock = [], threading.Lock()
         stop = threading.Event()
 
@@ -625,17 +655,14 @@ class CrashTest(QueueTestCase):
         threads = [threading.Thread(target=client, args=(n,)) for n in range(self.CLIENTS)]
         for t in threads:
             t.start()
-        self.assertTrue(wait_for(lambda: len(acked) >= 30, 60), a.log())
+        self.assertTrue(wait_for(lambda: len(acked) >= self.KILL_AFTER, 60), a.log())
         a.kill9()
         stop.set()
         for t in threads:
             t.join(30)
-        n_acked = len(acked)
-        self.assertGreaterEqual(n_acked, 30)
+        return list(acked)
 
-        a.start()  # recovery, then the queue is worked again
-        self.assertTrue(a.wait_log(r"queue: \d+ message\(s\) waiting"), a.log())
-
+    def assert_all_arrive(self, a, b, acked):
         def received():
             subjects = set()
             for _, raw in b.messages("bob"):
@@ -648,6 +675,25 @@ class CrashTest(QueueTestCase):
         missing = set(acked) - received()
         self.assertTrue(ok, f"{len(missing)} acknowledged message(s) lost: {sorted(missing)[:10]}")
         self.wait_queue_empty(a, 30)
+
+    def test_kill9_during_burst_with_deliveries_in_flight(self):
+        b = self.dest(users=("bob",))
+        a = self.relay(**route(b.ports["smtp"]))
+        acked = self.burst_then_kill(a)
+        a.start()  # recovery, then the queue is worked again
+        self.assertTrue(a.wait_log(r"queue: \d+ message\(s\) waiting"), a.log())
+        self.assert_all_arrive(a, b, acked)
+
+    def test_kill9_during_burst_with_destination_down(self):
+        port = free_port()
+        a = self.relay(**route(port))
+        acked = self.burst_then_kill(a)
+        b = self.dest(users=("bob",), port=port)
+        a.start()
+        counts = lambda: re.findall(r"queue: (\d+) message\(s\) waiting", a.log())  # noqa: E731
+        self.assertTrue(wait_for(lambda: len(counts()) >= 2, 20), a.log())  # the second start
+        self.assertGreaterEqual(int(counts()[-1]), len(acked))  # all of them were still queued
+        self.assert_all_arrive(a, b, acked)
 
 
 if __name__ == "__main__":

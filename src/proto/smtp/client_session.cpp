@@ -139,13 +139,13 @@ ClientSession::ClientSession(ClientConfig config, ClientMessage message)
   bool sender_ok = safe_path(message_.sender);
   for (std::size_t i = 0; i < message_.recipients.size(); ++i) {
     if (!sender_ok) {
-      outcomes_[i] = ours(RecipientResult::kPermanent,
-                          "the sender address contains bytes that SMTP cannot carry", "5.1.7",
-                          "MAIL FROM");
+      outcomes_[i] =
+          ours(RecipientResult::kPermanent,
+               "the sender address contains bytes that SMTP cannot carry", "5.1.7", "MAIL FROM");
     } else if (!safe_path(message_.recipients[i])) {
-      outcomes_[i] = ours(RecipientResult::kPermanent,
-                          "the recipient address contains bytes that SMTP cannot carry", "5.1.3",
-                          "RCPT TO");
+      outcomes_[i] =
+          ours(RecipientResult::kPermanent,
+               "the recipient address contains bytes that SMTP cannot carry", "5.1.3", "RCPT TO");
     }
   }
 }
@@ -180,67 +180,65 @@ std::chrono::seconds ClientSession::read_timeout() const {
 
 void ClientSession::enter_state(ClientState next) {
   if (next == state_) return;
-  spdlog::debug("smtp client {} {} -> {}", config_.session_id, to_string(state_),
-                to_string(next));
+  spdlog::debug("smtp client {} {} -> {}", config_.session_id, to_string(state_), to_string(next));
   state_ = next;
 }
 
 client::Actions ClientSession::step(const client::Event& event) {
   client::Actions out;
   if (state_ == ClientState::kClosed) return out;
-  std::visit(
-      Overloaded{
-          [&](const client::Connected&) {
-            if (state_ != ClientState::kStart) return;
-            enter_state(ClientState::kGreeting);
-          },
-          [&](const client::Input& in) {
-            std::string_view bytes = in.bytes;
-            while (!bytes.empty() && wants_input()) {
-              auto f = parser_.feed(bytes);
-              bytes.remove_prefix(f.consumed);
-              if (std::holds_alternative<NeedMore>(f.result)) break;
-              if (const auto* e = std::get_if<ReplyError>(&f.result)) {
-                lost(fmt::format("{} from {} while waiting for the reply to {}",
-                                 to_string(e->kind), config_.peer, stage_of(state_)),
-                     out);
-                break;
-              }
-              on_reply(std::get<ServerReply>(f.result), out);
-              if (state_ == ClientState::kTlsHandshake && !bytes.empty()) {
-                // RFC 3207 §6: bytes after the 220 would be taken as if they
-                // came over TLS (command injection). Give up on this host.
-                out.pop_back();  // the StartTls action
-                fail_host("the server sent data after its reply to STARTTLS", false, out);
-                break;
-              }
-            }
-          },
-          [&](const client::TlsDone& t) {
-            if (state_ != ClientState::kTlsHandshake) return;
-            if (!t.ok) {
-              fail_host("TLS handshake with " + config_.peer + " failed", false, out);
-              return;
-            }
-            tls_active_ = true;
-            pipelining_ = eight_bit_mime_ = starttls_ = size_offered_ = false;
-            size_limit_ = 0;
-            parser_ = ReplyParser{};
-            out.emplace_back(client::Send{"EHLO " + config_.helo_name + "\r\n"});
-            enter_state(ClientState::kEhlo);
-          },
-          [&](const client::Timeout&) {
-            lost(fmt::format("timeout after {}s waiting for the reply to {} from {}",
-                             read_timeout().count(), stage_of(state_), config_.peer),
-                 out);
-          },
-          [&](const client::PeerClosed&) {
-            lost(fmt::format("lost connection with {} while waiting for the reply to {}",
-                             config_.peer, stage_of(state_)),
-                 out);
-          },
-      },
-      event);
+  std::visit(Overloaded{
+                 [&](const client::Connected&) {
+                   if (state_ != ClientState::kStart) return;
+                   enter_state(ClientState::kGreeting);
+                 },
+                 [&](const client::Input& in) {
+                   std::string_view bytes = in.bytes;
+                   while (!bytes.empty() && wants_input()) {
+                     auto f = parser_.feed(bytes);
+                     bytes.remove_prefix(f.consumed);
+                     if (std::holds_alternative<NeedMore>(f.result)) break;
+                     if (const auto* e = std::get_if<ReplyError>(&f.result)) {
+                       lost(fmt::format("{} from {} while waiting for the reply to {}",
+                                        to_string(e->kind), config_.peer, stage_of(state_)),
+                            out);
+                       break;
+                     }
+                     on_reply(std::get<ServerReply>(f.result), out);
+                     if (state_ == ClientState::kTlsHandshake && !bytes.empty()) {
+                       // RFC 3207 §6: bytes after the 220 would be taken as if they
+                       // came over TLS (command injection). Give up on this host.
+                       out.pop_back();  // the StartTls action
+                       fail_host("the server sent data after its reply to STARTTLS", false, out);
+                       break;
+                     }
+                   }
+                 },
+                 [&](const client::TlsDone& t) {
+                   if (state_ != ClientState::kTlsHandshake) return;
+                   if (!t.ok) {
+                     fail_host("TLS handshake with " + config_.peer + " failed", false, out);
+                     return;
+                   }
+                   tls_active_ = true;
+                   pipelining_ = eight_bit_mime_ = starttls_ = size_offered_ = false;
+                   size_limit_ = 0;
+                   parser_ = ReplyParser{};
+                   out.emplace_back(client::Send{"EHLO " + config_.helo_name + "\r\n"});
+                   enter_state(ClientState::kEhlo);
+                 },
+                 [&](const client::Timeout&) {
+                   lost(fmt::format("timeout after {}s waiting for the reply to {} from {}",
+                                    read_timeout().count(), stage_of(state_), config_.peer),
+                        out);
+                 },
+                 [&](const client::PeerClosed&) {
+                   lost(fmt::format("lost connection with {} while waiting for the reply to {}",
+                                    config_.peer, stage_of(state_)),
+                        out);
+                 },
+             },
+             event);
   return out;
 }
 

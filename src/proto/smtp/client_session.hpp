@@ -54,13 +54,13 @@
 namespace tegami::smtp {
 
 // RFC 5321 §4.5.3.2: the minimum time to wait for each reply.
-inline constexpr std::chrono::seconds kGreetingTimeout{300};     // §4.5.3.2.1
-inline constexpr std::chrono::seconds kMailTimeout{300};         // §4.5.3.2.2
-inline constexpr std::chrono::seconds kRcptTimeout{300};         // §4.5.3.2.3
-inline constexpr std::chrono::seconds kDataInitTimeout{120};     // §4.5.3.2.4
-inline constexpr std::chrono::seconds kDataBlockTimeout{180};    // §4.5.3.2.5 (per write)
-inline constexpr std::chrono::seconds kDataTermTimeout{600};     // §4.5.3.2.6
-inline constexpr std::chrono::seconds kOtherReplyTimeout{300};   // EHLO, STARTTLS, QUIT
+inline constexpr std::chrono::seconds kGreetingTimeout{300};    // §4.5.3.2.1
+inline constexpr std::chrono::seconds kMailTimeout{300};        // §4.5.3.2.2
+inline constexpr std::chrono::seconds kRcptTimeout{300};        // §4.5.3.2.3
+inline constexpr std::chrono::seconds kDataInitTimeout{120};    // §4.5.3.2.4
+inline constexpr std::chrono::seconds kDataBlockTimeout{180};   // §4.5.3.2.5 (per write)
+inline constexpr std::chrono::seconds kDataTermTimeout{600};    // §4.5.3.2.6
+inline constexpr std::chrono::seconds kOtherReplyTimeout{300};  // EHLO, STARTTLS, QUIT
 
 enum class ClientState : std::uint8_t {
   kStart,         // before Connected
@@ -185,7 +185,7 @@ class ClientSession {
   std::vector<bool> accepted_;      // RCPT answered 2xx
   std::vector<std::size_t> order_;  // recipients sent RCPT, in order
   std::size_t next_rcpt_ = 0;       // index into order_ of the RCPT whose reply comes next
-  bool mail_failed_ = false;    // MAIL refused: later pipelined replies are ignored
+  bool mail_failed_ = false;        // MAIL refused: later pipelined replies are ignored
   bool ignore_body_reply_ = false;  // 354 with no recipient accepted: we sent only "."
   bool host_failed_ = false;
   bool pipelining_ = false, eight_bit_mime_ = false, starttls_ = false, tls_active_ = false;

@@ -4,7 +4,9 @@ namespace tegami::smtp {
 
 namespace {
 
-bool digit(char c) { return c >= '0' && c <= '9'; }
+bool digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // "D.D{1,3}.D{1,3}" (RFC 3463 §2) at the start of `s`, followed by SP or the end.
 std::size_t enhanced_length(std::string_view s) {

@@ -80,8 +80,8 @@ class ReplyParser {
   // Handles one complete line; returns a reply, an error, or NeedMore.
   ReplyResult finish_line();
 
-  std::string line_;      // the current line, without its line end
-  ServerReply pending_;   // the lines of the reply so far
+  std::string line_;     // the current line, without its line end
+  ServerReply pending_;  // the lines of the reply so far
 };
 
 }  // namespace tegami::smtp

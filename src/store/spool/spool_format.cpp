@@ -15,7 +15,9 @@ std::int64_t to_unix(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-TimePoint from_unix(std::int64_t s) { return TimePoint(std::chrono::seconds(s)); }
+TimePoint from_unix(std::int64_t s) {
+  return TimePoint(std::chrono::seconds(s));
+}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';

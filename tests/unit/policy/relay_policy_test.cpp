@@ -11,7 +11,9 @@ mail::Address rcpt(const std::string& path) {
   return *a;
 }
 
-Resolution not_local() { return Resolution{}; }
+Resolution not_local() {
+  return Resolution{};
+}
 Resolution local() {
   Resolution r;
   r.kind = Resolution::Kind::Local;
@@ -47,8 +49,8 @@ TEST(RelayPolicy, Table) {
        RcptVerdict::Kind::Relay, "250 2.1.5"},
       {"remote after AUTH", "<bob@dest.test>", not_local(), authed, RcptVerdict::Kind::Relay,
        "250 2.1.5"},
-      {"remote with a POP grant", "<bob@dest.test>", not_local(), granted,
-       RcptVerdict::Kind::Relay, "250 2.1.5"},
+      {"remote with a POP grant", "<bob@dest.test>", not_local(), granted, RcptVerdict::Kind::Relay,
+       "250 2.1.5"},
       // Relay tricks stay refused even for trusted clients (CHECKLIST "Open relay").
       {"percent hack, trusted", "<bob%dest.test@example.test>", local(), trusted,
        RcptVerdict::Kind::Refuse, "554 5.7.1"},

@@ -165,8 +165,8 @@ TEST(NextHop, Routes) {
 }
 
 TEST(NextHop, MxOrder) {
-  std::vector<net::MxRecord> mx = {{20, "c.test"}, {10, "b.test"}, {10, "a.test"},
-                                   {30, "c.test"}, {5, ""}};
+  std::vector<net::MxRecord> mx = {
+      {20, "c.test"}, {10, "b.test"}, {10, "a.test"}, {30, "c.test"}, {5, ""}};
   for (std::uint32_t seed = 0; seed < 20; ++seed) {
     auto hops = order_mx(mx, 2525, seed);
     ASSERT_EQ(hops.size(), 3u);  // the "." entry and the duplicate are dropped

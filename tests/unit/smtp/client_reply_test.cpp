@@ -21,7 +21,8 @@ std::string describe(const ReplyResult& r) {
     for (const auto& l : s->lines) out += "|" + l;
     return out;
   }
-  if (const auto* e = std::get_if<ReplyError>(&r)) return "error " + std::string(to_string(e->kind));
+  if (const auto* e = std::get_if<ReplyError>(&r))
+    return "error " + std::string(to_string(e->kind));
   return "need";
 }
 
@@ -56,7 +57,8 @@ TEST(ReplyParser, Table) {
       {"single", "220 mx.example ESMTP\r\n", {"220|mx.example ESMTP"}},
       {"code only", "250\r\n", {"250|"}},
       {"code and space", "250 \r\n", {"250|"}},
-      {"multi-line", "250-mx\r\n250-PIPELINING\r\n250 SIZE 1000\r\n",
+      {"multi-line",
+       "250-mx\r\n250-PIPELINING\r\n250 SIZE 1000\r\n",
        {"250|mx|PIPELINING|SIZE 1000"}},
       {"two replies", "250 a\r\n354 b\r\n", {"250|a", "354|b"}},
       {"bare LF tolerated", "250-a\n250 b\n", {"250|a|b"}},
@@ -72,9 +74,11 @@ TEST(ReplyParser, Table) {
       {"second digit 6", "260 what\r\n", {"error malformed reply"}},
       {"empty line", "\r\n", {"error malformed reply"}},
       {"stops at the error", "foo\r\n250 ok\r\n", {"error malformed reply"}},
-      {"longest line", "250 " + std::string(kMaxReplyLineIn - 4, 'x') + "\r\n",
+      {"longest line",
+       "250 " + std::string(kMaxReplyLineIn - 4, 'x') + "\r\n",
        {"250|" + std::string(kMaxReplyLineIn - 4, 'x')}},
-      {"line too long", "250 " + std::string(kMaxReplyLineIn - 3, 'x') + "\r\n",
+      {"line too long",
+       "250 " + std::string(kMaxReplyLineIn - 3, 'x') + "\r\n",
        {"error reply line too long"}},
       {"endless line", std::string(kMaxReplyLineIn * 3, '2'), {"error reply line too long"}},
   };

@@ -65,8 +65,8 @@ Dialogue run(ClientSession& s, const std::vector<std::string_view>& chunks) {
   return r;
 }
 
-Dialogue run(const std::vector<std::string>& rcpts, const std::string& server,
-        ClientMessage m = {}, ClientConfig cfg = config()) {
+Dialogue run(const std::vector<std::string>& rcpts, const std::string& server, ClientMessage m = {},
+             ClientConfig cfg = config()) {
   if (m.recipients.empty()) m = message(rcpts);
   ClientSession s(cfg, m);
   return run(s, {server});
@@ -168,8 +168,8 @@ TEST(ClientSession, HeloFallbackAndEightBitRefusedLocally) {
 
 TEST(ClientSession, EightBitWithEightBitMime) {
   auto m = message({"b@dest.test"}, 100, true);
-  auto r = run({}, "220 hi\r\n" + kEhloFull + "250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n221 bye\r\n",
-               m);
+  auto r =
+      run({}, "220 hi\r\n" + kEhloFull + "250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n221 bye\r\n", m);
   EXPECT_NE(r.wire.find("MAIL FROM:<alice@example.test> SIZE=100 BODY=8BITMIME\r\n"),
             std::string::npos)
       << r.wire;
@@ -197,7 +197,8 @@ TEST(ClientSession, HostFailures) {
   } cases[] = {
       {"5xx greeting", "554 go away\r\n221 bye\r\n", "QUIT\r\n<CLOSE>"},
       {"421 greeting", "421 4.3.2 busy\r\n", "<CLOSE>"},
-      {"4xx EHLO", "220 hi\r\n451 later\r\n221 bye\r\n", "EHLO mail.example.test\r\nQUIT\r\n<CLOSE>"},
+      {"4xx EHLO", "220 hi\r\n451 later\r\n221 bye\r\n",
+       "EHLO mail.example.test\r\nQUIT\r\n<CLOSE>"},
       {"HELO refused too", "220 hi\r\n500 no\r\n550 no\r\n221 bye\r\n",
        "EHLO mail.example.test\r\nHELO mail.example.test\r\nQUIT\r\n<CLOSE>"},
       {"garbage greeting", "SSH-2.0-OpenSSH\r\n", "<CLOSE>"},
@@ -242,7 +243,8 @@ TEST(ClientSession, LostConnectionAndTimeouts) {
     ClientSession s(config(), message({"b@dest.test"}));
     Dialogue r;
     perform(s.step(client::Connected{}), r);
-    perform(s.step(client::Input{"220 hi\r\n" + kEhloFull + "250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n"}),
+    perform(s.step(client::Input{"220 hi\r\n" + kEhloFull +
+                                 "250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n"}),
             r);
     perform(s.step(client::PeerClosed{}), r);
     EXPECT_EQ(s.outcomes()[0].result, RecipientResult::kDelivered);
@@ -261,11 +263,12 @@ TEST(ClientSession, TransactionFailures) {
        true, "T:4.3.0 T:4.3.0 ", "QUIT\r\n<CLOSE>"},
       {"MAIL 550 plain", "550 5.7.1 go away\r\n221 bye\r\n", false, "P:5.7.1 P:5.7.1 ",
        "QUIT\r\n<CLOSE>"},
-      {"all RCPT refused pipelined, DATA 554", "250 ok\r\n550 no\r\n550 no\r\n554 no valid\r\n221 x\r\n",
-       true, "P:5.0.0 P:5.0.0 ", "QUIT\r\n<CLOSE>"},
+      {"all RCPT refused pipelined, DATA 554",
+       "250 ok\r\n550 no\r\n550 no\r\n554 no valid\r\n221 x\r\n", true, "P:5.0.0 P:5.0.0 ",
+       "QUIT\r\n<CLOSE>"},
       {"all RCPT refused, DATA 354 anyway",
-       "250 ok\r\n550 no\r\n550 no\r\n354 go\r\n250 empty ok\r\n221 x\r\n", true, "P:5.0.0 P:5.0.0 ",
-       ".\r\nQUIT\r\n<CLOSE>"},
+       "250 ok\r\n550 no\r\n550 no\r\n354 go\r\n250 empty ok\r\n221 x\r\n", true,
+       "P:5.0.0 P:5.0.0 ", ".\r\nQUIT\r\n<CLOSE>"},
       {"all RCPT refused plain", "250 ok\r\n550 no\r\n550 no\r\n221 x\r\n", false,
        "P:5.0.0 P:5.0.0 ", "RCPT TO:<b@dest.test>\r\nRCPT TO:<c@dest.test>\r\nQUIT\r\n<CLOSE>"},
       {"DATA 451", "250 ok\r\n250 ok\r\n550 5.1.1 no\r\n451 4.3.0 no\r\n221 x\r\n", true,
@@ -319,7 +322,9 @@ TEST(ClientSession, StartTlsNotPossibleOrRefused) {
   const std::string ehlo_tls = "250-mx\r\n250 STARTTLS\r\n";
   auto r = run({"b@dest.test"}, "220 hi\r\n" + ehlo_tls + "250 ok\r\n", message({"b@dest.test"}),
                config(false));
-  EXPECT_EQ(r.wire, "EHLO mail.example.test\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<b@dest.test>\r\n");
+  EXPECT_EQ(
+      r.wire,
+      "EHLO mail.example.test\r\nMAIL FROM:<alice@example.test>\r\nRCPT TO:<b@dest.test>\r\n");
   auto refused = run({"b@dest.test"}, "220 hi\r\n" + ehlo_tls + "454 4.7.0 no TLS\r\n250 ok\r\n",
                      message({"b@dest.test"}), config(true));
   EXPECT_EQ(refused.wire,

@@ -16,12 +16,13 @@ namespace tegami {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::TempDir;
 using std::chrono::seconds;
+using testing::TempDir;
 using TimePoint = std::chrono::system_clock::time_point;
 
 const std::string kMessage =
-    "Received: from a\r\n\tby b; Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: hi\r\n\r\n.dot\r\nbody\r\n";
+    "Received: from a\r\n\tby b; Mon, 1 Jan 2024 00:00:00 +0000\r\nSubject: "
+    "hi\r\n\r\n.dot\r\nbody\r\n";
 
 QueueEntry sample(const std::string& id) {
   QueueEntry e;
@@ -259,11 +260,11 @@ TEST_F(SpoolTest, RecoveryDiscardsPartialFilesAndKeepsEntries) {
   ASSERT_TRUE(store_.enqueue(sample("1A"), kMessage));
   ASSERT_TRUE(store_.enqueue(sample("1B"), kMessage));
   write(q("tmp/1C.msg.1.0"), "half a mess");                 // crash while writing a message
-  write(q("msg/1D"), kMessage);                               // crash before the envelope
-  write(q("env/1E"), spool::format_envelope(sample("1E")));   // envelope without message
+  write(q("msg/1D"), kMessage);                              // crash before the envelope
+  write(q("env/1E"), spool::format_envelope(sample("1E")));  // envelope without message
   write(q("env/1F"), spool::format_envelope(sample("1F")).substr(0, 40));  // damaged
   write(q("msg/1F"), kMessage);
-  write(q("env/1G"), spool::format_envelope(sample("1H")));   // names another id
+  write(q("env/1G"), spool::format_envelope(sample("1H")));  // names another id
   write(q("msg/1G"), kMessage);
 
   auto rec = store_.recover();
