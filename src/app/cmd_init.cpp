@@ -42,7 +42,7 @@ data_dir = "data"                 # directory.sqlite, maildirs, spool
 [smtp]                            # inbound MX: local recipients; relay only per [relay]
 listen = ["127.0.0.1:2525"]
 
-[submission]                      # needs AUTH, a POP-before-SMTP grant or a trusted network
+[submission]                      # needs SMTP AUTH or a POP-before-SMTP grant
 listen = ["127.0.0.1:2587"]
 
 [submissions]                     # implicit TLS (RFC 8314)
@@ -61,10 +61,12 @@ key = "tls/key.pem"
 
 [auth]
 plaintext_networks = ["127.0.0.0/8", "::1/128"]   # clear-text passwords allowed without TLS
+authenticated_header = false      # true: Received: names the SMTP AUTH account
 
 [relay]
 trusted_networks = ["127.0.0.1/32"]
 pop_before_smtp_ttl = "10m"
+sender_login_match = true         # AUTH/POP-before-SMTP users send only as themselves or aliases
 routes = {{}}                      # static next hops, override MX: {{ "example.net" = "127.0.0.1:2526" }}
 
 [dns]

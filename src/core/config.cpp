@@ -301,14 +301,19 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
                           key_set = true;
                           return {};
                         }}})},
-      {"auth", section("auth", {{"plaintext_networks", set(cfg.plaintext_networks, get_cidrs,
-                                                           "auth.plaintext_networks")}})},
+      {"auth",
+       section("auth", {{"plaintext_networks",
+                         set(cfg.plaintext_networks, get_cidrs, "auth.plaintext_networks")},
+                        {"authenticated_header", set(cfg.authenticated_header, get_bool,
+                                                     "auth.authenticated_header")}})},
       {"relay",
        section("relay",
                {{"trusted_networks",
                  set(cfg.trusted_networks, get_cidrs, "relay.trusted_networks")},
                 {"pop_before_smtp_ttl",
                  set(cfg.pop_before_smtp_ttl, get_duration, "relay.pop_before_smtp_ttl")},
+                {"sender_login_match",
+                 set(cfg.sender_login_match, get_bool, "relay.sender_login_match")},
                 {"routes",
                  [&](const toml::node& n) -> Result<void> {
                    const auto* t = n.as_table();

@@ -50,8 +50,14 @@ struct Config {
   std::string tls_key;   // absolute
 
   std::vector<Cidr> plaintext_networks;
+  // [auth] authenticated_header: write "(Authenticated sender: ACCOUNT)" into
+  // Received: (off: the account is only logged, as it is personal data).
+  bool authenticated_header = false;
   std::vector<Cidr> trusted_networks;
   std::chrono::seconds pop_before_smtp_ttl{600};
+  // [relay] sender_login_match: a client relaying by AUTH or by a POP-before-
+  // SMTP grant may send only as its own address or its aliases.
+  bool sender_login_match = true;
   std::map<std::string, std::string> routes;  // lower-case domain -> "host:port"
   // [relay] mx_port: the TCP port of MX hosts. Always 25 (RFC 5321 §4.5.4.2)
   // except in tests, where the "MX" is a second server on a high port.

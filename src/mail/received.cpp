@@ -445,6 +445,8 @@ std::string format_received(const ReceivedStamp& st) {
   out += " (" + (st.rdns.empty() ? std::string("unknown") : sanitize_client_text(st.rdns)) + " [" +
          sanitize_client_text(ip) + "])";
   if (!st.tls_info.empty()) out += "\r\n\t(using " + sanitize_client_text(st.tls_info, true) + ")";
+  if (!st.authenticated.empty())
+    out += "\r\n\t(Authenticated sender: " + sanitize_client_text(st.authenticated) + ")";
   out += "\r\n\tby " + sanitize_client_text(st.by_host) + " (tegami) with " +
          sanitize_client_text(st.protocol.empty() ? "ESMTP" : st.protocol);
   if (!st.id.empty()) out += " id " + sanitize_client_text(st.id);

@@ -66,6 +66,9 @@ struct ReceivedStamp {
   std::string tls_info;  // "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384", "" without TLS
   std::string id;        // queue id
   std::string for_addr;  // the recipient, only when there is exactly one ("" otherwise)
+  // The SMTP AUTH account, written as "(Authenticated sender: X)" only when
+  // the operator asks for it ([auth] authenticated_header); "" otherwise.
+  std::string authenticated;
   std::chrono::system_clock::time_point time;
   int offset_minutes = 0;  // the server's zone, east of UTC
 };

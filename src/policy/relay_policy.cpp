@@ -43,11 +43,13 @@ RcptVerdict decide_rcpt(const mail::Address& rcpt, const Resolution& resolution,
     v.reply = "250 2.1.5 Ok";
     return v;
   }
+  if (!client.relay_refusal.empty()) return refuse(client.relay_refusal);
   return refuse("554 5.7.1 " + rcpt.to_path() + ": Relay access denied");
 }
 
 bool may_relay(const ClientInfo& client) {
-  return client.trusted_network || client.authenticated || client.pop_grant;
+  return (client.trusted_network && !client.submission) || client.authenticated ||
+         client.pop_grant;
 }
 
 }  // namespace tegami::policy

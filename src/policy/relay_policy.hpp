@@ -11,7 +11,8 @@
 //      "user%remote@local" cannot be bounced around (CHECKLIST "Open relay");
 //   2. a local domain: the account or alias (250 2.1.5), else 550 5.1.1;
 //   3. any other domain: relaying, allowed for a client in [relay]
-//      trusted_networks, after SMTP AUTH or with a POP-before-SMTP grant
+//      trusted_networks (not on submission), after SMTP AUTH or with a
+//      POP-before-SMTP grant (sender_policy.hpp decides which apply)
 //      (the Relay verdict: the recipient goes to the outbound queue); for
 //      everyone else 554 5.7.1 Relay access denied.
 // RFC 5321 §3.6.2 (relaying), §4.2.2 and RFC 3463 (codes), RFC 5068 §3.
@@ -30,6 +31,10 @@ struct ClientInfo {
   bool trusted_network = false;  // [relay] trusted_networks
   bool authenticated = false;    // SMTP AUTH in this session
   bool pop_grant = false;        // POP-before-SMTP grant for this IP
+  bool submission = false;       // submission listener: the trusted network alone does not count
+  // Non-empty: the reply for a recipient that would need relaying when the
+  // client may not relay (instead of "Relay access denied").
+  std::string relay_refusal;
 };
 
 struct RcptVerdict {

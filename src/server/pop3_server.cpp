@@ -8,10 +8,10 @@
 #include <random>
 
 #include "auth/apop.hpp"
-#include "auth/password.hpp"
 #include "core/log.hpp"
 #include "net/session_stream.hpp"
 #include "proto/pop3/server_session.hpp"
+#include "server/credentials.hpp"
 #include "server/tls_handshake.hpp"
 #include "store/maildir/maildir_store.hpp"
 
@@ -73,22 +73,19 @@ net::awaitable<bool> Pop3Driver::flush() {
 pop3::AuthResult Pop3Driver::verify_password_login(const std::string& user,
                                                    const std::string& password) {
   pop3::AuthResult r;
-  auto acct = ctx_.directory.find_account(user);
-  if (!acct) {
-    r.failure = pop3::Failure::TempFailure;
-    return r;
+  auto c = check_password(ctx_, user, password);
+  switch (c.kind) {
+    case CredentialCheck::Kind::kOk:
+      r.ok = true;
+      r.account = std::move(c.account);
+      break;
+    case CredentialCheck::Kind::kBadCredentials:
+      r.failure = pop3::Failure::BadCredentials;
+      break;
+    case CredentialCheck::Kind::kTempFailure:
+      r.failure = pop3::Failure::TempFailure;
+      break;
   }
-  if (!*acct) {
-    verify_password(password, ctx_.dummy_hash);
-    r.failure = pop3::Failure::BadCredentials;
-    return r;
-  }
-  if (!verify_password(password, (*acct)->password_hash)) {
-    r.failure = pop3::Failure::BadCredentials;
-    return r;
-  }
-  r.ok = true;
-  r.account = (*acct)->address;
   return r;
 }
 

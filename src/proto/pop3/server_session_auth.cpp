@@ -6,7 +6,7 @@
 
 #include "core/base64.hpp"
 #include "core/log.hpp"
-#include "proto/pop3/sasl_plain.hpp"
+#include "mail/sasl_plain.hpp"
 #include "proto/pop3/server_session.hpp"
 
 namespace tegami::pop3 {
@@ -153,7 +153,7 @@ void ServerSession::plain_response(std::string_view encoded, Actions& out) {
   std::optional<std::string> decoded =
       encoded == "=" ? std::optional<std::string>(std::string{}) : base64_decode(encoded);
   if (!decoded) return bad_command(out, "-ERR invalid base64");
-  std::optional<PlainCredentials> creds = parse_sasl_plain(*decoded);
+  std::optional<mail::PlainCredentials> creds = mail::parse_sasl_plain(*decoded);
   if (!creds) return bad_command(out, "-ERR invalid PLAIN response");
   auth_user_ = creds->authcid;
   auth_mechanism_ = Mechanism::SaslPlain;

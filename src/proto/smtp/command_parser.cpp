@@ -47,6 +47,8 @@ std::string_view error_reply(CommandErrorKind kind) {
       return "550 5.5.2 Error: bare <CR> or <LF> received\r\n";
     case CommandErrorKind::kLineTooLong:
       return "500 5.5.2 Error: line too long\r\n";
+    case CommandErrorKind::kAuthTooLong:
+      return "500 5.5.6 Error: authentication exchange line is too long\r\n";
     case CommandErrorKind::kInvalidByte:
       return "500 5.5.2 Error: invalid character in command\r\n";
     case CommandErrorKind::kNonSmtp:
@@ -82,13 +84,14 @@ void CommandParser::reset() {
   length_ = 0;
   cr_ = false;
   overflow_ = false;
+  auth_line_ = false;
   bad_byte_ = false;
 }
 
 CommandResult CommandParser::finish_line() {
   CommandResult r;
   if (overflow_) {
-    r = CommandError{CommandErrorKind::kLineTooLong};
+    r = CommandError{auth_line_ ? CommandErrorKind::kAuthTooLong : CommandErrorKind::kLineTooLong};
   } else if (bad_byte_) {
     r = CommandError{CommandErrorKind::kInvalidByte};
   } else {
@@ -116,15 +119,16 @@ CommandFeed CommandParser::feed(std::string_view bytes) {
     std::size_t run = static_cast<std::size_t>(stop - begin);
     if (run > 0) {
       length_ += run;
-      if (length_ + 2 > kMaxCommandLine) overflow_ = true;
       if (!overflow_) {
         for (std::size_t k = 0; k < run; ++k) {
           if (!acceptable(static_cast<unsigned char>(begin[k]))) bad_byte_ = true;
         }
         line_.append(begin, run);
-      } else {
-        line_.clear();  // discarding to CRLF; memory stays bounded
+        // RFC 4954 §4: AUTH lines carry base64 and may be longer.
+        auth_line_ = line_.size() >= 5 && iequals(std::string_view(line_).substr(0, 5), "AUTH ");
+        if (length_ + 2 > (auth_line_ ? kMaxAuthLine : kMaxCommandLine)) overflow_ = true;
       }
+      if (overflow_) line_.clear();  // discarding to CRLF; memory stays bounded
       i += run;
     }
     if (i == bytes.size()) break;

@@ -28,6 +28,9 @@ namespace tegami::smtp {
 
 // RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
 inline constexpr std::size_t kMaxCommandLine = 512;
+// RFC 4954 §4: an AUTH command line (with its initial response) or a SASL
+// response line may be 12288 octets long, CRLF included.
+inline constexpr std::size_t kMaxAuthLine = 12288;
 
 // Returned when the input ended before a complete line (or DATA terminator).
 struct NeedMore {};
@@ -42,6 +45,7 @@ struct Command {
 enum class CommandErrorKind {
   kBareLineEnding,  // 550 5.5.2, then drop
   kLineTooLong,     // 500 5.5.2
+  kAuthTooLong,     // 500 5.5.6 (an AUTH line over kMaxAuthLine)
   kInvalidByte,     // 500 5.5.2 (NUL, control or 8-bit byte)
   kNonSmtp,         // HTTP verb or "Header:" line: 221 2.7.0, then drop
 };
@@ -79,7 +83,8 @@ class CommandParser {
   std::string line_;        // the current line without CRLF; at most kMaxCommandLine - 2
   std::size_t length_ = 0;  // octets of the current line seen so far (even when discarded)
   bool cr_ = false;         // the last byte seen was CR
-  bool overflow_ = false;   // the line exceeded kMaxCommandLine; discarding to CRLF
+  bool overflow_ = false;   // the line exceeded its limit; discarding to CRLF
+  bool auth_line_ = false;  // the line is an AUTH command (limit kMaxAuthLine)
   bool bad_byte_ = false;   // the line contains NUL, a control or an 8-bit byte
 };
 

@@ -68,7 +68,7 @@ inline constexpr std::array<CommandSpec, 15> kCommands{{
     {"VRFY", Verb::kVrfy, detail::kAny, false, false, true},
     {"HELP", Verb::kHelp, detail::kAny, false, false, true},
     {"STARTTLS", Verb::kStarttls, detail::kNoTransaction, true, true, true},
-    {"AUTH", Verb::kAuth, detail::kReadyOnly, false, false, false},
+    {"AUTH", Verb::kAuth, detail::kReadyOnly, false, false, true},
     {"BDAT", Verb::kBdat, detail::kInTransaction, false, false, false},
     {"EXPN", Verb::kExpn, detail::kAny, false, false, false},
     {"ETRN", Verb::kEtrn, detail::kReadyOnly, false, false, false},

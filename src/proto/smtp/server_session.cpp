@@ -25,11 +25,13 @@ std::string_view received_protocol(const Envelope& envelope) {
   // RFC 3848 registers ESMTPS (ESMTP + TLS); a HELO client stays "SMTP" and
   // the TLS comment of the Received: field still records the encryption.
   if (!envelope.esmtp) return "SMTP";
+  if (!envelope.auth_account.empty()) return envelope.tls ? "ESMTPSA" : "ESMTPA";
   return envelope.tls ? "ESMTPS" : "ESMTP";
 }
 
 bool ServerSession::wants_input() const {
-  return kCommandStates.contains(state_) || state_ == State::kData;
+  return kCommandStates.contains(state_) || state_ == State::kData ||
+         state_ == State::kAuthenticating;
 }
 
 Actions ServerSession::step(const Event& event) {
@@ -38,7 +40,9 @@ Actions ServerSession::step(const Event& event) {
   std::visit(Overloaded{
                  [&](const Connected& e) { on_connected(e, out); },
                  [&](const Input& e) { on_input(e, out); },
+                 [&](const SenderChecked& e) { on_sender_checked(e, out); },
                  [&](const RecipientChecked& e) { on_recipient_checked(e, out); },
+                 [&](const AuthChecked& e) { on_auth_checked(e, out); },
                  [&](const DeliveryDone& e) { on_delivery_done(e, out); },
                  [&](const Timeout&) { on_timeout(out); },
                  [&](const PeerClosed&) {
@@ -144,6 +148,63 @@ void ServerSession::resume(Actions& out) {
   input_ = {};
 }
 
+void ServerSession::on_sender_checked(const SenderChecked& e, Actions& out) {
+  if (state_ != State::kCheckingSender) {
+    spdlog::error("smtp session {}: SenderChecked in state {}", config_.session_id,
+                  to_string(state_));
+    return;
+  }
+  std::string text = reply_line(e.reply);
+  int code = reply_code(text);
+  if (e.accepted) {
+    if (e.reply.empty() || code < 200 || code > 299) text = "250 2.1.0 Ok\r\n";
+    spdlog::info("smtp session {} from={}", config_.session_id, log_safe(tx_.sender.to_path()));
+    enter_state(State::kMail);
+  } else {
+    if (e.reply.empty() || code < 400) text = "550 5.7.1 Error: sender rejected\r\n";
+    spdlog::info("smtp session {} from={} {}", config_.session_id, log_safe(tx_.sender.to_path()),
+                 log_safe(text.substr(0, text.size() - 2)));
+    reset_transaction();
+    enter_state(State::kReady);
+  }
+  reply(out, std::move(text), !e.accepted);
+  resume(out);
+}
+
+void ServerSession::on_auth_checked(const AuthChecked& e, Actions& out) {
+  if (state_ != State::kVerifyingAuth) {
+    spdlog::error("smtp session {}: AuthChecked in state {}", config_.session_id,
+                  to_string(state_));
+    return;
+  }
+  const std::string mechanism = std::move(auth_mechanism_);
+  auth_mechanism_.clear();
+  auth_login_user_.clear();
+  enter_state(State::kReady);
+  switch (e.outcome) {
+    case AuthChecked::Outcome::kOk:
+      account_ = e.account;
+      spdlog::info("smtp session {} client={} auth={} account={}", config_.session_id,
+                   config_.client_ip, mechanism, log_safe(account_));
+      reply(out, format_reply(235, "2.7.0", "Authentication successful"), false);
+      break;
+    case AuthChecked::Outcome::kBadCredentials:
+      spdlog::info("smtp session {} client={} auth={} failed", config_.session_id,
+                   config_.client_ip, mechanism);
+      reply(out, format_reply(535, "5.7.8", "Error: authentication failed"), true);
+      break;
+    case AuthChecked::Outcome::kTempFailure:
+      reply(out, format_reply(454, "4.7.0", "Temporary authentication failure"), false);
+      break;
+    case AuthChecked::Outcome::kTooManyFailures:
+      drop(out,
+           format_reply(421, "4.7.0", config_.hostname + " Error: too many authentication failures"),
+           "too many authentication failures");
+      return;
+  }
+  resume(out);
+}
+
 void ServerSession::on_recipient_checked(const RecipientChecked& e, Actions& out) {
   if (state_ != State::kCheckingRecipient) {
     spdlog::error("smtp session {}: RecipientChecked in state {}", config_.session_id,
@@ -222,6 +283,7 @@ void ServerSession::on_tls_started(const TlsStarted& e, Actions& out) {
   // argument, the transaction); the client must say EHLO again.
   helo_.clear();
   esmtp_ = false;
+  account_.clear();
   reset_transaction();
   parser_.reset();
   enter_state(State::kGreeted);
@@ -247,6 +309,16 @@ void ServerSession::process(Actions& out) {
     if (state_ == State::kData) {
       if (input_.empty()) break;
       process_data(out);
+      continue;
+    }
+    if (state_ == State::kAuthenticating) {
+      if (shutdown_pending_) {
+        drop(out, format_reply(421, "4.3.2", config_.hostname + " Service shutting down"),
+             "server shutdown");
+        break;
+      }
+      if (input_.empty()) break;
+      process_auth_line(out);
       continue;
     }
     if (!kCommandStates.contains(state_)) break;  // waiting, or closed
@@ -307,6 +379,7 @@ void ServerSession::process_data(Actions& out) {
   env.declared_size = tx_.params.size;
   env.lines = data_->lines();
   env.tls = tls_;
+  env.auth_account = account_;
   env.body = data_->take_body();
   data_.reset();
   enter_state(State::kDelivering);

@@ -8,7 +8,10 @@
 //     perform each action of `a` in order:
 //       Reply          write (or buffer) the text
 //       Delay          wait that long before writing what follows
+//       CheckSender    ask policy; a = session.step(SenderChecked{...}); perform a
 //       CheckRecipient ask policy; a = session.step(RecipientChecked{...}); perform a
+//       VerifyAuth     check the credentials (and throttle failures);
+//                      a = session.step(AuthChecked{...}); perform a
 //       Deliver        store the message; a = session.step(DeliveryDone{...}); perform a
 //       StartTls       flush the written replies (the 220), run the TLS handshake,
 //                      a = session.step(TlsStarted{...}); perform a
@@ -31,9 +34,14 @@
 //  - replies come out in command order; nothing is read ahead of an
 //    unanswered RCPT or of an unanswered end of DATA;
 //  - no reply ever contains a bare CR or LF;
-//  - CheckRecipient, Deliver, StartTls and Close are always the last action
-//    of the Actions they are in (so a driver may queue the answering step's
-//    actions behind them);
+//  - CheckSender, CheckRecipient, VerifyAuth, Deliver, StartTls and Close
+//    are always the last action of the Actions they are in (so a driver may
+//    queue the answering step's actions behind them);
+//  - AUTH (RFC 4954): offered only when SessionConfig::offer_auth; PLAIN
+//    and LOGIN only inside TLS or when plaintext_auth (538 5.7.11 else);
+//    once authenticated, a second AUTH is 503 5.5.1; a STARTTLS forgets the
+//    authentication along with everything else (it can only come before);
+//    a response line is at most kMaxAuthLine octets (500 5.5.6);
 //  - STARTTLS (RFC 3207): bytes the client pipelined behind STARTTLS are
 //    discarded and logged, never executed (CVE-2011-0411); after the
 //    handshake the machine is back in kGreeted and has forgotten EHLO and
@@ -44,7 +52,8 @@
 // RFC 5321 (§3.3 transaction, §4.1 commands, §4.2 replies, §4.3.2 sequences,
 // §4.5.3 limits), RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 6152
 // (8BITMIME), RFC 2034 + RFC 3463 (ENHANCEDSTATUSCODES), RFC 3207
-// (STARTTLS), RFC 8314 (implicit TLS), RFC 3848 (ESMTPS in Received:).
+// (STARTTLS), RFC 8314 (implicit TLS), RFC 3848 (ESMTPS in Received:),
+// RFC 4954 (AUTH), RFC 4616 (PLAIN), draft-murchison-sasl-login (LOGIN).
 #pragma once
 
 #include <chrono>
@@ -87,9 +96,10 @@ struct SessionConfig {
   std::string hostname = "localhost";                  // in the greeting and EHLO
   std::uint64_t max_message_size = 25ull << 20;        // RFC 1870 SIZE; 552 5.3.4 above
   std::size_t max_recipients = kDefaultMaxRecipients;  // 452 4.5.3 above
-  bool submission = false;                             // the submission listener (not used yet)
+  bool submission = false;       // the submission listener (the driver's policy uses it)
   bool offer_starttls = false;  // advertise and accept STARTTLS while not in TLS (RFC 3207)
-  bool offer_auth = false;      // advertise AUTH (not implemented yet)
+  bool offer_auth = false;      // advertise and accept AUTH (RFC 4954)
+  bool plaintext_auth = false;  // PLAIN/LOGIN allowed without TLS ([auth] plaintext_networks)
   std::optional<TlsInfo> tls;   // set: implicit TLS (RFC 8314), the session starts encrypted
   std::string session_id;       // for logs
   std::string client_ip;        // for logs
@@ -109,6 +119,18 @@ struct Connected {
 // Bytes read from the client (any split; may be empty).
 struct Input {
   std::string_view bytes;
+};
+// The answer to CheckSender: accepted ("250 2.1.0 Ok"), or the refusal
+// ("530 5.7.0 Authentication required", "553 5.7.1 ...", "451 4.3.0 ...").
+struct SenderChecked {
+  bool accepted = false;
+  std::string reply;  // the reply line without CRLF; empty: a default reply
+};
+// The answer to VerifyAuth.
+struct AuthChecked {
+  enum class Outcome { kOk, kBadCredentials, kTempFailure, kTooManyFailures };
+  Outcome outcome = Outcome::kBadCredentials;
+  std::string account;  // kOk: the account (lower-case address) now logged in
 };
 // The answer to CheckRecipient.
 struct RecipientChecked {
@@ -140,8 +162,8 @@ struct TlsStarted {
   std::string cipher;    // "TLS_AES_256_GCM_SHA384"
 };
 
-using Event = std::variant<Connected, Input, RecipientChecked, DeliveryDone, Timeout, PeerClosed,
-                           Shutdown, TlsStarted>;
+using Event = std::variant<Connected, Input, SenderChecked, RecipientChecked, AuthChecked,
+                           DeliveryDone, Timeout, PeerClosed, Shutdown, TlsStarted>;
 
 // ---- Actions (session -> driver) ----
 
@@ -160,10 +182,11 @@ struct Envelope {
   std::string body;                            // the message: CRLF line endings, dots unstuffed
   std::uint64_t lines = 0;
   std::optional<TlsInfo> tls;  // the session was encrypted when the message came in
+  std::string auth_account;    // SMTP AUTH account of the session, "" when none
 };
 
 // The RFC 3848 "with" keyword for Received:: SMTP, ESMTP, or ESMTPS when the
-// message came over TLS after EHLO.
+// message came over TLS after EHLO; ESMTPA / ESMTPSA after SMTP AUTH.
 std::string_view received_protocol(const Envelope& envelope);
 
 // One or more complete reply lines, CRLF included.
@@ -173,6 +196,19 @@ struct Reply {
 // Wait this long before performing the next action (error flood).
 struct Delay {
   std::chrono::milliseconds duration;
+};
+// Decide whether this client may use this sender, then step(SenderChecked).
+struct CheckSender {
+  mail::Address sender;
+  std::string auth_account;  // "" when the session did not authenticate
+};
+// Check credentials (PLAIN or LOGIN), then step(AuthChecked). authzid is
+// what PLAIN asked to act as ("" when none).
+struct VerifyAuth {
+  std::string mechanism;  // "PLAIN" or "LOGIN"
+  std::string authzid;
+  std::string authcid;
+  std::string password;
 };
 // Decide on a recipient, then step(RecipientChecked).
 struct CheckRecipient {
@@ -190,7 +226,8 @@ struct StartTls {};
 // Flush what was written and close the connection.
 struct Close {};
 
-using Action = std::variant<Reply, Delay, CheckRecipient, Deliver, StartTls, Close>;
+using Action =
+    std::variant<Reply, Delay, CheckSender, CheckRecipient, VerifyAuth, Deliver, StartTls, Close>;
 using Actions = std::vector<Action>;
 
 class ServerSession {
@@ -206,6 +243,8 @@ class ServerSession {
   const SessionConfig& config() const { return config_; }
   // Set once the session is encrypted (implicit TLS or after STARTTLS).
   const std::optional<TlsInfo>& tls() const { return tls_; }
+  // The SMTP AUTH account, "" before (or without) a successful AUTH.
+  const std::string& auth_account() const { return account_; }
 
  private:
   struct Transaction {
@@ -219,7 +258,9 @@ class ServerSession {
   // server_session.cpp: events and the input loop
   void on_connected(const Connected& e, Actions& out);
   void on_input(const Input& e, Actions& out);
+  void on_sender_checked(const SenderChecked& e, Actions& out);
   void on_recipient_checked(const RecipientChecked& e, Actions& out);
+  void on_auth_checked(const AuthChecked& e, Actions& out);
   void on_delivery_done(const DeliveryDone& e, Actions& out);
   void on_timeout(Actions& out);
   void on_shutdown(Actions& out);
@@ -229,6 +270,7 @@ class ServerSession {
   // machine has to wait, or the session closed.
   void process(Actions& out);
   void process_data(Actions& out);
+  void process_auth_line(Actions& out);
   void dispatch(Command& cmd, bool more_input, Actions& out);
 
   // session_commands.cpp (one function per verb group)
@@ -238,6 +280,11 @@ class ServerSession {
   void cmd_data(const Command& cmd, Actions& out);
   void cmd_simple(const Command& cmd, Actions& out);  // RSET NOOP VRFY HELP QUIT
   void cmd_starttls(const Command& cmd, Actions& out);
+  void cmd_auth(const Command& cmd, Actions& out);
+  // One decoded SASL message for the mechanism in progress.
+  void auth_message(std::string message, Actions& out);
+  void auth_abort(Actions& out, std::string text);
+  std::string auth_mechanisms() const;  // "PLAIN LOGIN", or "" when none may be used now
   // True when this STARTTLS will be answered 220 (its pipelined followers
   // are then discarded rather than a synchronization error).
   bool starttls_accepted(const Command& cmd) const;
@@ -264,6 +311,13 @@ class ServerSession {
   bool esmtp_ = false;
   bool shutdown_pending_ = false;
   std::optional<TlsInfo> tls_;
+  // AUTH: the mechanism in progress, LOGIN's user name, the response line
+  // being read (kAuthenticating) and whether it overflowed kMaxAuthLine.
+  std::string auth_mechanism_;
+  std::string auth_login_user_;
+  std::string auth_line_;
+  bool auth_overflow_ = false;
+  std::string account_;
   unsigned errors_ = 0;
   std::size_t overshoot_ = 0;
   Transaction tx_;

@@ -2,7 +2,9 @@
 // table in commands.hpp.
 #include <fmt/format.h>
 
+#include "core/base64.hpp"
 #include "core/log.hpp"
+#include "mail/sasl_plain.hpp"
 #include "proto/smtp/reply.hpp"
 #include "proto/smtp/server_session.hpp"
 
@@ -38,11 +40,13 @@ std::string error_text(const Error& e) {
 std::string ServerSession::ehlo_reply() const {
   // RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 3207 STARTTLS
   // (only before TLS: §4.2 forbids offering it again), RFC 2034
-  // ENHANCEDSTATUSCODES. AUTH is advertised once implemented
-  // (SessionConfig::offer_auth is reserved for that).
+  // ENHANCEDSTATUSCODES, RFC 4954 AUTH (only the mechanisms usable now: no
+  // clear-text password mechanism outside TLS unless the network allows it).
   std::vector<std::string> lines{config_.hostname, "PIPELINING",
                                  fmt::format("SIZE {}", config_.max_message_size), "8BITMIME"};
   if (config_.offer_starttls && !tls_) lines.emplace_back("STARTTLS");
+  if (std::string mechs = auth_mechanisms(); !mechs.empty() && account_.empty())
+    lines.emplace_back("AUTH " + mechs);
   lines.emplace_back("ENHANCEDSTATUSCODES");
   return format_multiline(250, lines);
 }
@@ -92,6 +96,9 @@ void ServerSession::dispatch(Command& cmd, bool more_input, Actions& out) {
       return;
     case Verb::kStarttls:
       cmd_starttls(cmd, out);
+      return;
+    case Verb::kAuth:
+      cmd_auth(cmd, out);
       return;
     default:
       cmd_simple(cmd, out);
@@ -172,9 +179,10 @@ void ServerSession::cmd_mail(const Command& cmd, Actions& out) {
   reset_transaction();
   tx_.sender = std::move(parsed->address);
   tx_.params = parsed->params;
-  spdlog::info("smtp session {} from={}", config_.session_id, log_safe(tx_.sender.to_path()));
-  enter_state(State::kMail);
-  reply(out, format_reply(250, "2.1.0", "Ok"), false);
+  // Who may use this sender is policy's question (submission needs AUTH,
+  // sender-login match, local-domain spoofing): answered by SenderChecked.
+  enter_state(State::kCheckingSender);
+  out.emplace_back(CheckSender{tx_.sender, account_});
 }
 
 void ServerSession::cmd_rcpt(const Command& cmd, Actions& out) {
@@ -235,6 +243,151 @@ void ServerSession::cmd_starttls(const Command& cmd, Actions& out) {
   reply(out, format_reply(220, "2.0.0", "Ready to start TLS"), false);
   enter_state(State::kStartingTls);
   out.emplace_back(StartTls{});
+}
+
+std::string ServerSession::auth_mechanisms() const {
+  if (!config_.offer_auth) return {};
+  // RFC 4954 §4: PLAIN and LOGIN send the password itself; only inside TLS
+  // or from a network the operator trusts with clear text.
+  if (!tls_ && !config_.plaintext_auth) return {};
+  return "PLAIN LOGIN";
+}
+
+void ServerSession::cmd_auth(const Command& cmd, Actions& out) {
+  if (!config_.offer_auth) {
+    reply(out, format_reply(503, "5.5.1", "Error: authentication not enabled"), true);
+    return;
+  }
+  if (!account_.empty()) {
+    // RFC 4954 §4: no AUTH after a successful one.
+    reply(out, format_reply(503, "5.5.1", "Error: already authenticated"), true);
+    return;
+  }
+  std::string_view args = trim(cmd.args);
+  std::string_view mech = args.substr(0, args.find(' '));
+  std::string_view initial;
+  if (mech.size() < args.size()) initial = trim(args.substr(mech.size()));
+  if (mech.empty() || initial.find(' ') != std::string_view::npos) {
+    reply(out, format_reply(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]"), true);
+    return;
+  }
+  std::string upper(mech);
+  for (auto& c : upper) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  if (upper != "PLAIN" && upper != "LOGIN") {
+    reply(out, format_reply(504, "5.5.4", "Error: unsupported authentication mechanism"), true);
+    return;
+  }
+  if (!tls_ && !config_.plaintext_auth) {
+    // RFC 4954 §6 / RFC 5248: 538 5.7.11.
+    reply(out,
+          format_reply(538, "5.7.11", "Error: encryption required for requested authentication "
+                                      "mechanism"),
+          true);
+    return;
+  }
+  auth_mechanism_ = upper;
+  auth_login_user_.clear();
+  if (initial.empty()) {
+    // PLAIN: an empty challenge; LOGIN: "Username:" (base64).
+    enter_state(State::kAuthenticating);
+    reply(out, upper == "PLAIN" ? std::string("334 \r\n") : "334 VXNlcm5hbWU6\r\n", false);
+    return;
+  }
+  // RFC 4954 §4: "=" is an empty initial response.
+  std::optional<std::string> decoded =
+      initial == "=" ? std::optional<std::string>(std::string()) : base64_decode(initial);
+  if (!decoded) {
+    auth_mechanism_.clear();
+    reply(out, format_reply(501, "5.5.2", "Error: invalid base64 data"), true);
+    return;
+  }
+  auth_message(std::move(*decoded), out);
+}
+
+void ServerSession::auth_abort(Actions& out, std::string text) {
+  auth_mechanism_.clear();
+  auth_login_user_.clear();
+  enter_state(State::kReady);
+  reply(out, std::move(text), true);
+}
+
+void ServerSession::auth_message(std::string message, Actions& out) {
+  if (auth_mechanism_ == "LOGIN" && auth_login_user_.empty()) {
+    if (message.empty() || message.size() > mail::kMaxPlainField ||
+        message.find('\0') != std::string::npos) {
+      auth_abort(out, format_reply(535, "5.7.8", "Error: authentication failed"));
+      return;
+    }
+    auth_login_user_ = std::move(message);
+    enter_state(State::kAuthenticating);
+    reply(out, "334 UGFzc3dvcmQ6\r\n", false);  // "Password:"
+    return;
+  }
+  VerifyAuth v;
+  v.mechanism = auth_mechanism_;
+  if (auth_mechanism_ == "PLAIN") {
+    auto creds = mail::parse_sasl_plain(message);
+    if (!creds) {
+      auth_abort(out, format_reply(535, "5.7.8", "Error: authentication failed"));
+      return;
+    }
+    v.authzid = std::move(creds->authzid);
+    v.authcid = std::move(creds->authcid);
+    v.password = std::move(creds->password);
+  } else {
+    if (message.empty() || message.size() > mail::kMaxPlainField ||
+        message.find('\0') != std::string::npos) {
+      auth_abort(out, format_reply(535, "5.7.8", "Error: authentication failed"));
+      return;
+    }
+    v.authcid = std::move(auth_login_user_);
+    v.password = std::move(message);
+  }
+  auth_login_user_.clear();
+  enter_state(State::kVerifyingAuth);
+  out.emplace_back(std::move(v));
+}
+
+void ServerSession::process_auth_line(Actions& out) {
+  // One SASL response line (RFC 4954 §4): base64 or "*", CRLF-terminated,
+  // at most kMaxAuthLine octets; a bare LF ends it too (clients are lax here
+  // and nothing can be smuggled: the line is never a command).
+  std::size_t lf = input_.find('\n');
+  std::string_view chunk = input_.substr(0, lf == std::string_view::npos ? input_.size() : lf);
+  if (!auth_overflow_) {
+    auth_line_.append(chunk);
+    if (auth_line_.size() + 2 > kMaxAuthLine) {
+      auth_overflow_ = true;
+      auth_line_.clear();
+    }
+  }
+  if (lf == std::string_view::npos) {
+    input_ = {};
+    return;  // need more
+  }
+  input_.remove_prefix(lf + 1);
+  std::string line = std::move(auth_line_);
+  auth_line_.clear();
+  if (auth_overflow_) {
+    auth_overflow_ = false;
+    auth_abort(out, std::string(error_reply(CommandErrorKind::kAuthTooLong)));
+    return;
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  std::string_view response = trim(line);
+  if (response == "*") {
+    // RFC 4954 §4: the client cancels.
+    auth_abort(out, format_reply(501, "5.7.0", "Authentication aborted"));
+    return;
+  }
+  auto decoded = base64_decode(response);
+  if (!decoded) {
+    auth_abort(out, format_reply(501, "5.5.2", "Error: invalid base64 data"));
+    return;
+  }
+  auth_message(std::move(*decoded), out);
 }
 
 void ServerSession::cmd_simple(const Command& cmd, Actions& out) {

@@ -2,9 +2,11 @@
 // command table (rule 3).
 //
 // Invariants: the command states are kGreeted, kReady, kMail and kRcpt; the
-// machine reads commands only in those. kCheckingRecipient, kDelivering and
-// kStartingTls wait for an event from the driver and read nothing (RFC 2920 §3.2: replies
-// stay in order because the machine never runs ahead of an unanswered RCPT).
+// machine reads commands only in those. kAuthenticating reads one SASL
+// response line (RFC 4954 §4), not a command. kCheckingSender,
+// kCheckingRecipient, kVerifyingAuth, kDelivering and kStartingTls wait for
+// an event from the driver and read nothing (RFC 2920 §3.2: replies stay in
+// order because the machine never runs ahead of an unanswered MAIL or RCPT).
 //
 // RFC 5321 §4.1.4 (order of commands), §3.3 (mail transaction); RFC 3207
 // (STARTTLS).
@@ -19,12 +21,15 @@ enum class State : std::uint8_t {
   kStart,              // before Connected: nothing sent yet
   kGreeted,            // 220 sent; waiting for EHLO/HELO
   kReady,              // EHLO/HELO done; no transaction
+  kCheckingSender,     // CheckSender emitted; waiting for SenderChecked
   kMail,               // MAIL accepted; no recipient accepted yet
   kRcpt,               // at least one recipient accepted
   kCheckingRecipient,  // CheckRecipient emitted; waiting for RecipientChecked
   kData,               // 354 sent; reading the message
   kDelivering,         // Deliver emitted; waiting for DeliveryDone
   kStartingTls,        // 220 to STARTTLS and StartTls emitted; waiting for TlsStarted
+  kAuthenticating,     // 334 sent to AUTH; waiting for the client's response line
+  kVerifyingAuth,      // VerifyAuth emitted; waiting for AuthChecked
   kClosed,             // Close emitted (or the peer went away)
 };
 
@@ -36,6 +41,8 @@ constexpr std::string_view to_string(State s) {
       return "greeted";
     case State::kReady:
       return "ready";
+    case State::kCheckingSender:
+      return "checking-sender";
     case State::kMail:
       return "mail";
     case State::kRcpt:
@@ -48,6 +55,10 @@ constexpr std::string_view to_string(State s) {
       return "delivering";
     case State::kStartingTls:
       return "starting-tls";
+    case State::kAuthenticating:
+      return "authenticating";
+    case State::kVerifyingAuth:
+      return "verifying-auth";
     case State::kClosed:
       return "closed";
   }

@@ -6,7 +6,7 @@
 
 #include "core/base64.hpp"
 #include "proto/pop3/message_format.hpp"
-#include "proto/pop3/sasl_plain.hpp"
+#include "mail/sasl_plain.hpp"
 #include "proto/pop3/server_session.hpp"
 
 namespace tegami::pop3 {
@@ -48,7 +48,9 @@ TEST(Base64, RejectsNonCanonicalInput) {
 }
 
 TEST(SaslPlain, Parses) {
-  using C = PlainCredentials;
+  using C = mail::PlainCredentials;
+  using mail::kMaxPlainField;
+  using mail::parse_sasl_plain;
   EXPECT_EQ(parse_sasl_plain(std::string("\0alice\0secret", 13)), (C{"", "alice", "secret"}));
   EXPECT_EQ(parse_sasl_plain(std::string("admin\0alice\0s e", 15)), (C{"admin", "alice", "s e"}));
   for (const auto& bad :

@@ -24,6 +24,8 @@ std::string describe(const CommandResult& r) {
         return "bare";
       case CommandErrorKind::kLineTooLong:
         return "long";
+      case CommandErrorKind::kAuthTooLong:
+        return "authlong";
       case CommandErrorKind::kInvalidByte:
         return "byte";
       case CommandErrorKind::kNonSmtp:
@@ -134,6 +136,30 @@ TEST(CommandParser, LongLineStaysBounded) {
   ASSERT_TRUE(std::holds_alternative<CommandError>(f.result));
   EXPECT_EQ(std::get<CommandError>(f.result).kind, CommandErrorKind::kLineTooLong);
   EXPECT_FALSE(p.mid_line());
+}
+
+// RFC 4954 §4: AUTH with an initial response may be up to 12288 octets
+// (CRLF included); other commands stay at 512.
+TEST(CommandParser, AuthLinesMayBeLonger) {
+  const std::string max_ok(kMaxAuthLine - 2 - 11, 'Q');  // "AUTH PLAIN " + Q... + CRLF
+  const std::string auth_ok = "AUTH PLAIN " + max_ok + "\r\n";
+  ASSERT_EQ(auth_ok.size(), kMaxAuthLine);
+  const std::string auth_long = "auth plain " + max_ok + "Q\r\nNOOP\r\n";
+  const std::string noop_long = "NOOP " + std::string(600, 'Q') + "\r\n";
+  for (std::size_t split : {std::size_t{1}, std::size_t{4}, std::size_t{5}, std::size_t{600},
+                            std::size_t{12287}}) {
+    auto in_two = [&](const std::string& s) {
+      std::string_view v(s);
+      std::size_t k = std::min(split, v.size());
+      return run({v.substr(0, k), v.substr(k)});
+    };
+    EXPECT_EQ(in_two(auth_ok).results, std::vector<std::string>{"cmd AUTH|PLAIN " + max_ok})
+        << split;
+    EXPECT_EQ(in_two(auth_long).results, (std::vector<std::string>{"authlong", "cmd NOOP|"}))
+        << split;
+    EXPECT_EQ(in_two(noop_long).results, std::vector<std::string>{"long"}) << split;
+  }
+  EXPECT_EQ(error_reply(CommandErrorKind::kAuthTooLong).substr(0, 10), "500 5.5.6 ");
 }
 
 TEST(CommandParser, StopsAfterEachLine) {

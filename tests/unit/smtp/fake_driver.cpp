@@ -56,6 +56,42 @@ RecipientChecked fake_verdict(const CheckRecipient& check) {
   return v;
 }
 
+SenderChecked fake_sender_verdict(const CheckSender& check, bool submission) {
+  SenderChecked v;
+  const mail::Address& s = check.sender;
+  const std::string path = s.to_path();
+  if (submission && check.auth_account.empty()) {
+    v.reply = "530 5.7.0 Authentication required";
+  } else if (!check.auth_account.empty() && !s.null_path &&
+             s.local_lower + "@" + s.domain != check.auth_account) {
+    v.reply = "553 5.7.1 " + path + ": Sender address not owned by you";
+  } else if (check.auth_account.empty() && s.local_lower == "forged" &&
+             mail::domain_equal(s.domain, "example.test")) {
+    v.reply = "550 5.7.1 " + path + ": Sender address rejected";
+  } else {
+    v.accepted = true;
+    v.reply = "250 2.1.0 Ok";
+  }
+  return v;
+}
+
+AuthChecked fake_auth(const VerifyAuth& verify) {
+  AuthChecked a;
+  using O = AuthChecked::Outcome;
+  if (verify.password == "temp") {
+    a.outcome = O::kTempFailure;
+  } else if (verify.password == "lockout") {
+    a.outcome = O::kTooManyFailures;
+  } else if (verify.authcid == "alice@example.test" && verify.password == "secret" &&
+             (verify.authzid.empty() || verify.authzid == verify.authcid)) {
+    a.outcome = O::kOk;
+    a.account = "alice@example.test";
+  } else {
+    a.outcome = O::kBadCredentials;
+  }
+  return a;
+}
+
 DeliveryDone fake_delivery(const Envelope& envelope, int& counter) {
   if (envelope.body.find("X-Test-Fail: temp") != std::string::npos) {
     return DeliveryDone{fail(Error::temp("storage failure, try again later", 451, "4.3.0"))};
@@ -97,7 +133,8 @@ void FakeDriver::perform(const Actions& actions) {
   for (std::size_t i = 0; i + 1 < actions.size(); ++i) {
     EXPECT_TRUE(std::holds_alternative<Reply>(actions[i]) ||
                 std::holds_alternative<Delay>(actions[i]))
-        << "CheckRecipient, Deliver, StartTls and Close must be the last action";
+        << "CheckSender, CheckRecipient, VerifyAuth, Deliver, StartTls and Close must be the "
+           "last action";
   }
   for (const auto& action : actions) {
     EXPECT_FALSE(closed_) << "action after Close";
@@ -112,6 +149,18 @@ void FakeDriver::perform(const Actions& actions) {
       }
     } else if (const auto* d = std::get_if<Delay>(&action)) {
       note("A: delay " + std::to_string(d->duration.count()) + "ms");
+    } else if (const auto* cs = std::get_if<CheckSender>(&action)) {
+      note("A: check-sender " + cs->sender.to_path() +
+           (cs->auth_account.empty() ? "" : " auth=" + cs->auth_account));
+      EXPECT_EQ(session_.state(), State::kCheckingSender);
+      EXPECT_FALSE(session_.wants_input());
+      perform(session_.step(fake_sender_verdict(*cs, session_.config().submission)));
+    } else if (const auto* va = std::get_if<VerifyAuth>(&action)) {
+      note("A: verify-auth " + va->mechanism + " authzid=" + va->authzid +
+           " authcid=" + va->authcid + " password=" + va->password);
+      EXPECT_EQ(session_.state(), State::kVerifyingAuth);
+      EXPECT_FALSE(session_.wants_input());
+      perform(session_.step(fake_auth(*va)));
     } else if (const auto* c = std::get_if<CheckRecipient>(&action)) {
       ++checks_;
       note("A: check " + c->recipient.to_path() + " from " + c->sender.to_path());
@@ -128,9 +177,11 @@ void FakeDriver::perform(const Actions& actions) {
       note("A: deliver helo=" + env.helo + (env.esmtp ? " esmtp" : " smtp") + " from=" +
            env.mail_from.to_path() + " to=" + rcpts + " size=" + std::to_string(env.body.size()) +
            " lines=" + std::to_string(env.lines) + (env.eight_bit_mime ? " 8bitmime" : "") +
-           (env.tls ? " tls=" + env.tls->protocol + "/" + env.tls->cipher + " with " +
-                          std::string(received_protocol(env))
-                    : ""));
+           (env.tls ? " tls=" + env.tls->protocol + "/" + env.tls->cipher : "") +
+           (env.auth_account.empty() ? "" : " account=" + env.auth_account) +
+           (env.tls || !env.auth_account.empty()
+                ? " with " + std::string(received_protocol(env))
+                : ""));
       std::size_t start = 0;
       int shown = 0;
       while (start < env.body.size()) {

@@ -14,6 +14,12 @@
 //                is_relay_hack() address is "554 5.7.1 ... Relay access denied".
 // Fake store:    a body containing "X-Test-Fail: temp" fails 451 4.3.0, one
 //                with "X-Test-Fail: perm" fails 554 5.7.1; else ids Q1, Q2, ...
+// Fake sender policy: on a submission session (SessionConfig::submission)
+//                without AUTH: 530 5.7.0; after AUTH as alice@example.test,
+//                only <alice@example.test> and <> (else 553 5.7.1); without
+//                AUTH, <forged@example.test>: 550 5.7.1; else 250.
+// Fake AUTH:     alice@example.test / "secret" logs in; password "temp"
+//                fails temporarily, "lockout" as the tenth failure; else 535.
 // Fake TLS:      StartTls is answered at once with TlsStarted: TLSv1.3 with
 //                TLS_AES_256_GCM_SHA384, or a failure after set_tls_fails().
 #pragma once
@@ -28,6 +34,8 @@ namespace tegami::smtp::testing {
 
 RecipientChecked fake_verdict(const CheckRecipient& check);
 DeliveryDone fake_delivery(const Envelope& envelope, int& counter);
+SenderChecked fake_sender_verdict(const CheckSender& check, bool submission);
+AuthChecked fake_auth(const VerifyAuth& verify);
 
 class FakeDriver {
  public:

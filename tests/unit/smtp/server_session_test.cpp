@@ -35,6 +35,16 @@ std::size_t count(const Actions& actions) {
   return n;
 }
 
+// Feeds input that starts with MAIL: the machine asks about the sender and
+// waits; the sender is accepted and the actions after that are returned.
+Actions mail_accepted(ServerSession& s, std::string_view input) {
+  Actions a = s.step(Input{input});
+  EXPECT_EQ(count<CheckSender>(a), 1u);
+  EXPECT_EQ(s.state(), State::kCheckingSender);
+  EXPECT_FALSE(s.wants_input());
+  return s.step(SenderChecked{true, "250 2.1.0 Ok"});
+}
+
 TEST(ServerSession, GreetsAndWaitsForRecipientVerdict) {
   ServerSession s(test_config());
   EXPECT_FALSE(s.wants_input());
@@ -44,8 +54,9 @@ TEST(ServerSession, GreetsAndWaitsForRecipientVerdict) {
   EXPECT_TRUE(s.wants_input());
 
   s.step(Input{"EHLO c.example\r\n"});
-  a = s.step(Input{"MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\nNOOP\r\n"});
-  // MAIL answered, then the machine stops at RCPT: NOOP is not answered yet.
+  a = mail_accepted(s, "MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\nNOOP\r\n");
+  // MAIL answered once the sender is accepted, then the machine stops at
+  // RCPT: NOOP is not answered yet.
   EXPECT_EQ(replies(a), "250 2.1.0 Ok\r\n");
   ASSERT_EQ(count<CheckRecipient>(a), 1u);
   EXPECT_EQ(std::get<CheckRecipient>(a.back()).recipient.to_path(), "<alice@example.test>");
@@ -69,7 +80,7 @@ TEST(ServerSession, InputWhileWaitingIsKeptInOrder) {
   ServerSession t(test_config());
   t.step(Connected{});
   t.step(Input{"EHLO c.example\r\n"});
-  t.step(Input{"MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.test>\r\n"});
+  mail_accepted(t, "MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.test>\r\n");
   ASSERT_EQ(t.state(), State::kCheckingRecipient);
   // A driver that reads anyway: the bytes wait their turn.
   Actions a = t.step(Input{"RSET\r\n"});
@@ -83,7 +94,7 @@ TEST(ServerSession, PendingInputIsBounded) {
   ServerSession s(test_config());
   s.step(Connected{});
   s.step(Input{"EHLO c.example\r\n"});
-  s.step(Input{"MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.test>\r\n"});
+  mail_accepted(s, "MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.test>\r\n");
   std::string chunk(64 * 1024, 'x');
   Actions a;
   for (int i = 0; i < 20 && s.state() != State::kClosed; ++i) a = s.step(Input{chunk});
@@ -96,7 +107,7 @@ TEST(ServerSession, VerdictAndErrorTextsAreSanitised) {
   ServerSession s(test_config());
   s.step(Connected{});
   s.step(Input{"EHLO c.example\r\n"});
-  s.step(Input{"MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.test>\r\n"});
+  mail_accepted(s, "MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.test>\r\n");
   // A verdict that says "accepted" with a failure code, and with a CR LF inside.
   Actions a = s.step(RecipientChecked{true, "550 no\r\n250 smuggled", {}});
   EXPECT_EQ(replies(a), "250 2.1.5 Ok\r\n");
@@ -277,7 +288,7 @@ TEST(ServerSession, ShutdownWhileCheckingRecipientWaitsForTheVerdict) {
   ServerSession s(test_config());
   s.step(Connected{});
   s.step(Input{"EHLO c.example\r\n"});
-  s.step(Input{"MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\n"});
+  mail_accepted(s, "MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\n");
   EXPECT_TRUE(s.step(Shutdown{}).empty());
   Actions a = s.step(RecipientChecked{true, "250 2.1.5 Ok", {}});
   EXPECT_EQ(replies(a), "250 2.1.5 Ok\r\n421 4.3.2 mx.example.test Service shutting down\r\n");

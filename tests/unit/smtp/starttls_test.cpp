@@ -86,6 +86,10 @@ TEST(SmtpStartTls, PipelinedCommandsAreDiscardedNeverExecuted) {
   EXPECT_EQ(replies(a), "503 5.5.1 Error: send HELO/EHLO first\r\n");
   s.step(Input{"EHLO c.example\r\n"});
   a = s.step(Input{"MAIL FROM:<a@example.net>\r\n"});
+  ASSERT_FALSE(a.empty());
+  ASSERT_TRUE(std::holds_alternative<CheckSender>(a.back()));
+  EXPECT_EQ(std::get<CheckSender>(a.back()).sender.to_path(), "<a@example.net>");
+  a = s.step(SenderChecked{true, ""});
   EXPECT_EQ(replies(a), "250 2.1.0 Ok\r\n");
 }
 
@@ -148,6 +152,7 @@ TEST(SmtpStartTls, EnvelopeRecordsTlsAndReceivedProtocol) {
   s.step(good_handshake());
   s.step(Input{"EHLO c.example\r\n"});
   s.step(Input{"MAIL FROM:<a@example.net>\r\n"});
+  s.step(SenderChecked{true, ""});
   s.step(Input{"RCPT TO:<alice@example.test>\r\n"});
   s.step(RecipientChecked{true, "", {"alice"}});
   s.step(Input{"DATA\r\n"});

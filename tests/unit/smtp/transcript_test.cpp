@@ -13,7 +13,10 @@
 //                                    max_size=N, max_recipients=N, chunked,
 //                                    starttls (offered), implicit_tls (the
 //                                    session starts in TLS), tls_fails (the
-//                                    fake handshake fails)
+//                                    fake handshake fails), auth (a
+//                                    submission session offering AUTH),
+//                                    plaintext_auth (PLAIN/LOGIN allowed
+//                                    without TLS)
 //   @pregreet TEXT                   connect, the client having sent TEXT
 //                                    (escapes as R:) before the greeting
 //   C: TEXT                          the client sends TEXT + CRLF (one Input)
@@ -132,6 +135,11 @@ Replay replay(const std::string& script, bool bytewise) {
           result.chunked = true;
         } else if (key == "starttls") {
           config.offer_starttls = true;
+        } else if (key == "auth") {
+          config.offer_auth = true;
+          config.submission = true;
+        } else if (key == "plaintext_auth") {
+          config.plaintext_auth = true;
         } else if (key == "implicit_tls") {
           config.tls = TlsInfo{"TLSv1.3", "TLS_AES_128_GCM_SHA256"};
         } else if (key == "tls_fails") {

@@ -7,7 +7,7 @@
 // that (kMaxPlainField) so one field cannot be used to push kilobytes into
 // the password hasher. UTF-8 validity and SASLprep are left to the verifier.
 //
-// Nothing here is POP3-specific; SMTP AUTH PLAIN (RFC 4954) can reuse it.
+// Shared by POP3 AUTH (RFC 5034) and SMTP AUTH (RFC 4954).
 #pragma once
 
 #include <cstddef>
@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-namespace tegami::pop3 {
+namespace tegami::mail {
 
 // RFC 4616 §2: "up to 255 octets" for each of authzid, authcid and passwd.
 inline constexpr std::size_t kMaxPlainField = 255;
@@ -30,4 +30,4 @@ struct PlainCredentials {
 // Splits a decoded PLAIN message; std::nullopt when malformed.
 std::optional<PlainCredentials> parse_sasl_plain(std::string_view message);
 
-}  // namespace tegami::pop3
+}  // namespace tegami::mail

@@ -1,6 +1,6 @@
-#include "proto/pop3/sasl_plain.hpp"
+#include "mail/sasl_plain.hpp"
 
-namespace tegami::pop3 {
+namespace tegami::mail {
 
 std::optional<PlainCredentials> parse_sasl_plain(std::string_view message) {
   const std::size_t first = message.find('\0');
@@ -20,4 +20,4 @@ std::optional<PlainCredentials> parse_sasl_plain(std::string_view message) {
   return creds;
 }
 
-}  // namespace tegami::pop3
+}  // namespace tegami::mail

@@ -1,0 +1,1304 @@
+"""Relay authorisation (issue 7) against the real tegami binary.
+
+SMTP AUTH (RFC 4954: PLAIN, LOGIN) on [submission] and [submissions],
+POP-before-SMTP grants, the relay decision on [smtp] and [submission], the
+sender checks (MAIL FROM and header From: must belong to the account),
+local-domain spoofing, failure throttling and the open-relay table; with
+smtplib, poplib, raw sockets, swaks, msmtp and mpop.
+
+Every client chooses its source address (Linux lets a socket bind any
+127.0.0.0/8 address while connecting to 127.0.0.1):
+
+  127.0.0.2        the trusted network (`[relay] trusted_networks`)
+  127.0.0.3/4      outsiders that never fail a login
+  127.0.1.x        tests that fail logins (throttle delays are per client IP)
+  127.0.2.x        POP-before-SMTP grants (a grant is per client IP)
+
+Remote mail goes to a second tegami for the domain remote.test, reached by
+`[relay] routes`, as in test_queue.py; its mailboxes prove what was (or was
+not) relayed.
+"""
+import base64
+import os
+import poplib
+import re
+import shutil
+import smtplib
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+from harness import DOMAIN, HOSTNAME, PASSWORD, Raw, Server  # noqa: E402
+
+REMOTE = "remote.test"
+REMOTE_HOST = "mx.remote.test"
+SERVICES = ("smtp", "submission", "submissions", "pop3", "pop3s")
+
+TRUSTED = "127.0.0.2"
+OUTSIDER = "127.0.0.3"
+OUTSIDER2 = "127.0.0.4"
+
+ALICE = f"alice@{DOMAIN}"
+BOB = f"bob@{DOMAIN}"
+RUSER = f"user@{REMOTE}"
+HELO = "client.example.org"
+OUTSIDE_SENDER = "someone@outside.example"
+
+
+# =============================================================================
+# Helpers
+# =============================================================================
+
+def addr(user):
+    return f"{user}@{DOMAIN}"
+
+
+def b64(text):
+    if isinstance(text, str):
+        text = text.encode()
+    return base64.b64encode(text).decode()
+
+
+def plain(user, password=PASSWORD, authzid=""):
+    """An RFC 4616 PLAIN response, base64."""
+    return b64(f"{authzid}\0{user}\0{password}")
+
+
+def cert_path(srv):
+    return os.path.join(srv.dir, "tls", "cert.pem")
+
+
+def tls_context(srv):
+    ctx = ssl.create_default_context(cafile=cert_path(srv))
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def message(tag, sender=ALICE, rcpt="someone", header_from=None):
+    """A message whose first header line is X-Relay-Test: TAG (so the server's
+    own trace fields are everything above it) and whose Subject is TAG."""
+    hfrom = header_from if header_from is not None else f"Alice <{sender}>"
+    return (f"X-Relay-Test: {tag}\r\nFrom: {hfrom}\r\nTo: <{rcpt}>\r\nSubject: {tag}\r\n"
+            f"Message-ID: <{tag.replace(' ', '-')}@client.example.org>\r\n"
+            "Date: Mon, 01 Jan 2024 12:00:00 +0000\r\n\r\nHello relay.\r\n").encode()
+
+
+def find(msgs, tag):
+    """The stored messages (bytes) carrying X-Relay-Test: TAG."""
+    needle = f"X-Relay-Test: {tag}\n".encode()
+    return [data for _, data in msgs if needle in data.replace(b"\r\n", b"\n")]
+
+
+def trace_part(data):
+    """What the receiving server put above the client's first header line
+    (Return-Path:, Received:, ...), LF line endings."""
+    data = data.replace(b"\r\n", b"\n")
+    i = data.find(b"X-Relay-Test: ")
+    assert i >= 0, data[:500]
+    return data[:i].decode("utf-8", "replace")
+
+
+def top_received(data):
+    """The first (top) Received: field, unfolded."""
+    m = re.search(r"(?ms)^Received: (.*?)\n(?=\S|\Z)", trace_part(data))
+    assert m, data[:500]
+    return re.sub(r"\n[ \t]+", " ", m.group(1))
+
+
+def received_fields(data):
+    """Every Received: field the server added (Return-Path: left out), unfolded."""
+    t = trace_part(data)
+    fields = re.findall(r"(?ms)^Received: .*?\n(?=\S|\Z)", t)
+    return [re.sub(r"\n[ \t]+", " ", f) for f in fields]
+
+
+def wait_for(pred, timeout=15, step=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def own(cls, srv):
+    """Stops and removes `srv` after the class, even when setUpClass fails half-way;
+    SIGTERM must be a clean stop (exit 0): a crash shows up here."""
+    def stop():
+        started = srv.proc is not None
+        rc = srv.stop()
+        if started and rc != 0:
+            raise AssertionError(f"tegami exited {rc} on SIGTERM:\n" + srv.log()[-3000:])
+    cls.addClassCleanup(srv.cleanup)
+    cls.addClassCleanup(stop)
+    return srv
+
+
+def route(port):
+    return {"relay.routes": '{ "%s" = "127.0.0.1:%d" }' % (REMOTE, port)}
+
+
+class Smtp(Raw):
+    """Raw SMTP client from a chosen source address: exact commands, full replies."""
+
+    def __init__(self, port, source=OUTSIDER, timeout=40, implicit_tls=None):
+        super().__init__(port, source=source, timeout=timeout)
+        if implicit_tls is not None:
+            self.s = implicit_tls.wrap_socket(self.s, server_hostname=HOSTNAME)
+        self.greeting = self.reply()
+
+    def cmd(self, text):
+        """Sends one line; returns (code, last line, all lines)."""
+        self.send(text + "\r\n")
+        lines = self.reply()
+        return int(lines[-1][:3]), lines[-1], lines
+
+    def ehlo(self, name=HELO):
+        code, _, lines = self.cmd(f"EHLO {name}")
+        assert code == 250, lines
+        return [l[4:] for l in lines]
+
+    def starttls(self, ctx):
+        code, line, _ = self.cmd("STARTTLS")
+        assert code == 220, line
+        self.s = ctx.wrap_socket(self.s, server_hostname=HOSTNAME)
+        self.buf = b""
+
+    def auth_plain(self, user=ALICE, password=PASSWORD):
+        return self.cmd(f"AUTH PLAIN {plain(user, password)}")
+
+    def data(self, msg):
+        """DATA with a CRLF message (no dot-stuffing needed for our messages)."""
+        code, line, _ = self.cmd("DATA")
+        if code != 354:
+            return code, line
+        self.send(msg + b".\r\n")
+        lines = self.reply()
+        return int(lines[-1][:3]), lines[-1]
+
+    def quit(self):
+        try:
+            self.cmd("QUIT")
+        except (OSError, EOFError):
+            pass
+        self.close()
+
+
+def smtp_client(srv, service="smtp", source=OUTSIDER, tls=False):
+    """smtplib from a chosen source address; tls=True: implicit TLS ([submissions])."""
+    if tls:
+        return smtplib.SMTP_SSL("127.0.0.1", srv.ports[service], timeout=40,
+                                source_address=(source, 0), context=tls_context(srv))
+    return smtplib.SMTP("127.0.0.1", srv.ports[service], timeout=40, source_address=(source, 0))
+
+
+class SourcePOP3(poplib.POP3):
+    """poplib.POP3 that binds a source address (poplib has no source_address)."""
+
+    def __init__(self, host, port, source, timeout=40):
+        self.source = source
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout):
+        return socket.create_connection((self.host, self.port), timeout,
+                                        source_address=(self.source, 0))
+
+
+def pop_login(srv, source, user=ALICE, password=PASSWORD):
+    """USER/PASS from `source`, then QUIT."""
+    p = SourcePOP3("127.0.0.1", srv.ports["pop3"], source)
+    try:
+        p.user(user)
+        p.pass_(password)
+    finally:
+        try:
+            p.quit()
+        except (poplib.error_proto, OSError):
+            p.close()
+
+
+def relay_attempt(srv, source, rcpt=RUSER, sender=ALICE, service="smtp"):
+    """MAIL + RCPT on a fresh connection; returns (mail reply, rcpt reply) as (code, line)."""
+    c = Smtp(srv.ports[service], source=source)
+    try:
+        c.ehlo()
+        mcode, mline, _ = c.cmd(f"MAIL FROM:<{sender}>")
+        if mcode != 250:
+            return (mcode, mline), None
+        rcode, rline, _ = c.cmd(f"RCPT TO:<{rcpt}>")
+        return (mcode, mline), (rcode, rline)
+    finally:
+        c.quit()
+
+
+class RelayCase(unittest.TestCase):
+    """One relaying server (example.test) plus one destination (remote.test) per class."""
+
+    extra = {}
+    users = ("alice", "bob")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dest = own(cls, Server(domain=REMOTE, hostname=REMOTE_HOST,
+                                   users=("user", "carol", "dave"))).start()
+        conf = {"relay.trusted_networks": f'["{TRUSTED}/32"]', "queue.retry": '["1s"]'}
+        conf.update(route(cls.dest.ports["smtp"]))
+        conf.update(cls.extra)
+        cls.srv = own(cls, Server(users=cls.users, extra_config=conf, services=SERVICES)).start()
+
+    # --- assertions -----------------------------------------------------------
+
+    def assertReply(self, got, code, enhanced=None, text=None):
+        """got: (code, line) or a (code, line, lines) triple."""
+        self.assertIsNotNone(got, f"no reply: expected {code}")
+        c, line = got[0], got[1]
+        self.assertEqual(c, code, f"expected {code} {enhanced or ''}, got: {line}")
+        if enhanced:
+            self.assertRegex(line, r"^\d{3}[ -]" + re.escape(enhanced) + r"\b",
+                             f"enhanced code {enhanced} expected: {line}")
+        if text:
+            self.assertIn(text.lower(), line.lower(), line)
+
+    def assertDelivered(self, srv, user, tag, n=1, timeout=15):
+        msgs = wait_for(lambda: find(srv.messages(user), tag), timeout)
+        self.assertEqual(len(msgs), n, f"{user}@{srv.domain}: {tag!r} not delivered\n"
+                         + srv.log()[-3000:] + "\n--- relay server ---\n" + self.srv.log()[-3000:])
+        return msgs[0]
+
+    def assertNotDelivered(self, srv, user, tag, wait=0.0):
+        if wait:
+            time.sleep(wait)
+        self.assertEqual(find(srv.messages(user), tag), [], f"{tag!r} reached {user}@{srv.domain}")
+
+    def queue_ids(self):
+        out = self.srv.cli("queue", "list").stdout
+        return [line.split("\t")[0] for line in out.splitlines() if line and line[0] != "\t"]
+
+    # --- a full transaction ------------------------------------------------------
+
+    def send(self, c, sender, rcpts, msg):
+        """MAIL, RCPTs, DATA on an open Smtp client; asserts every 250 on the way."""
+        self.assertReply(c.cmd(f"MAIL FROM:<{sender}>"), 250)
+        for r in rcpts:
+            self.assertReply(c.cmd(f"RCPT TO:<{r}>"), 250)
+        self.assertReply(c.data(msg), 250)
+
+
+# =============================================================================
+# 1, 6, 8: the relay decision on [smtp], local-domain spoofing, open relay table
+# =============================================================================
+
+class SmtpRelayDecisionTest(RelayCase):
+
+    def test_outsider_may_not_relay(self):
+        tag = "outsider relay"
+        c = Smtp(self.srv.ports["smtp"], source=OUTSIDER)
+        c.ehlo()
+        self.assertReply(c.cmd("MAIL FROM:<someone@outside.example>"), 250)
+        self.assertReply(c.cmd(f"RCPT TO:<{RUSER}>"), 554, "5.7.1",
+                         f"<{RUSER}>: Relay access denied")
+        code, _ = c.data(message(tag, sender="someone@outside.example", rcpt=RUSER))
+        self.assertNotEqual(code, 250)
+        c.quit()
+        self.assertNotDelivered(self.dest, "user", tag, wait=1.0)
+        self.assertEqual(self.queue_ids(), [])
+
+    def test_trusted_network_relays(self):
+        tag = "trusted relay"
+        c = Smtp(self.srv.ports["smtp"], source=TRUSTED)
+        c.ehlo()
+        self.send(c, "someone@outside.example", [RUSER],
+                  message(tag, sender="someone@outside.example", rcpt=RUSER))
+        c.quit()
+        self.assertDelivered(self.dest, "user", tag)
+        # Sent: the queue empties (other tests of this class check it stays empty).
+        self.assertTrue(wait_for(lambda: not self.queue_ids(), 15),
+                        self.srv.cli("queue", "list").stdout)
+
+    def test_outsider_still_delivers_inbound_to_local_users(self):
+        tag = "inbound from outsider"
+        c = Smtp(self.srv.ports["smtp"], source=OUTSIDER)
+        c.ehlo()
+        self.send(c, "someone@outside.example", [ALICE],
+                  message(tag, sender="someone@outside.example", rcpt=ALICE))
+        c.quit()
+        self.assertDelivered(self.srv, "alice", tag)
+
+    def test_auth_is_not_offered_on_smtp(self):
+        for source in (OUTSIDER, TRUSTED):
+            with self.subTest(source=source):
+                c = Smtp(self.srv.ports["smtp"], source=source)
+                ext = c.ehlo()
+                self.assertFalse([e for e in ext if e.upper().startswith("AUTH")], ext)
+                self.assertReply(c.auth_plain(), 503, "5.5.1")
+                self.assertReply(c.cmd("AUTH LOGIN"), 503, "5.5.1")
+                # Still no relaying for the outsider after the refused AUTH.
+                if source == OUTSIDER:
+                    self.assertReply(c.cmd("MAIL FROM:<someone@outside.example>"), 250)
+                    self.assertReply(c.cmd(f"RCPT TO:<{RUSER}>"), 554, "5.7.1")
+                c.quit()
+
+    def test_local_domain_sender_from_outsider_is_refused(self):
+        for sender in (BOB, ALICE, f"bob@{DOMAIN.upper()}", f"nobody@{DOMAIN}"):
+            with self.subTest(sender=sender):
+                c = Smtp(self.srv.ports["smtp"], source=OUTSIDER)
+                c.ehlo()
+                self.assertReply(c.cmd(f"MAIL FROM:<{sender}>"), 550, "5.7.1")
+                # The transaction never started: RCPT needs MAIL.
+                code, line, _ = c.cmd(f"RCPT TO:<{ALICE}>")
+                self.assertNotEqual(code, 250, line)
+                c.quit()
+
+    def test_local_domain_sender_from_trusted_network_is_accepted(self):
+        tag = "trusted local sender"
+        c = Smtp(self.srv.ports["smtp"], source=TRUSTED)
+        c.ehlo()
+        self.send(c, BOB, [ALICE], message(tag, sender=BOB, rcpt=ALICE))
+        c.quit()
+        data = self.assertDelivered(self.srv, "alice", tag)
+        self.assertIn(f"Return-Path: <{BOB}>", trace_part(data))
+
+    def test_open_relay_table(self):
+        vectors = [
+            f"user@{REMOTE}",
+            f"user%{REMOTE}@{DOMAIN}",
+            f"{REMOTE}!user@{DOMAIN}",
+            f"@{DOMAIN}:user@{REMOTE}",
+            f'"user@{REMOTE}"@{DOMAIN}',
+            f'"user%{REMOTE}"@{DOMAIN}',
+            f"user@{REMOTE}@{DOMAIN}",
+            "user@[127.0.0.1]",
+            "user@[IPv6:::1]",
+            "user@123.45.67.89",
+            f"user@{REMOTE.upper()}",
+            f"user@{REMOTE}.",
+            f"user@{REMOTE.upper()}.",
+            f"USER@Remote.Test",
+            f"user%{REMOTE.upper()}@{DOMAIN}",
+            f"user%{REMOTE}.@{DOMAIN}",
+            f"{REMOTE.upper()}!user@{DOMAIN}",
+            f"@{DOMAIN}:user@{REMOTE}.",
+        ]
+        tag = "open relay table"
+        accepted = []
+        # A few vectors per connection: every refusal counts as a session
+        # error, and the server slows down after 10 of them.
+        for i in range(0, len(vectors), 5):
+            c = Smtp(self.srv.ports["smtp"], source=OUTSIDER)
+            c.ehlo()
+            self.assertReply(c.cmd("MAIL FROM:<probe@outside.example>"), 250)
+            for v in vectors[i:i + 5]:
+                with self.subTest(rcpt=v):
+                    code, line, _ = c.cmd(f"RCPT TO:<{v}>")
+                    if not 500 <= code < 600:
+                        accepted.append((v, line))
+                    self.assertTrue(500 <= code < 600, f"RCPT TO:<{v}> -> {line}")
+            code, line = c.data(message(tag, sender="probe@outside.example", rcpt=RUSER))
+            self.assertNotEqual(code, 250, f"DATA completed after {accepted}: {line}")
+            c.quit()
+        time.sleep(1.5)
+        for user in ("user", "carol", "dave"):
+            self.assertNotDelivered(self.dest, user, tag)
+        self.assertEqual(self.queue_ids(), [], self.srv.cli("queue", "list").stdout)
+
+
+# =============================================================================
+# 1, 2, 4: [submission] and [submissions], SMTP AUTH replies, Received:
+# =============================================================================
+
+class SubmissionAuthTest(RelayCase):
+
+    def test_mail_needs_auth_on_submission(self):
+        for source in (OUTSIDER, TRUSTED):  # a trusted network alone is not enough here
+            with self.subTest(source=source):
+                c = Smtp(self.srv.ports["submission"], source=source)
+                c.ehlo()
+                self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 530, "5.7.0",
+                                 "Authentication required")
+                code, line, _ = c.cmd(f"RCPT TO:<{BOB}>")
+                self.assertNotEqual(code, 250, line)
+                c.quit()
+
+    def test_mail_needs_auth_on_submissions(self):
+        for source in (OUTSIDER, TRUSTED):
+            with self.subTest(source=source):
+                c = Smtp(self.srv.ports["submissions"], source=source,
+                         implicit_tls=tls_context(self.srv))
+                c.ehlo()
+                self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 530, "5.7.0")
+                c.quit()
+
+    def test_ehlo_advertises_plain_and_login_on_submission(self):
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        ext = c.ehlo()
+        self.assertIn("AUTH PLAIN LOGIN", ext)
+        c.quit()
+        c = Smtp(self.srv.ports["submissions"], source=OUTSIDER,
+                 implicit_tls=tls_context(self.srv))
+        self.assertIn("AUTH PLAIN LOGIN", c.ehlo())
+        c.quit()
+
+    def test_auth_plain_initial_response_relays_and_delivers_locally(self):
+        tag = "plain relay"
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        c.ehlo()
+        self.assertReply(c.auth_plain(), 235, "2.7.0")
+        self.send(c, ALICE, [RUSER, BOB], message(tag, rcpt=RUSER))
+        c.quit()
+        local = self.assertDelivered(self.srv, "bob", tag)
+        remote = self.assertDelivered(self.dest, "user", tag)
+        rec = top_received(local)
+        self.assertIn("with ESMTPA", rec)
+        self.assertNotIn("ESMTPSA", rec)
+        # The account is not written into the trace by default.
+        for field in received_fields(local):
+            self.assertNotIn("alice", field.lower(), field)
+        # Our server's Received: travels with the relayed copy.
+        self.assertTrue(any("with ESMTPA" in f and f"by {HOSTNAME}" in f
+                            for f in received_fields(remote)), received_fields(remote))
+        for field in received_fields(remote):
+            self.assertNotIn("alice", field.lower(), field)
+
+    def test_auth_plain_with_empty_challenge(self):
+        tag = "plain challenge"
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        c.ehlo()
+        code, line, _ = c.cmd("AUTH PLAIN")
+        self.assertEqual(code, 334, line)
+        self.assertReply(c.cmd(plain(ALICE)), 235, "2.7.0")
+        self.send(c, ALICE, [BOB], message(tag, rcpt=BOB))
+        c.quit()
+        self.assertDelivered(self.srv, "bob", tag)
+
+    def test_auth_login(self):
+        tag = "login relay"
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        c.ehlo()
+        code, line, _ = c.cmd("AUTH LOGIN")
+        self.assertEqual(code, 334, line)
+        code, line, _ = c.cmd(b64(ALICE))
+        self.assertEqual(code, 334, line)
+        self.assertReply(c.cmd(b64(PASSWORD)), 235, "2.7.0")
+        self.send(c, ALICE, [f"carol@{REMOTE}"], message(tag, rcpt=f"carol@{REMOTE}"))
+        c.quit()
+        data = self.assertDelivered(self.dest, "carol", tag)
+        self.assertTrue(any("with ESMTPA" in f for f in received_fields(data)),
+                        received_fields(data))
+
+    def test_auth_mechanism_name_is_case_insensitive(self):
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        c.ehlo()
+        self.assertReply(c.cmd(f"auth plain {plain(ALICE)}"), 235, "2.7.0")
+        c.quit()
+
+    def test_starttls_then_auth_is_esmtpsa(self):
+        tag = "starttls auth"
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        c.ehlo()
+        c.starttls(tls_context(self.srv))
+        self.assertIn("AUTH PLAIN LOGIN", c.ehlo())
+        self.assertReply(c.auth_plain(), 235, "2.7.0")
+        self.send(c, ALICE, [BOB], message(tag, rcpt=BOB))
+        c.quit()
+        rec = top_received(self.assertDelivered(self.srv, "bob", tag))
+        self.assertIn("with ESMTPSA", rec)
+        self.assertNotIn("alice", rec.lower())
+
+    def test_submissions_auth_is_esmtpsa_and_relays(self):
+        tag = "submissions auth"
+        with smtp_client(self.srv, "submissions", OUTSIDER, tls=True) as s:
+            s.ehlo(HELO)
+            code, resp = s.docmd("AUTH", "PLAIN " + plain(ALICE))
+            self.assertEqual(code, 235, resp)
+            self.assertTrue(resp.startswith(b"2.7.0"), resp)
+            refused = s.sendmail(ALICE, [f"dave@{REMOTE}"], message(tag, rcpt=f"dave@{REMOTE}"))
+            self.assertEqual(refused, {})
+        data = self.assertDelivered(self.dest, "dave", tag)
+        self.assertTrue(any("with ESMTPSA" in f and f"by {HOSTNAME}" in f
+                            for f in received_fields(data)), received_fields(data))
+
+    def test_smtplib_login_on_submission(self):
+        # smtplib picks a mechanism from the advertised list (PLAIN or LOGIN here).
+        tag = "smtplib login"
+        with smtp_client(self.srv, "submission", OUTSIDER2) as s:
+            s.ehlo(HELO)
+            self.assertTrue(s.has_extn("auth"), s.esmtp_features)
+            code, resp = s.login(ALICE, PASSWORD)
+            self.assertEqual(code, 235, resp)
+            self.assertEqual(s.sendmail(ALICE, [RUSER], message(tag, rcpt=RUSER)), {})
+        self.assertDelivered(self.dest, "user", tag)
+
+    def test_bad_password_is_535(self):
+        c = Smtp(self.srv.ports["submission"], source="127.0.1.10")
+        c.ehlo()
+        self.assertReply(c.auth_plain(password="wrong-" + PASSWORD), 535, "5.7.8")
+        # Not authenticated: MAIL is still refused.
+        self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 530, "5.7.0")
+        # The session goes on; the right password works now.
+        self.assertReply(c.auth_plain(), 235, "2.7.0")
+        self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 250)
+        c.quit()
+        self.assertNotIn(PASSWORD, self.srv.log(), "a password reached the log")
+
+    def test_bad_login_password_is_535(self):
+        c = Smtp(self.srv.ports["submission"], source="127.0.1.11")
+        c.ehlo()
+        self.assertEqual(c.cmd("AUTH LOGIN")[0], 334)
+        self.assertEqual(c.cmd(b64(BOB))[0], 334)
+        self.assertReply(c.cmd(b64("not-the-password")), 535, "5.7.8")
+        c.quit()
+
+    def test_username_is_the_full_address(self):
+        c = Smtp(self.srv.ports["submission"], source="127.0.1.12")
+        c.ehlo()
+        self.assertReply(c.auth_plain(user="alice"), 535, "5.7.8")
+        c.quit()
+
+    def test_cancel_with_star(self):
+        for mech in ("PLAIN", "LOGIN"):
+            with self.subTest(mech=mech):
+                c = Smtp(self.srv.ports["submission"], source="127.0.1.13")
+                c.ehlo()
+                self.assertEqual(c.cmd(f"AUTH {mech}")[0], 334)
+                self.assertReply(c.cmd("*"), 501, "5.7.0")
+                self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 530, "5.7.0")
+                self.assertReply(c.auth_plain(), 235, "2.7.0")
+                c.quit()
+
+    def test_bad_base64(self):
+        c = Smtp(self.srv.ports["submission"], source="127.0.1.14")
+        c.ehlo()
+        self.assertReply(c.cmd("AUTH PLAIN !!!not*base64!!!"), 501, "5.5.2")
+        self.assertEqual(c.cmd("AUTH LOGIN")[0], 334)
+        self.assertReply(c.cmd("%%%%"), 501, "5.5.2")
+        self.assertReply(c.auth_plain(), 235, "2.7.0")
+        c.quit()
+
+    def test_second_auth_after_success(self):
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        c.ehlo()
+        self.assertReply(c.auth_plain(), 235, "2.7.0")
+        self.assertReply(c.auth_plain(user=BOB), 503, "5.5.1")
+        self.assertReply(c.cmd("AUTH LOGIN"), 503, "5.5.1")
+        # Still alice: her own address is accepted, bob's is not hers.
+        self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 250)
+        c.quit()
+
+    def test_auth_inside_a_transaction(self):
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        c.ehlo()
+        self.assertReply(c.auth_plain(), 235, "2.7.0")
+        self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 250)
+        self.assertReply(c.auth_plain(), 503, "5.5.1")
+        c.quit()
+
+    def test_unknown_mechanism(self):
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        c.ehlo()
+        for mech in ("CRAM-MD5", "GSSAPI", "XOAUTH2 dGVzdA=="):
+            with self.subTest(mech=mech):
+                self.assertReply(c.cmd(f"AUTH {mech}"), 504, "5.5.4")
+        self.assertReply(c.auth_plain(), 235, "2.7.0")
+        c.quit()
+
+    def test_overlong_response_line(self):
+        c = Smtp(self.srv.ports["submission"], source="127.0.1.15")
+        c.ehlo()
+        self.assertEqual(c.cmd("AUTH PLAIN")[0], 334)
+        self.assertReply(c.cmd("A" * (13 * 1024)), 500, "5.5.6")
+        c.close()
+        # Also as an initial response, and for LOGIN.
+        c = Smtp(self.srv.ports["submission"], source="127.0.1.15")
+        c.ehlo()
+        self.assertReply(c.cmd("AUTH PLAIN " + "A" * (13 * 1024)), 500, "5.5.6")
+        c.close()
+        c = Smtp(self.srv.ports["submission"], source="127.0.1.15")
+        c.ehlo()
+        self.assertEqual(c.cmd("AUTH LOGIN")[0], 334)
+        self.assertReply(c.cmd("A" * (13 * 1024)), 500, "5.5.6")
+        c.close()
+        self.assert_still_serving()
+
+    def assert_still_serving(self):
+        self.assertIsNone(self.srv.proc.poll(), "tegami died:\n" + self.srv.log()[-3000:])
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        c.ehlo()
+        self.assertReply(c.auth_plain(), 235, "2.7.0")
+        c.quit()
+
+    def test_client_disconnects_mid_auth(self):
+        steps = [
+            ["AUTH LOGIN"],                       # after the username challenge
+            ["AUTH LOGIN", b64(ALICE)],           # after the password challenge
+            ["AUTH PLAIN"],                       # after the empty challenge
+        ]
+        for lines in steps:
+            with self.subTest(lines=lines):
+                c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+                c.ehlo()
+                for l in lines:
+                    self.assertEqual(c.cmd(l)[0], 334)
+                c.close()
+        # Half a response line, then gone; and a reset instead of a FIN.
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        c.ehlo()
+        self.assertEqual(c.cmd("AUTH PLAIN")[0], 334)
+        c.send(plain(ALICE)[:10])
+        c.close()
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        c.ehlo()
+        self.assertEqual(c.cmd("AUTH LOGIN")[0], 334)
+        c.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+        # Gone while the server holds back a failure's answer (the throttle delay).
+        c = Smtp(self.srv.ports["submission"], source="127.0.1.16")
+        c.ehlo()
+        c.send(f"AUTH PLAIN {plain(ALICE, 'wrong-password')}\r\n")
+        time.sleep(0.2)
+        c.close()
+        time.sleep(2.5)
+        self.assert_still_serving()
+
+
+# =============================================================================
+# 2: TLS-only AUTH when the client is not in [auth] plaintext_networks
+# =============================================================================
+
+class TlsOnlyAuthTest(RelayCase):
+    extra = {"auth.plaintext_networks": "[]"}
+
+    def test_no_auth_before_starttls(self):
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        ext = c.ehlo()
+        self.assertFalse([e for e in ext if e.upper().startswith("AUTH")], ext)
+        self.assertIn("STARTTLS", ext)
+        self.assertReply(c.auth_plain(), 538, "5.7.11")
+        self.assertReply(c.cmd("AUTH LOGIN"), 538, "5.7.11")
+        self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 530, "5.7.0")
+        c.quit()
+
+    def test_auth_after_starttls(self):
+        tag = "tls only auth"
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        c.ehlo()
+        c.starttls(tls_context(self.srv))
+        self.assertIn("AUTH PLAIN LOGIN", c.ehlo())
+        self.assertReply(c.auth_plain(), 235, "2.7.0")
+        self.send(c, ALICE, [RUSER], message(tag, rcpt=RUSER))
+        c.quit()
+        data = self.assertDelivered(self.dest, "user", tag)
+        self.assertTrue(any("with ESMTPSA" in f for f in received_fields(data)),
+                        received_fields(data))
+
+    def test_submissions_offers_auth(self):
+        c = Smtp(self.srv.ports["submissions"], source=OUTSIDER,
+                 implicit_tls=tls_context(self.srv))
+        self.assertIn("AUTH PLAIN LOGIN", c.ehlo())
+        self.assertEqual(c.cmd("AUTH LOGIN")[0], 334)
+        self.assertEqual(c.cmd(b64(ALICE))[0], 334)
+        self.assertReply(c.cmd(b64(PASSWORD)), 235, "2.7.0")
+        c.quit()
+
+
+# =============================================================================
+# 4: [auth] authenticated_header = true
+# =============================================================================
+
+class AuthenticatedHeaderTest(RelayCase):
+    extra = {"auth.authenticated_header": "true"}
+
+    def test_account_is_in_the_received_field(self):
+        tag = "authenticated header"
+        c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+        c.ehlo()
+        self.assertReply(c.auth_plain(), 235, "2.7.0")
+        self.send(c, ALICE, [BOB], message(tag, rcpt=BOB))
+        c.quit()
+        data = self.assertDelivered(self.srv, "bob", tag)
+        rec = top_received(data)
+        self.assertIn("with ESMTPA", rec)
+        self.assertIn(ALICE, rec)
+
+    def test_unauthenticated_mail_has_no_account(self):
+        tag = "no account"
+        c = Smtp(self.srv.ports["smtp"], source=OUTSIDER)
+        c.ehlo()
+        self.send(c, "someone@outside.example", [BOB],
+                  message(tag, sender="someone@outside.example", rcpt=BOB))
+        c.quit()
+        rec = top_received(self.assertDelivered(self.srv, "bob", tag))
+        self.assertNotIn("ESMTPA", rec)
+        self.assertNotIn("alice", rec.lower())
+
+
+# =============================================================================
+# 5: sender checks (MAIL FROM and header From: must belong to the account)
+# =============================================================================
+
+def assert_553_and_no_transaction(test, srv, service, source, sender, rcpt, msg):
+    """MAIL FROM sender, RCPT rcpt, DATA msg: a 553 5.7.1 must come at MAIL or RCPT,
+    and the transaction must not complete. Returns the replies seen."""
+    c = Smtp(srv.ports[service], source=source)
+    seen = []
+    try:
+        c.ehlo()
+        m = c.cmd(f"MAIL FROM:<{sender}>")
+        seen.append(("MAIL", m[1]))
+        r = None
+        if m[0] == 250:
+            r = c.cmd(f"RCPT TO:<{rcpt}>")
+            seen.append(("RCPT", r[1]))
+        d = c.data(msg)
+        seen.append(("DATA", d[1]))
+    finally:
+        c.quit()
+    test.assertTrue(any(re.match(r"^553[ -]5\.7\.1\b", line) for _, line in seen[:2]),
+                    f"no 553 5.7.1 at MAIL or RCPT: {seen}")
+    test.assertNotEqual(d[0], 250, f"the transaction completed: {seen}")
+    return seen
+
+
+class SenderCheckTest(RelayCase):
+    users = ("alice", "bob", "carol")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.srv.cli("alias", "add", f"alice.alias@{DOMAIN}", ALICE)
+        cls.srv.cli("alias", "add", f"bob.alias@{DOMAIN}", BOB)
+
+    def authed(self, source=OUTSIDER, service="submission"):
+        c = Smtp(self.srv.ports[service], source=source)
+        c.ehlo()
+        self.assertReply(c.auth_plain(), 235, "2.7.0")
+        return c
+
+    def test_own_address_is_accepted(self):
+        tag = "own sender"
+        c = self.authed()
+        self.send(c, ALICE, [BOB, RUSER], message(tag, rcpt=BOB))
+        c.quit()
+        self.assertDelivered(self.srv, "bob", tag)
+        self.assertDelivered(self.dest, "user", tag)
+
+    def test_own_alias_is_accepted(self):
+        tag = "alias sender"
+        alias = f"alice.alias@{DOMAIN}"
+        c = self.authed()
+        self.send(c, alias, [BOB, RUSER],
+                  message(tag, sender=alias, rcpt=BOB, header_from=f"Alice <{alias}>"))
+        c.quit()
+        data = self.assertDelivered(self.srv, "bob", tag)
+        self.assertIn(f"Return-Path: <{alias}>", trace_part(data))
+        self.assertDelivered(self.dest, "user", tag)
+
+    def test_someone_elses_address_is_refused_at_mail(self):
+        for sender in (BOB, f"bob.alias@{DOMAIN}", f"carol@{DOMAIN}", f"alice@{REMOTE}",
+                       "alice@outside.example", f"nobody@{DOMAIN}"):
+            with self.subTest(sender=sender):
+                tag = f"not owned {sender}"
+                c = self.authed()
+                self.assertReply(c.cmd(f"MAIL FROM:<{sender}>"), 553, "5.7.1",
+                                 "Sender address not owned by you")
+                code, line, _ = c.cmd(f"RCPT TO:<{BOB}>")
+                self.assertNotEqual(code, 250, line)
+                code, line = c.data(message(tag, sender=sender, rcpt=BOB))
+                self.assertNotEqual(code, 250, line)
+                c.quit()
+                self.assertNotDelivered(self.srv, "bob", tag)
+
+    def test_refused_on_submissions_too(self):
+        c = Smtp(self.srv.ports["submissions"], source=OUTSIDER,
+                 implicit_tls=tls_context(self.srv))
+        c.ehlo()
+        self.assertReply(c.auth_plain(), 235, "2.7.0")
+        self.assertReply(c.cmd(f"MAIL FROM:<{BOB}>"), 553, "5.7.1")
+        self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 250)
+        c.quit()
+
+    def test_null_sender_is_allowed(self):
+        tag = "null sender"
+        c = self.authed()
+        self.send(c, "", [BOB, RUSER], message(tag, rcpt=BOB))
+        c.quit()
+        data = self.assertDelivered(self.srv, "bob", tag)
+        self.assertIn("Return-Path: <>", trace_part(data))
+        self.assertDelivered(self.dest, "user", tag)
+
+    def test_header_from_mismatch_is_refused_at_end_of_data(self):
+        for hfrom in (f"Bob <{BOB}>", f"<bob.alias@{DOMAIN}>", f"alice@{REMOTE}"):
+            with self.subTest(header_from=hfrom):
+                tag = f"header from {hfrom}"
+                c = self.authed()
+                self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 250)
+                self.assertReply(c.cmd(f"RCPT TO:<{BOB}>"), 250)
+                self.assertReply(c.cmd(f"RCPT TO:<{RUSER}>"), 250)
+                self.assertReply(c.data(message(tag, rcpt=BOB, header_from=hfrom)), 553, "5.7.1")
+                c.quit()
+                time.sleep(0.5)
+                self.assertNotDelivered(self.srv, "bob", tag)
+                self.assertNotDelivered(self.dest, "user", tag, wait=1.0)
+
+    def test_header_from_alias_is_accepted(self):
+        tag = "header from alias"
+        c = self.authed()
+        self.send(c, ALICE, [BOB],
+                  message(tag, rcpt=BOB, header_from=f"Alice <alice.alias@{DOMAIN}>"))
+        c.quit()
+        self.assertDelivered(self.srv, "bob", tag)
+
+    def test_grant_sender_must_be_owned(self):
+        source = "127.0.2.40"
+        pop_login(self.srv, source)  # a grant for alice
+        for sender in (BOB, f"bob.alias@{DOMAIN}", "alice@outside.example"):
+            with self.subTest(sender=sender):
+                tag = f"grant not owned {sender}"
+                assert_553_and_no_transaction(self, self.srv, "smtp", source, sender, RUSER,
+                                              message(tag, sender=sender, rcpt=RUSER))
+                self.assertNotDelivered(self.dest, "user", tag, wait=1.0)
+
+    def test_grant_header_from_must_be_owned(self):
+        source = "127.0.2.41"
+        pop_login(self.srv, source)
+        tag = "grant header from"
+        c = Smtp(self.srv.ports["smtp"], source=source)
+        c.ehlo()
+        self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 250)
+        self.assertReply(c.cmd(f"RCPT TO:<{RUSER}>"), 250)
+        self.assertReply(c.data(message(tag, rcpt=RUSER, header_from=f"<{BOB}>")), 553, "5.7.1")
+        # The same session may send a proper message next.
+        tag2 = "grant header from ok"
+        self.send(c, ALICE, [RUSER], message(tag2, rcpt=RUSER))
+        c.quit()
+        self.assertDelivered(self.dest, "user", tag2)
+        self.assertNotDelivered(self.dest, "user", tag)
+
+    def test_grant_own_alias_relays(self):
+        source = "127.0.2.42"
+        pop_login(self.srv, source)
+        tag = "grant alias"
+        alias = f"alice.alias@{DOMAIN}"
+        c = Smtp(self.srv.ports["smtp"], source=source)
+        c.ehlo()
+        self.send(c, alias, [RUSER], message(tag, sender=alias, rcpt=RUSER))
+        c.quit()
+        self.assertDelivered(self.dest, "user", tag)
+
+
+class SenderLoginMatchOffTest(RelayCase):
+    extra = {"relay.sender_login_match": "false"}
+
+    def test_auth_may_use_any_sender(self):
+        for sender, hfrom in ((BOB, f"Bob <{BOB}>"), ("someone@outside.example", BOB)):
+            with self.subTest(sender=sender):
+                tag = f"match off {sender}"
+                c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
+                c.ehlo()
+                self.assertReply(c.auth_plain(), 235, "2.7.0")
+                self.send(c, sender, [RUSER, BOB],
+                          message(tag, sender=sender, rcpt=RUSER, header_from=hfrom))
+                c.quit()
+                self.assertDelivered(self.dest, "user", tag)
+                self.assertDelivered(self.srv, "bob", tag)
+
+    def test_grant_may_use_any_sender(self):
+        source = "127.0.2.50"
+        pop_login(self.srv, source)
+        tag = "match off grant"
+        c = Smtp(self.srv.ports["smtp"], source=source)
+        c.ehlo()
+        self.send(c, BOB, [RUSER], message(tag, sender=BOB, rcpt=RUSER, header_from=BOB))
+        c.quit()
+        self.assertDelivered(self.dest, "user", tag)
+
+    def test_outsider_still_may_not_spoof_or_relay(self):
+        c = Smtp(self.srv.ports["smtp"], source=OUTSIDER)
+        c.ehlo()
+        self.assertReply(c.cmd(f"MAIL FROM:<{BOB}>"), 550, "5.7.1")
+        self.assertReply(c.cmd("MAIL FROM:<someone@outside.example>"), 250)
+        self.assertReply(c.cmd(f"RCPT TO:<{RUSER}>"), 554, "5.7.1")
+        c.quit()
+
+
+# =============================================================================
+# 7: POP-before-SMTP
+# =============================================================================
+
+class PopBeforeSmtpTest(RelayCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tmp = tempfile.mkdtemp(prefix="tegami-relay-pbs-")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
+
+    def assert_refused(self, source):
+        # (Not with alice's address: an unauthorised client may not use a
+        # local sender at all, 550 5.7.1 at MAIL.)
+        mail, rcpt = relay_attempt(self.srv, source, sender=OUTSIDE_SENDER)
+        self.assertReply(mail, 250)
+        self.assertReply(rcpt, 554, "5.7.1", f"<{RUSER}>: Relay access denied")
+
+    def relay_and_check(self, source, tag, service="smtp", rcpt=RUSER, user="user"):
+        c = Smtp(self.srv.ports[service], source=source)
+        c.ehlo()
+        self.send(c, ALICE, [rcpt], message(tag, rcpt=rcpt))
+        c.quit()
+        return self.assertDelivered(self.dest, user, tag)
+
+    def mpop_apop(self, source):
+        mbox = os.path.join(self.tmp, f"mbox-{source}")
+        rc = os.path.join(self.tmp, f"mpoprc-{source}")
+        with open(rc, "w") as f:
+            f.write(f"""defaults
+account default
+host 127.0.0.1
+port {self.srv.ports['pop3']}
+source_ip {source}
+user {ALICE}
+password {PASSWORD}
+auth apop
+tls off
+delivery mbox {mbox}
+keep on
+uidls_file {os.path.join(self.tmp, f'uidls-{source}')}
+""")
+        os.chmod(rc, 0o600)
+        # mpop -C RC -q default   (auth apop, tls off, source_ip SOURCE)
+        cmd = ["mpop", "-C", rc, "-q", "default"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, HOME=self.tmp, LC_ALL="C"),
+                           stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, f"{cmd}\n{p.stdout}\n{p.stderr}\n" + self.srv.log()[-2000:])
+
+    def grants(self):
+        return self.srv.cli("grants", "list").stdout
+
+    @unittest.skipUnless(shutil.which("mpop"), "mpop is not installed")
+    def test_mpop_apop_login_grants_relay(self):
+        source = "127.0.2.1"
+        self.assert_refused(source)
+        self.assertNotIn(source + "\t", self.grants())
+        self.mpop_apop(source)
+        self.assertRegex(self.grants(), r"(?m)^" + re.escape(source) + r"\t" + re.escape(ALICE)
+                         + r"\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\t\d+s$")
+        data = self.relay_and_check(source, "mpop grant")
+        self.assertTrue(any(f"[{source}]" in f for f in received_fields(data)),
+                        received_fields(data))
+
+    def test_user_pass_login_grants_relay(self):
+        source = "127.0.2.2"
+        self.assert_refused(source)
+        pop_login(self.srv, source)
+        self.assertIn(f"{source}\t{ALICE}\t", self.grants())
+        self.relay_and_check(source, "user pass grant")
+
+    def test_pop3_auth_plain_grants_relay(self):
+        source = "127.0.2.3"
+        self.assert_refused(source)
+        p = Raw(self.srv.ports["pop3"], source=source)
+        self.assertTrue(p.line().startswith("+OK"))
+        p.send(f"AUTH PLAIN {plain(ALICE)}\r\n")
+        r = p.line()
+        self.assertTrue(r.startswith("+OK"), r)
+        p.send("QUIT\r\n")
+        p.line()
+        p.close()
+        self.relay_and_check(source, "pop auth plain grant", rcpt=f"carol@{REMOTE}", user="carol")
+
+    def test_grant_covers_only_its_ip(self):
+        source, other = "127.0.2.4", "127.0.2.5"
+        pop_login(self.srv, source)
+        self.assert_refused(other)
+        mail, _ = relay_attempt(self.srv, other, service="submission")
+        self.assertReply(mail, 530, "5.7.0")
+        self.assertNotIn(other + "\t", self.grants())
+        self.relay_and_check(source, "grant only its ip")
+
+    def test_failed_pop_login_grants_nothing(self):
+        source = "127.0.1.20"
+        with self.assertRaises(poplib.error_proto):
+            pop_login(self.srv, source, password="wrong-" + PASSWORD)
+        self.assert_refused(source)
+        self.assertNotIn(source + "\t", self.grants())
+
+    def test_grant_on_submission_and_auth_inside_transaction(self):
+        source = "127.0.2.6"
+        pop_login(self.srv, source)
+        tag = "grant on submission"
+        c = Smtp(self.srv.ports["submission"], source=source)
+        c.ehlo()
+        self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 250)
+        self.assertReply(c.auth_plain(), 503, "5.5.1")
+        self.assertReply(c.cmd(f"RCPT TO:<{RUSER}>"), 250)
+        self.assertReply(c.data(message(tag, rcpt=RUSER)), 250)
+        c.quit()
+        self.assertDelivered(self.dest, "user", tag)
+
+
+class PopBeforeSmtpTtlTest(RelayCase):
+    extra = {"relay.pop_before_smtp_ttl": '"3s"'}
+
+    def test_grant_expires(self):
+        source = "127.0.2.10"
+        t0 = time.time()
+        pop_login(self.srv, source)
+        mail, rcpt = relay_attempt(self.srv, source)
+        self.assertLess(time.time() - t0, 2.5, "too slow to test a 3 s grant")
+        self.assertReply(rcpt, 250)
+        self.assertIn(f"{source}\t{ALICE}\t", self.srv.cli("grants", "list").stdout)
+        time.sleep(max(0.0, t0 + 4.0 - time.time()))
+        mail, rcpt = relay_attempt(self.srv, source, sender=OUTSIDE_SENDER)
+        self.assertReply(mail, 250)
+        self.assertReply(rcpt, 554, "5.7.1", "Relay access denied")
+        # Unauthorised again: alice's address is a local-domain sender now.
+        mail, _ = relay_attempt(self.srv, source)
+        self.assertReply(mail, 550, "5.7.1")
+        self.assertNotIn(source + "\t", self.srv.cli("grants", "list").stdout)
+        # A new login renews it.
+        pop_login(self.srv, source)
+        self.assertReply(relay_attempt(self.srv, source)[1], 250)
+
+
+class PopBeforeSmtpRestartTest(RelayCase):
+
+    def test_grant_survives_restart(self):
+        source, other = "127.0.2.20", "127.0.2.21"
+        pop_login(self.srv, source)
+        self.assertEqual(self.srv.stop(), 0, self.srv.log()[-3000:])
+        self.srv.start()
+        self.assertIn(f"{source}\t{ALICE}\t", self.srv.cli("grants", "list").stdout)
+        tag = "grant after restart"
+        c = Smtp(self.srv.ports["smtp"], source=source)
+        c.ehlo()
+        self.send(c, ALICE, [RUSER], message(tag, rcpt=RUSER))
+        c.quit()
+        self.assertDelivered(self.dest, "user", tag)
+        mail, rcpt = relay_attempt(self.srv, other, sender=OUTSIDE_SENDER)
+        self.assertReply(rcpt, 554, "5.7.1")
+
+
+# =============================================================================
+# 3: failure throttling per client IP, shared with POP3
+# =============================================================================
+
+class ThrottleTest(RelayCase):
+
+    def timed_auth(self, c, password):
+        t0 = time.time()
+        r = c.auth_plain(password=password)
+        return r, time.time() - t0
+
+    def test_delay_doubles_and_the_same_password_counts_once(self):
+        c = Smtp(self.srv.ports["submission"], source="127.0.1.1")
+        c.ehlo()
+        r, d1 = self.timed_auth(c, "wrong-one")
+        self.assertReply(r, 535, "5.7.8")
+        r, d2 = self.timed_auth(c, "wrong-one")  # the same again: not counted again
+        self.assertReply(r, 535, "5.7.8")
+        r, d3 = self.timed_auth(c, "wrong-two")  # the 2nd counted failure: 4 s, not 8 s
+        self.assertReply(r, 535, "5.7.8")
+        c.quit()
+        self.assertGreaterEqual(d1, 1.9, (d1, d2, d3))
+        self.assertGreaterEqual(d2, 1.9, (d1, d2, d3))
+        self.assertGreaterEqual(d3, 3.5, (d1, d2, d3))
+        self.assertLess(d3, 7.0, f"the repeated password was counted: {(d1, d2, d3)}")
+        # Another address is not slowed down by these failures.
+        c = Smtp(self.srv.ports["submission"], source="127.0.1.2")
+        c.ehlo()
+        r, d = self.timed_auth(c, PASSWORD)
+        self.assertReply(r, 235, "2.7.0")
+        self.assertLess(d, 1.5)
+        c.quit()
+
+    def test_pop3_failures_count_for_smtp_auth(self):
+        source = "127.0.1.3"
+        t0 = time.time()
+        with self.assertRaises(poplib.error_proto):
+            pop_login(self.srv, source, password="pop-wrong")
+        self.assertGreaterEqual(time.time() - t0, 1.9)
+        c = Smtp(self.srv.ports["submission"], source=source)
+        c.ehlo()
+        r, d = self.timed_auth(c, "smtp-wrong")
+        self.assertReply(r, 535, "5.7.8")
+        self.assertGreaterEqual(d, 3.5, "the POP3 failure was not counted for SMTP AUTH")
+        c.quit()
+
+    def test_ten_failures_lock_the_ip_out(self):
+        """Ten distinct wrong passwords at once from one IP (the delays run in
+        parallel: ~15 s instead of ~2 minutes): the 10th counted failure is
+        answered 421 4.7.0 and its connection closed, the others 535 5.7.8;
+        an 11th attempt, sent once the first answer is in, gets 421 4.7.0 too."""
+        source = "127.0.1.4"
+        n = 10
+        clients = [Smtp(self.srv.ports["submission"], source=source, timeout=60)
+                   for _ in range(n + 1)]
+        for c in clients:
+            c.ehlo()
+        results = [None] * (n + 1)
+        closed = [None] * (n + 1)
+        barrier = threading.Barrier(n)
+        first_answer = threading.Event()
+
+        def attempt(i):
+            if i < n:
+                barrier.wait()
+            try:
+                results[i] = clients[i].auth_plain(password=f"wrong-{i}")[1]
+                if results[i].startswith("421"):
+                    closed[i] = clients[i].closed(10)
+            except (OSError, EOFError) as e:
+                results[i] = f"error: {e!r}"
+            first_answer.set()
+
+        threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        self.assertTrue(first_answer.wait(40), "no answer to 10 failed AUTHs in 40 s")
+        time.sleep(0.5)
+        last = threading.Thread(target=attempt, args=(n,))
+        last.start()
+        threads.append(last)
+        for t in threads:
+            t.join(90)
+        for c in clients:
+            c.close()
+        first_ten = results[:n]
+        for line in first_ten:
+            self.assertRegex(line or "", r"^(535[ -]5\.7\.8|421[ -]4\.7\.0)\b", results)
+        locked = [i for i in range(n) if results[i].startswith("421")]
+        self.assertTrue(locked, f"no 421 4.7.0 after 10 failures: {results}")
+        for i in locked:
+            self.assertTrue(closed[i], f"connection {i} stayed open after 421")
+        self.assertRegex(results[n] or "", r"^421[ -]4\.7\.0\b", f"11th attempt: {results}")
+        self.assertTrue(closed[n], "the 11th connection stayed open after 421")
+        # Other addresses are not locked out.
+        c = Smtp(self.srv.ports["submission"], source="127.0.1.5")
+        c.ehlo()
+        self.assertReply(c.auth_plain(), 235, "2.7.0")
+        c.quit()
+
+
+# =============================================================================
+# 9: real clients: swaks and msmtp with AUTH over STARTTLS and implicit TLS
+# =============================================================================
+
+class RealClientsTest(RelayCase):
+
+    @classmethod
+    def setUpClass(cls):
+        for tool in ("swaks", "msmtp"):
+            if not shutil.which(tool):
+                raise unittest.SkipTest(f"{tool} is not installed (scripts/deps.sh installs it)")
+        super().setUpClass()
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="tegami-relay-clients-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def run_tool(self, cmd, stdin=None):
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, input=stdin,
+                           env=dict(os.environ, HOME=self.tmp, LC_ALL="C"))
+        self.assertEqual(p.returncode, 0, f"{cmd}\nexit {p.returncode}\n{p.stdout}\n{p.stderr}\n"
+                         + self.srv.log()[-2000:])
+        return p.stdout + p.stderr
+
+    def swaks(self, mech, tls_flag, service, rcpt, tag):
+        cmd = ["swaks", "--server", "127.0.0.1", "--port", str(self.srv.ports[service]),
+               "--local-interface", OUTSIDER, "--helo", HELO, "--from", ALICE, "--to", rcpt,
+               tls_flag, "--tls-verify", "--tls-ca-path", cert_path(self.srv),
+               "--tls-sni", HOSTNAME, "--auth", mech, "--auth-user", ALICE,
+               "--auth-password", PASSWORD, "--header", f"Subject: {tag}",
+               "--add-header", f"X-Relay-Test: {tag}"]
+        out = self.run_tool(cmd)
+        self.assertRegex(out, r"(?m)^<~\s+235[ -]2\.7\.0", out)
+        return out
+
+    def test_swaks_auth_plain_starttls_to_local_user(self):
+        tag = "swaks plain starttls"
+        self.swaks("PLAIN", "--tls", "submission", BOB, tag)
+        data = self.assertDelivered(self.srv, "bob", tag)
+        self.assertIn("with ESMTPSA", top_received(data))
+
+    def test_swaks_auth_login_tls_on_connect_to_remote(self):
+        tag = "swaks login tlsc"
+        self.swaks("LOGIN", "--tlsc", "submissions", RUSER, tag)
+        data = self.assertDelivered(self.dest, "user", tag)
+        self.assertTrue(any("with ESMTPSA" in f and f"by {HOSTNAME}" in f
+                            for f in received_fields(data)), received_fields(data))
+
+    def msmtp(self, mech, starttls, service, rcpt, tag):
+        rc = os.path.join(self.tmp, "msmtprc")
+        with open(rc, "w") as f:
+            f.write(f"""defaults
+account default
+host 127.0.0.1
+port {self.srv.ports[service]}
+source_ip {OUTSIDER}
+domain {HELO}
+from {ALICE}
+auth {mech}
+user {ALICE}
+password {PASSWORD}
+tls on
+tls_starttls {'on' if starttls else 'off'}
+tls_certcheck off
+""")
+        os.chmod(rc, 0o600)
+        # msmtp -C RC -a default RCPT < message
+        #   (auth plain|login, tls on, tls_starttls on|off, tls_certcheck off, source_ip)
+        self.run_tool(["msmtp", "-C", rc, "-a", "default", rcpt],
+                      stdin=message(tag, rcpt=rcpt).decode())
+
+    def test_msmtp_auth_plain_starttls_to_remote(self):
+        tag = "msmtp plain starttls"
+        self.msmtp("plain", True, "submission", f"dave@{REMOTE}", tag)
+        data = self.assertDelivered(self.dest, "dave", tag)
+        self.assertTrue(any("with ESMTPSA" in f for f in received_fields(data)),
+                        received_fields(data))
+
+    def test_msmtp_auth_login_tls_on_connect_to_local_user(self):
+        tag = "msmtp login tls"
+        self.msmtp("login", False, "submissions", BOB, tag)
+        data = self.assertDelivered(self.srv, "bob", tag)
+        self.assertIn("with ESMTPSA", top_received(data))
+
+    def test_msmtp_wrong_password_fails(self):
+        tag = "msmtp wrong password"
+        rc = os.path.join(self.tmp, "msmtprc")
+        with open(rc, "w") as f:
+            f.write(f"""account default
+host 127.0.0.1
+port {self.srv.ports['submission']}
+source_ip 127.0.1.30
+from {ALICE}
+auth plain
+user {ALICE}
+password wrong-{PASSWORD}
+tls on
+tls_starttls on
+tls_certcheck off
+""")
+        os.chmod(rc, 0o600)
+        p = subprocess.run(["msmtp", "-C", rc, "-a", "default", BOB], capture_output=True,
+                           text=True, timeout=60, input=message(tag, rcpt=BOB).decode(),
+                           env=dict(os.environ, HOME=self.tmp, LC_ALL="C"))
+        self.assertNotEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("535", p.stdout + p.stderr)
+        self.assertNotDelivered(self.srv, "bob", tag, wait=0.5)
+
+
+if __name__ == "__main__":
+    unittest.main()
