@@ -4,10 +4,12 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <utility>
 
 #include <fmt/format.h>
+#include <asio/ip/address.hpp>
 
 namespace tegami::net {
 
@@ -76,15 +78,19 @@ Result<std::shared_ptr<ssl::context>> make_client_context(const ClientTlsOptions
   ERR_clear_error();
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   if (auto r = harden(ctx->native_handle()); !r) return fail(r.error());
-  if (!options.verify_peer) {
-    ctx->set_verify_mode(ssl::verify_none);
-    return ctx;
-  }
   std::error_code ec;
   if (options.ca_file.empty()) {
     ctx->set_default_verify_paths(ec);
   } else {
     ctx->load_verify_file(options.ca_file, ec);
+  }
+  if (!options.verify_peer) {
+    // The trust anchors only make the verification result (logged by
+    // peer_verification()) meaningful; the handshake goes on whatever it is,
+    // and without anchors every chain is simply "untrusted".
+    ERR_clear_error();
+    ctx->set_verify_mode(ssl::verify_none);
+    return ctx;
   }
   if (ec)
     return fail(Error::perm(fmt::format("cannot load the trust anchors {}: {}",
@@ -92,6 +98,24 @@ Result<std::shared_ptr<ssl::context>> make_client_context(const ClientTlsOptions
                                         ec.message())));
   ctx->set_verify_mode(ssl::verify_peer);
   return ctx;
+}
+
+std::string peer_verification(SSL* ssl, std::string_view host) {
+  if (ssl == nullptr) return "no TLS";
+  X509* cert = SSL_get0_peer_certificate(ssl);
+  if (cert == nullptr) return "anonymous (no certificate)";
+  long result = SSL_get_verify_result(ssl);
+  if (result != X509_V_OK)
+    return fmt::format("untrusted ({})", X509_verify_cert_error_string(result));
+  if (host.empty()) return "trusted (no name to match)";
+  std::string name(host);
+  std::error_code ec;
+  (void)asio::ip::make_address(name, ec);
+  bool literal = !ec;
+  int match = literal ? X509_check_ip_asc(cert, name.c_str(), 0)
+                      : X509_check_host(cert, name.data(), name.size(), 0, nullptr);
+  if (match != 1) return fmt::format("trusted (the certificate does not name {})", name);
+  return "verified";
 }
 
 std::string certificate_fingerprint(ssl::context& ctx) {

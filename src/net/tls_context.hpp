@@ -29,6 +29,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "core/result.hpp"
 
@@ -58,15 +59,24 @@ inline constexpr const char* kTlsGroups = "X25519:P-256:P-384";
 Result<std::shared_ptr<ssl::context>> make_server_context(const std::string& cert_path,
                                                           const std::string& key_path);
 
-// A client context for outbound SMTP. With `verify_peer` the peer's chain is
-// checked against `ca_file` (PEM) or, when empty, the system trust store;
-// without it the connection is encrypted but unauthenticated (opportunistic
-// TLS, RFC 7435).
+// A client context for outbound SMTP. The peer's chain is checked against
+// `ca_file` (PEM) or, when empty, the system trust store. With `verify_peer`
+// a failed check fails the handshake; without it the connection is
+// encrypted whatever the check says (opportunistic TLS, RFC 7435), and
+// peer_verification() tells what it said. Only with `verify_peer` is a trust
+// store that cannot be loaded an error.
 struct ClientTlsOptions {
   bool verify_peer = false;
   std::string ca_file;
 };
 Result<std::shared_ptr<ssl::context>> make_client_context(const ClientTlsOptions& options);
+
+// After a client handshake: how far the server's certificate checks out,
+// for logs (the terms Postfix uses): "verified" (trusted chain naming
+// `host`), "trusted (the certificate does not name HOST)", "untrusted
+// (REASON)" (e.g. "self-signed certificate"), "anonymous (no certificate)".
+// `host` is a DNS name or an IP literal; "" skips the name check.
+std::string peer_verification(SSL* ssl, std::string_view host);
 
 // "AB:CD:..." SHA-256 fingerprint of the context's certificate, "" when none.
 std::string certificate_fingerprint(ssl::context& ctx);

@@ -1,6 +1,8 @@
 #include "server/delivery_agent.hpp"
 
 #include <deque>
+#include <memory>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -16,18 +18,8 @@ namespace {
 using namespace asio::experimental::awaitable_operators;
 namespace client = smtp::client;
 
-// Writes all of `data` before `limit` passes; false on error or timeout.
-net::awaitable<bool> write_all(net::tcp::socket& socket, asio::steady_timer& timer,
-                               std::string_view data, std::chrono::seconds limit) {
-  timer.expires_after(limit);
-  auto r =
-      co_await (asio::async_write(socket, asio::buffer(data.data(), data.size()), net::kNoThrow) ||
-                timer.async_wait(net::kNoThrow));
-  if (r.index() != 0) co_return false;
-  auto [ec, n] = std::get<0>(r);
-  (void)n;
-  co_return !ec;
-}
+// How long to wait for the server's close_notify after ours.
+constexpr std::chrono::seconds kCloseTimeout{5};
 
 // Connects before `limit` passes; asio::error::timed_out on timeout.
 net::awaitable<std::error_code> connect(net::tcp::socket& socket, const net::tcp::endpoint& ep,
@@ -147,20 +139,35 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
   std::string last_mta, last_relay = "none";
   for (const auto& t : *planned) {
     std::string peer = fmt::format("{}[{}]:{}", t.host, t.address.to_string(), t.port);
-    net::tcp::socket socket(executor_);
     net::tcp::endpoint ep(t.address, t.port);
-    std::error_code ec = co_await connect(socket, ep, options_.connect_timeout);
-    if (ec) {
-      std::string failure = "connect to " + peer + ": " + ec.message();
-      spdlog::info("queue {} {}", request.session_id, failure);
-      last = Error::temp(failure, 451, "4.4.1");
-      last_mta.clear();
-      last_relay = peer;
-      continue;
+    bool try_tls = options_.tls_client != nullptr;
+    std::optional<smtp::ClientSession> conversation;
+    for (;;) {
+      net::tcp::socket socket(executor_);
+      std::error_code ec = co_await connect(socket, ep, options_.connect_timeout);
+      if (ec) {
+        std::string failure = "connect to " + peer + ": " + ec.message();
+        spdlog::info("queue {} {}", request.session_id, failure);
+        last = Error::temp(failure, 451, "4.4.1");
+        last_mta.clear();
+        last_relay = peer;
+        conversation.reset();
+        break;
+      }
+      conversation.emplace(
+          smtp::ClientConfig{options_.helo_name, request.session_id, peer, try_tls}, msg);
+      auto stream = std::make_shared<net::SessionStream>(std::move(socket));
+      asio::co_spawn(
+          executor_, [stream]() { return stream->watchdog(); }, asio::detached);
+      bool tls_ok = co_await converse(*stream, *conversation, *request.message, t);
+      if (tls_ok) break;
+      // Opportunistic TLS (RFC 7435): a failed handshake must not stop a
+      // delivery that clear text would make; once more, without STARTTLS.
+      spdlog::info("queue {} {}: retrying without STARTTLS", request.session_id, peer);
+      try_tls = false;
     }
-    smtp::ClientSession session(
-        smtp::ClientConfig{options_.helo_name, request.session_id, peer, false}, msg);
-    co_await converse(socket, session, *request.message);
+    if (!conversation) continue;
+    const smtp::ClientSession& session = *conversation;
     const auto& oc = session.outcomes();
     if (session.host_failed()) {
       std::string reason = "host " + peer + " failed";
@@ -199,8 +206,12 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
 #pragma GCC diagnostic pop
 #endif
 
-net::awaitable<void> DeliveryAgent::converse(net::tcp::socket& socket, smtp::ClientSession& session,
-                                             const std::string& message) {
+net::awaitable<bool> DeliveryAgent::converse(net::SessionStream& stream,
+                                             smtp::ClientSession& session,
+                                             const std::string& message, const Target& target) {
+  const std::string& id = session.config().session_id;
+  const std::string& peer = session.config().peer;
+  bool tls_ok = true;
   std::deque<client::Action> queue;
   auto push = [&queue](client::Actions a) {
     for (auto& x : a) queue.push_back(std::move(x));
@@ -212,46 +223,69 @@ net::awaitable<void> DeliveryAgent::converse(net::tcp::socket& socket, smtp::Cli
   push(session.step(client::Connected{}));
   std::string buf(16 * 1024, '\0');
   std::string encoded;
-  asio::steady_timer timer(executor_);
   for (;;) {
     while (!queue.empty()) {
       auto action = std::move(queue.front());
       queue.pop_front();
       if (auto* snd = std::get_if<client::Send>(&action)) {
-        if (!co_await write_all(socket, timer, snd->bytes, smtp::kOtherReplyTimeout)) broken();
+        std::string_view bytes = snd->bytes;
+        stream.expires_after(smtp::kOtherReplyTimeout);
+        std::error_code ec = co_await stream.write_all(bytes);
+        if (ec) broken();
       } else if (std::holds_alternative<client::SendMessage>(action)) {
         encoded = smtp::encode_data(message);
         // RFC 5321 §4.5.3.2.5 allows 3 minutes per block; ours is one write,
         // so allow a minimum rate of 10 KiB/s on top.
         auto limit = smtp::kDataBlockTimeout + std::chrono::seconds(encoded.size() / 10240);
-        bool ok = co_await write_all(socket, timer, encoded, limit);
+        std::string_view bytes = encoded;
+        stream.expires_after(limit);
+        std::error_code ec = co_await stream.write_all(bytes);
         encoded = std::string();
-        if (!ok) broken();
+        if (ec) broken();
       } else if (std::holds_alternative<client::StartTls>(action)) {
-        push(session.step(client::TlsDone{false}));  // not offered: tls_possible is false
+        std::shared_ptr<net::ssl::context> ctx = options_.tls_client;
+        if (!ctx) {  // not reached: the session asks only when tls_possible
+          push(session.step(client::TlsDone{false}));
+          continue;
+        }
+        // SNI carries host names only (RFC 6066 §3), never an address literal.
+        std::error_code not_an_address;
+        (void)asio::ip::make_address(target.host, not_an_address);
+        std::string_view sni = not_an_address ? std::string_view(target.host) : std::string_view();
+        stream.upgrade(ctx, net::TlsRole::kClient, sni);
+        stream.expires_after(net::kTlsHandshakeTimeout);
+        std::error_code ec = co_await stream.handshake();
+        if (ec) {
+          tls_ok = false;
+          spdlog::info("queue {} {} tls handshake {}: {}", id, peer,
+                       stream.timed_out() ? "timed out" : "failed", log_safe(ec.message()));
+          push(session.step(client::TlsDone{false}));
+          continue;
+        }
+        // Opportunistic: the certificate is logged, never a reason to stop.
+        spdlog::info("queue {} {} tls={} cipher={}{} certificate={}", id, peer,
+                     stream.tls_protocol(), stream.tls_cipher(),
+                     stream.tls_resumed() ? " resumed" : "",
+                     log_safe(net::peer_verification(stream.native_tls(), target.host)));
+        push(session.step(client::TlsDone{true}));
       } else if (std::holds_alternative<client::Close>(action)) {
-        std::error_code ignored;
-        socket.shutdown(net::tcp::socket::shutdown_both, ignored);
-        socket.close(ignored);
-        co_return;
+        // With TLS: close_notify both ways (bounded), then close.
+        co_await stream.shutdown(kCloseTimeout);
+        co_return tls_ok;
       }
     }
     if (!session.wants_input()) {
-      std::error_code ignored;
-      socket.close(ignored);
-      co_return;
+      stream.close();
+      co_return tls_ok;
     }
-    timer.expires_after(session.read_timeout());
-    auto r =
-        co_await (socket.async_read_some(asio::buffer(buf.data(), buf.size()), net::kNoThrow) ||
-                  timer.async_wait(net::kNoThrow));
-    if (r.index() != 0) {
-      push(session.step(client::Timeout{}));
-      continue;
-    }
-    auto [ec, n] = std::get<0>(r);
+    stream.expires_after(session.read_timeout());
+    auto [ec, n] = co_await stream.read_some(buf.data(), buf.size());
     if (ec) {
-      push(session.step(client::PeerClosed{}));
+      if (stream.timed_out()) {
+        push(session.step(client::Timeout{}));
+      } else {
+        push(session.step(client::PeerClosed{}));
+      }
       continue;
     }
     push(session.step(client::Input{std::string_view(buf.data(), n)}));

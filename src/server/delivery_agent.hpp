@@ -13,9 +13,18 @@
 // domain (5.1.2), a null MX (RFC 7505, 5.1.10). Temporary: DNS failures.
 //
 // The connection driver feeds smtp::ClientSession (proto/smtp/client_session
-// .hpp) and performs its actions with a deadline on every read and write
-// (DESIGN rule 7). STARTTLS: ClientConfig::tls_possible stays false until the
-// TLS layer offers a client context (the hook is in ClientSession).
+// .hpp) over a net::SessionStream and performs its actions with a deadline
+// on every read, write and handshake (DESIGN rule 7).
+//
+// STARTTLS (RFC 3207), opportunistic (RFC 7435, Postfix's security level
+// "may"): with DeliveryOptions::tls_client set, the session sends STARTTLS
+// whenever the server offers it; the certificate is never a reason to stop
+// (its verification result is logged with the protocol and cipher). A 454
+// (any non-2xx) to STARTTLS: go on in clear text on the same connection. A
+// failed TLS handshake: the connection is unusable, so the same address is
+// tried once more, at once, over a new connection without STARTTLS (TLS
+// that fails must not make delivery worse than no TLS); a failure of that
+// retry moves on to the next address as usual.
 //
 // Invariants: runs on the executor given at construction (the queue
 // runner's strand), as does the DnsResolver; the request's references must
@@ -25,11 +34,14 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "net/asio.hpp"
 #include "net/dns_resolver.hpp"
+#include "net/session_stream.hpp"
+#include "net/tls_context.hpp"
 #include "proto/smtp/client_session.hpp"
 #include "store/queue_store.hpp"
 
@@ -56,6 +68,9 @@ struct DeliveryOptions {
   std::map<std::string, std::string> routes;  // [relay] routes
   std::uint16_t mx_port = 25;                 // [relay] mx_port (tests only change it)
   std::chrono::seconds connect_timeout{30};
+  // Client context for opportunistic STARTTLS (net::make_client_context,
+  // verify_peer false); nullptr: never STARTTLS.
+  std::shared_ptr<net::ssl::context> tls_client;
 };
 
 class DeliveryAgent {
@@ -78,9 +93,10 @@ class DeliveryAgent {
   };
   // The addresses to try, or a final outcome for everyone (error) instead.
   net::awaitable<Result<std::vector<Target>>> plan(const std::string& domain);
-  // One SMTP session over a connected socket.
-  net::awaitable<void> converse(net::tcp::socket& socket, smtp::ClientSession& session,
-                                const std::string& message);
+  // One SMTP session over a connected stream (closed on return). False when
+  // a TLS handshake was tried and failed (the caller may retry without TLS).
+  net::awaitable<bool> converse(net::SessionStream& stream, smtp::ClientSession& session,
+                                const std::string& message, const Target& target);
 
   asio::any_io_executor executor_;
   net::DnsResolver& resolver_;

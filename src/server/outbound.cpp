@@ -99,6 +99,15 @@ Result<void> Outbound::start() {
   d.helo_name = config_.hostname;
   d.routes = config_.routes;
   d.mx_port = config_.mx_port;
+  // Opportunistic STARTTLS (RFC 3207, RFC 7435): one client context for
+  // every outbound connection; no certificate needed, nothing verified
+  // strictly. Without it tegami still delivers, in clear text.
+  auto tls_client = net::make_client_context(net::ClientTlsOptions{});
+  if (tls_client) {
+    d.tls_client = std::move(*tls_client);
+  } else {
+    spdlog::warn("outbound STARTTLS disabled: {}", tls_client.error().message);
+  }
   agent_ = std::make_unique<DeliveryAgent>(strand_, *resolver_, d);
   bouncer_ = std::make_unique<Bouncer>(Bouncer::Options{config_.hostname, config_.queue_lifetime},
                                        directory_, mailboxes_, spool_, workers_, clock_, ids_);

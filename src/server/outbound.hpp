@@ -9,8 +9,9 @@
 //      the CLI can tell a live server from a stale pid file (kill -9 leaves
 //      the file, but not the lock);
 //   3. spool recovery (SpoolStore::recover, logged);
-//   4. the c-ares resolver ([dns] servers), the DeliveryAgent, the Bouncer
-//      and the QueueRunner on one strand.
+//   4. the c-ares resolver ([dns] servers), the client TLS context for
+//      opportunistic STARTTLS, the DeliveryAgent, the Bouncer and the
+//      QueueRunner on one strand.
 // stop(): the runner starts nothing new (graceful shutdown).
 //
 // The SMTP intake (server/intake.hpp) uses enqueue()/cancel() on the worker

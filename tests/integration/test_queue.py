@@ -8,7 +8,8 @@ Peers on loopback:
     servers` and reaches the MX host's port through `[relay] mx_port` (the
     documented test-only key: real MX delivery is always port 25);
   * FakeSmtp below: a scripted SMTP server that answers 4xx/5xx on demand and
-    records the exact bytes it receives.
+    records the exact bytes it receives (it never speaks TLS: it can refuse
+    STARTTLS, or accept it and hang up so that the handshake fails).
 
 The relaying server ("A", example.test) trusts 127.0.0.1 explicitly
 (`relay.trusted_networks`), as `tegami init` does.
@@ -98,11 +99,15 @@ class FakeSmtp:
     received on the wire)."""
 
     def __init__(self, ehlo=("PIPELINING", "8BITMIME", "SIZE 10000000"), rcpt=None,
-                 data_end=None):
+                 data_end=None, starttls=None):
         self.ehlo = ehlo
         self.rcpt = rcpt or (lambda addr: "250 2.1.5 Ok")
         self.data_end = data_end or (lambda n: "250 2.0.0 Ok: queued")
+        # The reply to STARTTLS (None: "500"). After a 220 the fake cannot do
+        # TLS: it closes the connection, so the client's handshake fails.
+        self.starttls = starttls
         self.transactions = []
+        self.commands = []  # per connection: the command verbs received, in order
         self.connections = 0
         self.active = 0  # connections open now
         self.peak = 0    # most connections open at once
@@ -137,6 +142,9 @@ class FakeSmtp:
         out = lambda line: conn.sendall(line.encode() + b"\r\n")  # noqa: E731
         tx = None
         counted = [True]
+        verbs = []
+        with self.lock:
+            self.commands.append(verbs)
 
         def done():  # the session is over for the client once QUIT is answered
             with self.lock:
@@ -151,7 +159,12 @@ class FakeSmtp:
                     return
                 cmd = line.decode("latin-1").rstrip("\r\n")
                 verb = cmd[:4].upper()
-                if verb == "EHLO":
+                verbs.append(cmd.split(" ")[0].upper())
+                if verb == "STAR" and self.starttls:
+                    out(self.starttls)
+                    if self.starttls.startswith("220"):
+                        return
+                elif verb == "EHLO":
                     if self.ehlo is None:
                         out("502 5.5.2 no EHLO here")
                     else:
@@ -573,6 +586,76 @@ class ClientBehaviourTest(QueueTestCase):
         self.assertIn("(in reply to end of data)", re.sub(r"\s+", " ", per_rcpt[0]["Diagnostic-Code"]))
         self.assertEqual(len(peer.transactions), 1)
         self.assertNotIn("SIZE=", peer.transactions[0]["mail"])  # no ESMTP after HELO
+
+
+# =============================================================================
+# Opportunistic STARTTLS (RFC 3207, RFC 7435)
+# =============================================================================
+
+def received_fields(raw):
+    """The Received: fields of a stored message, unfolded, topmost first."""
+    return [re.sub(r"\s+", " ", v) for v in parse(raw).get_all("Received", [])]
+
+
+class StartTlsTest(QueueTestCase):
+
+    def test_relay_to_a_server_offering_starttls_uses_tls(self):
+        b = self.dest(users=("bob",))  # `tegami init` gave it [tls] with a self-signed certificate
+        a = self.relay(**route(b.ports["smtp"]))
+        send(a, [f"bob@{DEST}"], message("over tls"))
+        got = b.wait_messages("bob", 1)
+        self.assertEqual(len(got), 1, a.log() + "\n" + b.log())
+        fields = received_fields(got[0][1])
+        self.assertEqual(len(fields), 2, fields)
+        top = fields[0]  # B's, stamped for the connection from A
+        self.assertIn("by mx.dest.test (tegami)", top)
+        self.assertIn("with ESMTPS", top)
+        self.assertRegex(top, r"\(using TLSv1\.[23] with cipher [A-Z0-9_-]+\)")
+        self.assertIn("with ESMTP ", fields[1] + " ")  # the submission to A was clear text
+        self.wait_queue_empty(a)
+        # A logs the protocol, the cipher and the (failed, ignored) verification.
+        self.assertRegex(a.log(), r"127\.0\.0\.1\[127\.0\.0\.1\]:\d+ tls=TLSv1\.[23] "
+                                  r"cipher=\S+ certificate=untrusted \(")
+        self.assertRegex(a.log(), r"to=<bob@dest\.test> .*status=sent")
+
+    def test_server_without_starttls_gets_clear_text(self):
+        peer = FakeSmtp()  # no STARTTLS in its EHLO reply
+        self.addCleanup(peer.close)
+        a = self.relay(**route(peer.port))
+        send(a, [f"bob@{DEST}"], message("clear"))
+        self.assertTrue(wait_for(lambda: peer.transactions, 20), a.log())
+        self.wait_queue_empty(a)
+        self.assertEqual(peer.commands[0][:2], ["EHLO", "MAIL"], peer.commands)
+        self.assertNotIn("STARTTLS", sum(peer.commands, []))
+        self.assertNotIn(" tls=", a.log())
+
+    def test_454_to_starttls_continues_in_clear_on_the_same_connection(self):
+        peer = FakeSmtp(ehlo=("PIPELINING", "8BITMIME", "STARTTLS"),
+                        starttls="454 4.7.0 TLS not available due to temporary reason")
+        self.addCleanup(peer.close)
+        a = self.relay(**route(peer.port))
+        send(a, [f"bob@{DEST}"], message("454"))
+        self.assertTrue(wait_for(lambda: peer.transactions, 20), a.log())
+        self.wait_queue_empty(a)
+        self.assertEqual(peer.connections, 1)
+        self.assertEqual(peer.commands[0][:3], ["EHLO", "STARTTLS", "MAIL"], peer.commands)
+        self.assertIn("refused STARTTLS (454 4.7.0", a.log())
+
+    def test_failed_handshake_retries_at_once_without_starttls(self):
+        peer = FakeSmtp(ehlo=("PIPELINING", "8BITMIME", "STARTTLS"),
+                        starttls="220 2.0.0 Ready to start TLS")  # ... then hangs up
+        self.addCleanup(peer.close)
+        a = self.relay(**route(peer.port))
+        send(a, [f"bob@{DEST}"], message("fallback"))
+        self.assertTrue(wait_for(lambda: peer.transactions, 20), a.log())
+        self.wait_queue_empty(a)
+        self.assertEqual(peer.connections, 2)
+        self.assertEqual(peer.commands[0], ["EHLO", "STARTTLS"], peer.commands)
+        self.assertEqual(peer.commands[1][:2], ["EHLO", "MAIL"], peer.commands)
+        log = a.log()
+        self.assertRegex(log, r"tls handshake failed: ")
+        self.assertIn("retrying without STARTTLS", log)
+        self.assertRegex(log, r"to=<bob@dest\.test> .*attempts=1 status=sent")
 
 
 # =============================================================================

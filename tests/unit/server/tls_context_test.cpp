@@ -277,6 +277,56 @@ TEST(TlsSession, ClientVerificationChecksTheName) {
   EXPECT_TRUE(cec) << "a certificate for another name must not verify";
 }
 
+// Opportunistic TLS (outbound STARTTLS, RFC 7435): whatever the certificate,
+// the handshake succeeds; peer_verification() says how far it checks out.
+TEST(TlsSession, OpportunisticClientNeverRefusesAndReportsVerification) {
+  Pair p;
+  auto t = TlsContext::load(p.cert, p.key);
+  ASSERT_TRUE(t);
+  auto sctx = (*t)->current();
+  TempDir empty;
+  {  // a CA file that does not exist: not an error when nothing is enforced
+    auto c = make_client_context(ClientTlsOptions{false, empty / "none.pem"});
+    EXPECT_TRUE(c);
+    EXPECT_FALSE(make_client_context(ClientTlsOptions{true, empty / "none.pem"}));
+  }
+  struct Case {
+    const char* name;
+    std::string ca_file;  // "": a CA file that does not have our certificate
+    std::string host;
+    std::string expected;  // prefix
+  };
+  TempDir other;
+  write_pair(other / "c.pem", other / "k.pem", "other.example.test");
+  for (const Case& c : {Case{"self-signed", other / "c.pem", "mail.example.test", "untrusted ("},
+                        Case{"trusted, other name", p.cert, "wrong.example.test",
+                             "trusted (the certificate does not name wrong.example.test)"},
+                        Case{"address literal", p.cert, "127.0.0.1",
+                             "trusted (the certificate does not name 127.0.0.1)"},
+                        Case{"verified", p.cert, "mail.example.test", "verified"}}) {
+    SCOPED_TRACE(c.name);
+    auto cctx = make_client_context(ClientTlsOptions{false, c.ca_file});
+    ASSERT_TRUE(cctx) << cctx.error().message;
+    asio::io_context io;
+    Sockets s(io);
+    auto server = std::make_shared<SessionStream>(std::move(s.server), sctx);
+    auto client = std::make_shared<SessionStream>(std::move(s.client));
+    client->upgrade(*cctx, TlsRole::kClient, c.host);
+    std::error_code cec;
+    std::string verification;
+    run_both(
+        io, [server]() -> awaitable<void> { co_await server->handshake(); },
+        [client, &cec, &verification, &c]() -> awaitable<void> {
+          cec = co_await client->handshake();
+          verification = peer_verification(client->native_tls(), c.host);
+          client->close();
+        });
+    EXPECT_FALSE(cec) << cec.message();
+    EXPECT_EQ(verification.rfind(c.expected, 0), 0u) << verification;
+  }
+  EXPECT_EQ(peer_verification(nullptr, "x"), "no TLS");
+}
+
 // A client limited to what the server must refuse: TLS 1.1 (RFC 8996), or
 // TLS 1.2 without forward secrecy / with CBC and SHA-1.
 TEST(TlsSession, RefusesOldProtocolsAndWeakCiphers) {
