@@ -360,7 +360,13 @@ class RouteDeliveryTest(QueueTestCase):
         a.start()
         with smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=30) as s:
             s.ehlo("client.example.org")
-            s.mail(ALICE)
+            # A local sender from an untrusted client is refused at the door
+            # (issue 7, local-domain spoofing); a foreign one cannot relay.
+            code, text = s.mail(ALICE)
+            self.assertEqual(code, 550, text)
+            self.assertIn(b"5.7.1", text)
+            code, text = s.mail("someone@example.org")
+            self.assertEqual(code, 250, text)
             code, text = s.rcpt(f"bob@{DEST}")
             self.assertEqual(code, 554)
             self.assertIn(b"5.7.1", text)

@@ -618,7 +618,9 @@ class RecipientReplyTest(SmtpTestCase):
         domains = ("example.org", "example.net", "sub.example.test", "example.test.org",
                    "example.testx", "xexample.test", "mail.example.test.evil.org",
                    "EXAMPLE.ORG.")
-        for sender in (None, ALICE, "someone@example.org"):
+        # (ALICE as the sender is refused before RCPT: local-domain spoofing,
+        # test_local_sender_from_untrusted_client_is_refused.)
+        for sender in (None, "someone@example.org", "alice@example.org"):
             for d in domains:
                 with self.subTest(sender=sender, domain=d):
                     snap = self.snapshot("alice")
@@ -629,6 +631,18 @@ class RecipientReplyTest(SmtpTestCase):
                     c.expect(554, "5.5.1")
                     c.close()
                     self.assertNothingNew(snap)
+
+    def test_local_sender_from_untrusted_client_is_refused(self):
+        # Issue 7: on [smtp], a client that is neither trusted nor
+        # authenticated may not claim a sender in one of our domains.
+        for sender in (ALICE, "Alice@EXAMPLE.TEST", "nobody@example.test"):
+            with self.subTest(sender=sender):
+                c = self.raw()
+                c.greet()
+                c.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<bob@example.test>\r\n")
+                c.expect(550, "5.7.1")
+                c.expect(503, "5.5.1")
+                c.close()
 
     def test_rcpt_syntax(self):
         for arg, code, enhanced in (("alice@example.test", 501, "5.1.3"),      # no brackets
@@ -1270,6 +1284,13 @@ class OpenRelayTest(SmtpTestCase):
                 c = self.raw()
                 c.greet("relaytest.example.net")
                 c.send(f"MAIL FROM:<{sender}>\r\n")
+                if sender == ALICE:
+                    # A local sender from a stranger is refused at the door
+                    # (local-domain spoofing): nothing to relay at all.
+                    c.expect(550, "5.7.1")
+                    c.send("QUIT\r\n")
+                    c.expect(221)
+                    break
                 c.expect(250, "2.1.0")
                 for rcpt in vectors[i:i + 8]:
                     with self.subTest(sender=sender, rcpt=rcpt):

@@ -59,8 +59,8 @@ def peer_fingerprint(sock):
     return hashlib.sha256(sock.getpeercert(binary_form=True)).hexdigest()
 
 
-def message(subject, rcpt):
-    return (f"From: Sender <sender@example.org>\r\nTo: {rcpt}\r\nSubject: {subject}\r\n"
+def message(subject, rcpt, sender="sender@example.org"):
+    return (f"From: Sender <{sender}>\r\nTo: {rcpt}\r\nSubject: {subject}\r\n"
             f"Message-ID: <{subject.replace(' ', '-')}@client.example.org>\r\n"
             "Date: Mon, 01 Jan 2024 12:00:00 +0000\r\n\r\nHello over TLS.\r\n").encode()
 
@@ -185,18 +185,26 @@ class OpenSslClientTest(TlsServerCase):
     """openssl s_client: -starttls smtp / pop3 and plain s_client to the
     implicit-TLS ports, each with a whole transaction."""
 
-    def smtp_transaction(self, c, user, subject, greeting):
+    def smtp_transaction(self, c, user, subject, greeting, auth=False):
         if greeting:
             self.assertEqual(c.smtp_reply()[-1][:3], "220")
         c.send("EHLO client.example.org")
         ehlo = c.smtp_reply()
         self.assertTrue(ehlo[-1].startswith("250 "), ehlo)
         self.assertNotIn("STARTTLS", " ".join(ehlo), "STARTTLS offered inside TLS")
-        for cmd, code in (("MAIL FROM:<sender@example.org>", "250"),
+        sender = "sender@example.org"
+        if auth:
+            # Submission needs SMTP AUTH (issue 7); the sender is then the user.
+            self.assertIn("AUTH PLAIN LOGIN", " ".join(ehlo))
+            token = base64.b64encode(f"\0{addr(user)}\0{PASSWORD}".encode()).decode()
+            c.send(f"AUTH PLAIN {token}")
+            self.assertEqual(c.smtp_reply()[-1][:9], "235 2.7.0")
+            sender = addr(user)
+        for cmd, code in ((f"MAIL FROM:<{sender}>", "250"),
                           (f"RCPT TO:<{addr(user)}>", "250"), ("DATA", "354")):
             c.send(cmd)
             self.assertEqual(c.smtp_reply()[-1][:3], code, cmd)
-        for l in message(subject, addr(user)).decode().split("\r\n")[:-1]:
+        for l in message(subject, addr(user), sender).decode().split("\r\n")[:-1]:
             c.send(l)
         c.send(".")
         done = c.smtp_reply()
@@ -208,7 +216,7 @@ class OpenSslClientTest(TlsServerCase):
         self.assertRegex(err, r"Protocol version: TLSv1\.3")
         mine = [data for _, data in self.wait_new(user) if subject.encode() in data]
         self.assertEqual(len(mine), 1, subject)
-        self.assert_tls_received(mine[0])
+        self.assert_tls_received(mine[0], "ESMTPSA" if auth else "ESMTPS")
 
     def test_starttls_smtp(self):
         for service in ("smtp", "submission"):
@@ -216,13 +224,14 @@ class OpenSslClientTest(TlsServerCase):
                 # openssl s_client -connect H:P -starttls smtp -CAfile CERT -verify_hostname H ...
                 c = SClient(self.srv, self.srv.ports[service], starttls="smtp")
                 # s_client consumed the greeting, its EHLO and the 220 to STARTTLS.
-                self.smtp_transaction(c, "alice", f"s_client starttls {service}", greeting=False)
+                self.smtp_transaction(c, "alice", f"s_client starttls {service}", greeting=False,
+                                      auth=service == "submission")
         self.assertTrue(self.srv.wait_log(r"smtp S\d+ ip=127\.0\.0\.1 tls=TLSv1\.3 cipher="))
 
     def test_submissions_implicit_tls(self):
         # openssl s_client -connect H:SUBMISSIONS -CAfile CERT -verify_hostname H ...
         c = SClient(self.srv, self.srv.ports["submissions"])
-        self.smtp_transaction(c, "bob", "s_client submissions", greeting=True)
+        self.smtp_transaction(c, "bob", "s_client submissions", greeting=True, auth=True)
         self.assertTrue(self.srv.wait_log(r"listener=submissions tls=TLSv1\.3"))
 
     def pop3_transaction(self, c, user, greeting):
@@ -354,10 +363,13 @@ class SwaksTest(TlsServerCase):
     def test_swaks_tls_on_connect(self):
         # swaks --tlsc --tls-verify --tls-ca-path CERT --port SUBMISSIONS --to bob@...
         out = self.swaks("--tlsc", "--port", str(self.srv.ports["submissions"]), "--to",
-                         addr("bob"), "--header", "Subject: swaks tlsc")
+                         addr("bob"), "--header", "Subject: swaks tlsc", "--from", addr("bob"),
+                         "--auth", "PLAIN", "--auth-user", addr("bob"), "--auth-password",
+                         PASSWORD)
         self.assertRegex(out, r"TLS started with cipher TLSv1\.3:")
+        self.assertIn("235 2.7.0", out)
         msgs = self.wait_new("bob")
-        self.assert_tls_received([m for m in msgs if b"swaks tlsc" in m[1]][0][1])
+        self.assert_tls_received([m for m in msgs if b"swaks tlsc" in m[1]][0][1], "ESMTPSA")
 
 
 class PythonClientsTest(TlsServerCase):
@@ -374,12 +386,16 @@ class PythonClientsTest(TlsServerCase):
                     self.assertFalse(s.has_extn("starttls"), "STARTTLS offered inside TLS")
                     # A second STARTTLS is refused.
                     self.assertEqual(s.docmd("STARTTLS")[0], 554)
-                    s.sendmail("sender@example.org", [addr("carol")],
-                               message(f"smtplib starttls {service}", addr("carol")))
+                    sender = "sender@example.org"
+                    if service == "submission":
+                        s.login(addr("carol"), PASSWORD)  # submission needs AUTH
+                        sender = addr("carol")
+                    s.sendmail(sender, [addr("carol")],
+                               message(f"smtplib starttls {service}", addr("carol"), sender))
         msgs = [d for _, d in self.wait_new("carol", 2) if b"smtplib starttls" in d]
         self.assertEqual(len(msgs), 2)
         for m in msgs:
-            self.assert_tls_received(m)
+            self.assert_tls_received(m, "ESMTPSA" if b"starttls submission" in m else "ESMTPS")
 
     def test_smtplib_ssl(self):
         ctx = client_context(self.srv)
@@ -388,15 +404,18 @@ class PythonClientsTest(TlsServerCase):
             s.ehlo("client.example.org")
             self.assertFalse(s.has_extn("starttls"))
             self.assertEqual(s.docmd("STARTTLS")[0], 554)
-            s.sendmail("sender@example.org", [addr("dave")], message("smtplib ssl", addr("dave")))
+            s.login(addr("dave"), PASSWORD)
+            s.sendmail(addr("dave"), [addr("dave")],
+                       message("smtplib ssl", addr("dave"), addr("dave")))
         msgs = self.wait_new("dave")
-        self.assert_tls_received([m for m in msgs if b"smtplib ssl" in m[1]][0][1])
+        self.assert_tls_received([m for m in msgs if b"smtplib ssl" in m[1]][0][1], "ESMTPSA")
 
     def test_helo_over_tls_is_recorded_as_smtp_with_tls_comment(self):
         ctx = client_context(self.srv)
-        with smtplib.SMTP_SSL("127.0.0.1", self.srv.ports["submissions"], timeout=30,
-                              context=ctx) as s:
-            s.helo("client.example.org")
+        with smtplib.SMTP("127.0.0.1", self.srv.ports["smtp"], timeout=30) as s:
+            s.ehlo("client.example.org")
+            s.starttls(context=ctx)
+            s.helo("client.example.org")  # HELO inside TLS: "with SMTP" + the TLS comment
             s.sendmail("sender@example.org", [addr("erin")], message("helo over tls", addr("erin")))
         msgs = self.wait_new("erin")
         self.assert_tls_received([m for m in msgs if b"helo over tls" in m[1]][0][1], "SMTP")
