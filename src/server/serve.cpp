@@ -1,6 +1,7 @@
 #include "server/serve.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <thread>
 
@@ -113,6 +114,27 @@ int run_serve(const Config& cfg) {
       });
   if (!ok) return 1;
 
+  // Expired POP-before-SMTP grants are never used (find() checks the
+  // expiry); they are deleted at start and every 10 minutes so the table
+  // stays small.
+  asio::steady_timer purge_timer(ioc);
+  std::atomic<bool> purging{true};
+  asio::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        while (purging) {
+          auto r = co_await workers.run([&] { return grants.purge(clock.now()); });
+          if (!r) {
+            spdlog::warn("cannot purge expired POP-before-SMTP grants: {}", r.error().message);
+          } else if (*r > 0) {
+            spdlog::info("purged {} expired POP-before-SMTP grant(s)", *r);
+          }
+          purge_timer.expires_after(std::chrono::minutes(10));
+          co_await purge_timer.async_wait(net::kNoThrow);
+        }
+      },
+      asio::detached);
+
   asio::signal_set signals(ioc, SIGTERM, SIGINT, SIGHUP);
   std::signal(SIGPIPE, SIG_IGN);
   asio::steady_timer grace(ioc);
@@ -144,6 +166,8 @@ int run_serve(const Config& cfg) {
     for (auto& l : listeners) l->close();
     registry.interrupt_all();
     outbound.stop();
+    purging = false;
+    purge_timer.cancel();
     asio::co_spawn(
         ioc,
         [&]() -> net::awaitable<void> {

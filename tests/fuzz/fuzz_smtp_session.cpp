@@ -1,12 +1,14 @@
 // libFuzzer target: the SMTP server state machine, driven like the Asio
 // driver drives it, with fake verdicts and deliveries chosen by the input.
 // Checks: replies are well-formed lines without bare CR/LF; nothing follows
-// Close; CheckRecipient/Deliver come only where the state says; a delivered
-// body has only CRLF line endings and at least one recipient.
+// Close; CheckSender/CheckRecipient/VerifyAuth/Deliver come only where the
+// state says; a delivered body has only CRLF line endings and at least one
+// recipient; AUTH credentials never contain NUL.
 //
 // Input: byte 0 picks the chunk size (bit 7: one line per read, like an
 // interactive client; bit 6: STARTTLS offered, the fake handshake failing
-// now and then); byte 1 the config; then the client's bytes. A 0xff byte followed by a
+// now and then; bit 5: AUTH offered, bit 4: clear-text AUTH allowed); byte 1
+// the config; then the client's bytes. A 0xff byte followed by a
 // selector byte injects a driver event.
 #include <algorithm>
 #include <cstddef>
@@ -63,6 +65,35 @@ struct Driver {
       if (closed) std::abort();  // nothing after Close
       if (const auto* r = std::get_if<Reply>(&a)) {
         check_reply(r->text);
+      } else if (std::holds_alternative<CheckSender>(a)) {
+        if (session.state() != State::kCheckingSender || session.wants_input()) std::abort();
+        bool ok = ((verdict_bits++ * 5) % 4) != 0;
+        perform(session.step(SenderChecked{ok, ok ? "250 2.1.0 Ok" : "553 5.7.1 not yours"}));
+      } else if (const auto* v = std::get_if<VerifyAuth>(&a)) {
+        if (session.state() != State::kVerifyingAuth || session.wants_input()) std::abort();
+        if (!session.config().offer_auth || !session.auth_account().empty()) std::abort();
+        if (v->authcid.empty() || v->password.empty()) std::abort();
+        for (const auto* f : {&v->authzid, &v->authcid, &v->password}) {
+          if (f->find('\0') != std::string::npos) std::abort();
+        }
+        AuthChecked ev;
+        switch (verdict_bits++ % 4) {
+          case 0:
+            ev.outcome = AuthChecked::Outcome::kOk;
+            ev.account = "a@example.test";
+            break;
+          case 1:
+            ev.outcome = AuthChecked::Outcome::kBadCredentials;
+            break;
+          case 2:
+            ev.outcome = AuthChecked::Outcome::kTempFailure;
+            break;
+          default:
+            ev.outcome = verdict_bits % 7 == 0 ? AuthChecked::Outcome::kTooManyFailures
+                                               : AuthChecked::Outcome::kBadCredentials;
+            break;
+        }
+        perform(session.step(ev));
       } else if (const auto* c = std::get_if<CheckRecipient>(&a)) {
         if (session.state() != State::kCheckingRecipient || session.wants_input()) std::abort();
         if (c->recipient.null_path) std::abort();
@@ -114,6 +145,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.max_message_size = 64 + (data[1] & 0x0f) * 64;
   config.max_recipients = 1 + (data[1] >> 4);
   config.offer_starttls = (data[0] & 0x40) != 0;
+  config.offer_auth = (data[0] & 0x20) != 0;
+  config.plaintext_auth = (data[0] & 0x10) != 0;
   Driver d{ServerSession(config)};
   std::string_view in(reinterpret_cast<const char*>(data + 2), size - 2);
   d.perform(d.session.step(Connected{}));

@@ -66,7 +66,8 @@ class Server:
         self.services = services
 
     def _rewrite_config(self, extra):
-        text = open(self.conf).read()
+        with open(self.conf) as f:
+            text = f.read()
         text = re.sub(r'(?m)^listen\s*=.*$', 'listen = ["127.0.0.1:0"]', text)
         for key, value in extra.items():
             # key "section.name" = TOML value text; replace in place or append to the section
@@ -139,17 +140,25 @@ class Server:
                 raise AssertionError("tegami did not stop in time")
         if self.proc:
             self._reader.join(5)
+            if not self._reader.is_alive():
+                self.proc.stderr.close()
         return self.proc.returncode if self.proc else None
 
     def kill9(self):
         self.proc.kill()
         self.proc.wait()
         self._reader.join(5)
+        if not self._reader.is_alive():
+            self.proc.stderr.close()
 
     def cleanup(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        if self.proc and self.proc.stderr and not self.proc.stderr.closed:
+            self._reader.join(5)
+            if not self._reader.is_alive():
+                self.proc.stderr.close()
         if self.owns_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
