@@ -237,3 +237,27 @@ class Raw:
             self.s.close()
         except OSError:
             pass
+
+
+def own(cls, srv):
+    """Registers `srv` for stopping and removal after the class, even when setUpClass
+    fails half-way. SIGTERM must be a clean stop (exit 0): a crash shows up here."""
+    def stop():
+        started = srv.proc is not None
+        rc = srv.stop()
+        if started and rc != 0:
+            raise AssertionError(f"tegami exited {rc} on SIGTERM:\n" + srv.log()[-3000:])
+    cls.addClassCleanup(srv.cleanup)
+    cls.addClassCleanup(stop)  # cleanups run last-in first-out: stop, then remove
+    return srv
+
+
+def wait_for(pred, timeout=20, step=0.1):
+    """Polls pred() until it returns something true or timeout seconds pass."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()

@@ -17,20 +17,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BIN, DOMAIN, HOSTNAME, PASSWORD, Raw, Server
-
-
-def own(cls, srv):
-    """Registers `srv` for stopping and removal after the class, even when setUpClass
-    fails half-way. SIGTERM must be a clean stop (exit 0): a crash shows up here."""
-    def stop():
-        started = srv.proc is not None
-        rc = srv.stop()
-        if started and rc != 0:
-            raise AssertionError(f"tegami exited {rc} on SIGTERM:\n" + srv.log()[-3000:])
-    cls.addClassCleanup(srv.cleanup)
-    cls.addClassCleanup(stop)  # cleanups run last-in first-out: stop, then remove
-    return srv
+from harness import BIN, DOMAIN, HOSTNAME, PASSWORD, Raw, Server, own
 
 
 def tegami(*args, stdin=None, env=None, timeout=60, new_session=False):

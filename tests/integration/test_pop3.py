@@ -24,22 +24,9 @@ import tempfile
 import time
 import unittest
 
-from harness import DOMAIN, HOSTNAME, PASSWORD, Raw, Server
+from harness import DOMAIN, HOSTNAME, PASSWORD, Raw, Server, own
 
 TIMESTAMP_RE = re.compile(r"<(\d+)\.(\d+)\.(\d+)\.([0-9A-Za-z]+)@([^<>\s]+)>")
-
-
-def own(cls, srv):
-    """Registers `srv` for stopping and removal after the class, even when setUpClass
-    fails half-way. SIGTERM must be a clean stop (exit 0): a crash shows up here."""
-    def stop():
-        started = srv.proc is not None
-        rc = srv.stop()
-        if started and rc != 0:
-            raise AssertionError(f"tegami exited {rc} on SIGTERM:\n" + srv.log()[-3000:])
-    cls.addClassCleanup(srv.cleanup)
-    cls.addClassCleanup(stop)  # cleanups run last-in first-out: stop, then remove
-    return srv
 
 
 def addr(user):

@@ -32,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from harness import DOMAIN, Server  # noqa: E402
+from harness import DOMAIN, Server, wait_for  # noqa: E402
 
 DEST = "dest.test"
 DEST_HOST = "mx.dest.test"
@@ -63,16 +63,6 @@ def send(srv, rcpts, msg, sender=ALICE):
     with smtplib.SMTP("127.0.0.1", srv.ports["smtp"], timeout=30) as s:
         s.ehlo("client.example.org")
         return s.sendmail(sender, rcpts, msg)
-
-
-def wait_for(pred, timeout=20, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def parse(raw):

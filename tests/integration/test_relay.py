@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from harness import DOMAIN, HOSTNAME, PASSWORD, Raw, Server  # noqa: E402
+from harness import DOMAIN, HOSTNAME, PASSWORD, Raw, Server, own, wait_for  # noqa: E402
 
 REMOTE = "remote.test"
 REMOTE_HOST = "mx.remote.test"
@@ -121,29 +121,6 @@ def received_fields(data):
     t = trace_part(data)
     fields = re.findall(r"(?ms)^Received: .*?\n(?=\S|\Z)", t)
     return [re.sub(r"\n[ \t]+", " ", f) for f in fields]
-
-
-def wait_for(pred, timeout=15, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
-
-
-def own(cls, srv):
-    """Stops and removes `srv` after the class, even when setUpClass fails half-way;
-    SIGTERM must be a clean stop (exit 0): a crash shows up here."""
-    def stop():
-        started = srv.proc is not None
-        rc = srv.stop()
-        if started and rc != 0:
-            raise AssertionError(f"tegami exited {rc} on SIGTERM:\n" + srv.log()[-3000:])
-    cls.addClassCleanup(srv.cleanup)
-    cls.addClassCleanup(stop)
-    return srv
 
 
 def route(port):
