@@ -48,8 +48,7 @@ RcptVerdict decide_rcpt(const mail::Address& rcpt, const Resolution& resolution,
 }
 
 bool may_relay(const ClientInfo& client) {
-  return (client.trusted_network && !client.submission) || client.authenticated ||
-         client.pop_grant;
+  return (client.trusted_network && !client.submission) || client.authenticated || client.pop_grant;
 }
 
 }  // namespace tegami::policy

@@ -11,6 +11,7 @@
 #include "core/log.hpp"
 #include "net/session_stream.hpp"
 #include "proto/pop3/server_session.hpp"
+#include "server/admission.hpp"
 #include "server/credentials.hpp"
 #include "server/tls_handshake.hpp"
 #include "store/maildir/maildir_store.hpp"
@@ -25,13 +26,6 @@ constexpr std::size_t kFlushAt = 256 * 1024;
 constexpr auto kFinalWriteTimeout = std::chrono::seconds(10);
 // How long we wait for the client's TLS close_notify when the session ends.
 constexpr auto kTlsShutdownTimeout = std::chrono::seconds(2);
-
-struct Connection {
-  explicit Connection(net::tcp::socket s) : stream(std::move(s)) {}
-  net::SessionStream stream;
-  bool idle = false;
-  bool stop_requested = false;
-};
 
 std::uint64_t random64() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -323,30 +317,19 @@ net::awaitable<void> Pop3Driver::run() {
 
 net::awaitable<void> run_pop3_session(ServerContext& ctx, net::tcp::socket socket,
                                       Pop3Listener kind) {
-  auto conn = std::make_shared<Connection>(std::move(socket));
-  auto exec = conn->stream.executor();
   net::ConnectionRegistry::Ticket ticket;
-  auto admit = ctx.registry.admit(
-      conn->stream.remote_ip(),
-      [conn, exec] {
-        asio::post(exec, [conn] {
-          conn->stop_requested = true;
-          if (conn->idle) conn->stream.cancel();
-        });
-      },
-      ticket);
-  asio::co_spawn(
-      exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
-  if (admit != net::ConnectionRegistry::Admit::Ok) {
-    spdlog::warn("pop3 refused connection ip={}: too many connections", conn->stream.remote_ip());
-    conn->stream.expires_after(kFinalWriteTimeout);
+  // A named std::function, not a temporary inside the co_await expression
+  // (g++ 12, PR 100611).
+  std::function<std::string(net::ConnectionRegistry::Admit)> refusal =
+      [kind](net::ConnectionRegistry::Admit) -> std::string {
     // On pop3s the client expects a TLS handshake: clear text would only
     // confuse it, and a handshake is what the limit protects.
-    if (kind == Pop3Listener::kPop3)
-      co_await conn->stream.write_all("-ERR [SYS/TEMP] Too many connections, try again later\r\n");
-    conn->stream.close();
-    co_return;
-  }
+    if (kind != Pop3Listener::kPop3) return {};
+    return "-ERR [SYS/TEMP] Too many connections, try again later\r\n";
+  };
+  auto conn = co_await admit_connection(
+      ctx, std::move(socket), kind == Pop3Listener::kPop3 ? "pop3" : "pop3s", refusal, ticket);
+  if (!conn) co_return;
   Pop3Driver driver(ctx, conn, kind);
   co_await driver.run();
 }

@@ -9,13 +9,14 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
-#include "mail/received.hpp"
-#include "net/session_stream.hpp"
 #include "mail/header.hpp"
 #include "mail/header_address.hpp"
+#include "mail/received.hpp"
+#include "net/session_stream.hpp"
 #include "policy/relay_policy.hpp"
 #include "policy/sender_policy.hpp"
 #include "proto/smtp/server_session.hpp"
+#include "server/admission.hpp"
 #include "server/credentials.hpp"
 #include "server/intake.hpp"
 #include "server/tls_handshake.hpp"
@@ -49,13 +50,6 @@ const char* listener_name(SmtpListener kind) {
   }
   return "?";
 }
-
-struct Connection {
-  explicit Connection(net::tcp::socket s) : stream(std::move(s)) {}
-  net::SessionStream stream;
-  bool reading_command = false;  // idle: waiting for the next command
-  bool stop_requested = false;
-};
 
 int local_utc_offset_minutes(std::chrono::system_clock::time_point t) {
   std::time_t tt = std::chrono::system_clock::to_time_t(t);
@@ -117,7 +111,7 @@ class SmtpDriver {
   std::string rdns_;
   std::string out_;
   std::unique_ptr<smtp::ServerSession> sm_;
-  bool trusted_ = false;             // [relay] trusted_networks
+  bool trusted_ = false;            // [relay] trusted_networks
   policy::SenderVerdict sender_{};  // the current transaction's MAIL FROM verdict
   unsigned messages_ = 0;
   bool data_started_ = false;
@@ -228,8 +222,7 @@ std::optional<Error> SmtpDriver::check_header_from(const std::string& body,
   const auto* from = header.find("From");
   std::string author;
   if (from != nullptr) author = mail::first_address(from->value).addr_spec;
-  for (auto& ch : author)
-    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  for (auto& ch : author) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   Resolution res;
   if (!author.empty() && author != account) {
     auto r = ctx_.directory.resolve(author);
@@ -485,9 +478,9 @@ net::awaitable<void> SmtpDriver::run() {
     else
       stream.expires_after(cfg.command_timeout);
     if (!co_await flush()) goto closed;
-    conn_->reading_command = !in_data;
+    conn_->idle = !in_data;
     auto [ec, n] = co_await stream.read_some(buf.data(), buf.size());
-    conn_->reading_command = false;
+    conn_->idle = false;
     if (in_data && !ec) {
       auto credit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           std::chrono::duration<double>(static_cast<double>(n) / kMinDataRate));
@@ -519,35 +512,25 @@ closed:
 
 net::awaitable<void> run_smtp_session(ServerContext& ctx, net::tcp::socket socket,
                                       SmtpListener kind) {
-  auto conn = std::make_shared<Connection>(std::move(socket));
-  auto exec = conn->stream.executor();
   net::ConnectionRegistry::Ticket ticket;
-  auto admit = ctx.registry.admit(
-      conn->stream.remote_ip(),
-      [conn, exec] {
-        asio::post(exec, [conn] {
-          conn->stop_requested = true;
-          if (conn->reading_command) conn->stream.cancel();
-        });
-      },
-      ticket);
-  if (admit != net::ConnectionRegistry::Admit::Ok) {
-    const char* why = admit == net::ConnectionRegistry::Admit::TooManyFromIp
-                          ? "421 4.7.0 Too many connections from your host\r\n"
-                      : admit == net::ConnectionRegistry::Admit::Stopping
-                          ? "421 4.3.2 Service shutting down\r\n"
-                          : "421 4.3.2 Too many connections, try again later\r\n";
-    spdlog::warn("smtp refused connection ip={}: {}", conn->stream.remote_ip(), why);
-    conn->stream.expires_after(kFinalWriteTimeout);
-    asio::co_spawn(
-        exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
+  // A named std::function, not a temporary inside the co_await expression
+  // (g++ 12, PR 100611).
+  std::function<std::string(net::ConnectionRegistry::Admit)> refusal =
+      [kind](net::ConnectionRegistry::Admit admit) -> std::string {
     // On submissions the client expects a TLS handshake, not clear text.
-    if (kind != SmtpListener::kSubmissions) co_await conn->stream.write_all(why);
-    conn->stream.close();
-    co_return;
-  }
-  asio::co_spawn(
-      exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
+    if (kind == SmtpListener::kSubmissions) return {};
+    switch (admit) {
+      case net::ConnectionRegistry::Admit::TooManyFromIp:
+        return "421 4.7.0 Too many connections from your host\r\n";
+      case net::ConnectionRegistry::Admit::Stopping:
+        return "421 4.3.2 Service shutting down\r\n";
+      default:
+        return "421 4.3.2 Too many connections, try again later\r\n";
+    }
+  };
+  auto conn =
+      co_await admit_connection(ctx, std::move(socket), listener_name(kind), refusal, ticket);
+  if (!conn) co_return;
   SmtpDriver driver(ctx, conn, kind);
   co_await driver.run();
 }

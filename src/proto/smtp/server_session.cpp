@@ -197,9 +197,10 @@ void ServerSession::on_auth_checked(const AuthChecked& e, Actions& out) {
       reply(out, format_reply(454, "4.7.0", "Temporary authentication failure"), false);
       break;
     case AuthChecked::Outcome::kTooManyFailures:
-      drop(out,
-           format_reply(421, "4.7.0", config_.hostname + " Error: too many authentication failures"),
-           "too many authentication failures");
+      drop(
+          out,
+          format_reply(421, "4.7.0", config_.hostname + " Error: too many authentication failures"),
+          "too many authentication failures");
       return;
   }
   resume(out);

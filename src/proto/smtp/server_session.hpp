@@ -96,7 +96,7 @@ struct SessionConfig {
   std::string hostname = "localhost";                  // in the greeting and EHLO
   std::uint64_t max_message_size = 25ull << 20;        // RFC 1870 SIZE; 552 5.3.4 above
   std::size_t max_recipients = kDefaultMaxRecipients;  // 452 4.5.3 above
-  bool submission = false;       // the submission listener (the driver's policy uses it)
+  bool submission = false;      // the submission listener (the driver's policy uses it)
   bool offer_starttls = false;  // advertise and accept STARTTLS while not in TLS (RFC 3207)
   bool offer_auth = false;      // advertise and accept AUTH (RFC 4954)
   bool plaintext_auth = false;  // PLAIN/LOGIN allowed without TLS ([auth] plaintext_networks)

@@ -282,8 +282,9 @@ void ServerSession::cmd_auth(const Command& cmd, Actions& out) {
   if (!tls_ && !config_.plaintext_auth) {
     // RFC 4954 §6 / RFC 5248: 538 5.7.11.
     reply(out,
-          format_reply(538, "5.7.11", "Error: encryption required for requested authentication "
-                                      "mechanism"),
+          format_reply(538, "5.7.11",
+                       "Error: encryption required for requested authentication "
+                       "mechanism"),
           true);
     return;
   }

@@ -45,8 +45,8 @@ constexpr const char* kAlice = "alice@example.test";
 TEST(SenderPolicy, Table) {
   const Row rows[] = {
       // [smtp]
-      {"stranger, foreign sender", "<x@example.net>", facts(false, false, "", "", false, false, false),
-       true, "250 2.1.0", false, "", "554 5.7.1"},
+      {"stranger, foreign sender", "<x@example.net>",
+       facts(false, false, "", "", false, false, false), true, "250 2.1.0", false, "", "554 5.7.1"},
       {"stranger, local sender: spoofing", "<bob@example.test>",
        facts(false, false, "", "", true, false, false), false, "550 5.7.1 <bob@example.test>",
        false, "", ""},
@@ -64,8 +64,8 @@ TEST(SenderPolicy, Table) {
        "553 5.7.1 <x@example.net>: Sender address not owned by you"},
       {"grant, match off", "<x@example.net>",
        facts(false, false, "", kAlice, false, false, false, false), true, "250", true, "", ""},
-      {"grant, null sender", "<>", facts(false, false, "", kAlice, false, false, false), true, "250",
-       true, kAlice, ""},
+      {"grant, null sender", "<>", facts(false, false, "", kAlice, false, false, false), true,
+       "250", true, kAlice, ""},
       // [submission]
       {"submission, nothing", "<x@example.net>", facts(true, false, "", "", false, false, false),
        false, "530 5.7.0 Authentication required", false, "", ""},
@@ -99,7 +99,8 @@ TEST(SenderPolicy, Table) {
     if (!v.accepted) continue;
     EXPECT_EQ(may_relay(v.client), r.may_relay) << r.name;
     EXPECT_EQ(v.login_account, r.login) << r.name;
-    auto rv = decide_rcpt(path("<bob@dest.test>", mail::PathKind::kForward), Resolution{}, v.client);
+    auto rv =
+        decide_rcpt(path("<bob@dest.test>", mail::PathKind::kForward), Resolution{}, v.client);
     if (r.may_relay) {
       EXPECT_EQ(rv.kind, RcptVerdict::Kind::Relay) << r.name;
     } else {
@@ -132,16 +133,26 @@ TEST(SenderPolicy, Owns) {
 // catch-all at worst), everything else is not local.
 TEST(SenderPolicy, OpenRelayVectorsAreRefused) {
   const std::string vectors[] = {
-      "relaytest%dest.test@[192.0.2.1]", "relaytest%dest.test@example.test",
-      "\"relaytest@dest.test\"",         "\"relaytest%dest.test\"",
-      "\"relaytest@dest.test\"@[192.0.2.1]", "relaytest@dest.test@[192.0.2.1]",
-      "relaytest@dest.test@example.test", "@[192.0.2.1]:relaytest@dest.test",
-      "@example.test:relaytest@dest.test", "dest.test!relaytest",
-      "dest.test!relaytest@[192.0.2.1]", "dest.test!relaytest@example.test",
-      "relaytest@dest.test",             "relaytest@DEST.TEST",
-      "relaytest@dest.test.",            "relaytest@Dest.Test.",
-      "\"relaytest@dest.test\"@example.test", "relaytest%dest.test@EXAMPLE.TEST.",
-      "relaytest@[IPv6:2001:db8::1]",    "relaytest@192.0.2.1",
+      "relaytest%dest.test@[192.0.2.1]",
+      "relaytest%dest.test@example.test",
+      "\"relaytest@dest.test\"",
+      "\"relaytest%dest.test\"",
+      "\"relaytest@dest.test\"@[192.0.2.1]",
+      "relaytest@dest.test@[192.0.2.1]",
+      "relaytest@dest.test@example.test",
+      "@[192.0.2.1]:relaytest@dest.test",
+      "@example.test:relaytest@dest.test",
+      "dest.test!relaytest",
+      "dest.test!relaytest@[192.0.2.1]",
+      "dest.test!relaytest@example.test",
+      "relaytest@dest.test",
+      "relaytest@DEST.TEST",
+      "relaytest@dest.test.",
+      "relaytest@Dest.Test.",
+      "\"relaytest@dest.test\"@example.test",
+      "relaytest%dest.test@EXAMPLE.TEST.",
+      "relaytest@[IPv6:2001:db8::1]",
+      "relaytest@192.0.2.1",
   };
   const std::string senders[] = {"<>", "<someone@example.net>", "<x@example.test>",
                                  "<x@[192.0.2.1]>"};

@@ -146,8 +146,8 @@ TEST(CommandParser, AuthLinesMayBeLonger) {
   ASSERT_EQ(auth_ok.size(), kMaxAuthLine);
   const std::string auth_long = "auth plain " + max_ok + "Q\r\nNOOP\r\n";
   const std::string noop_long = "NOOP " + std::string(600, 'Q') + "\r\n";
-  for (std::size_t split : {std::size_t{1}, std::size_t{4}, std::size_t{5}, std::size_t{600},
-                            std::size_t{12287}}) {
+  for (std::size_t split :
+       {std::size_t{1}, std::size_t{4}, std::size_t{5}, std::size_t{600}, std::size_t{12287}}) {
     auto in_two = [&](const std::string& s) {
       std::string_view v(s);
       std::size_t k = std::min(split, v.size());

@@ -179,9 +179,8 @@ void FakeDriver::perform(const Actions& actions) {
            " lines=" + std::to_string(env.lines) + (env.eight_bit_mime ? " 8bitmime" : "") +
            (env.tls ? " tls=" + env.tls->protocol + "/" + env.tls->cipher : "") +
            (env.auth_account.empty() ? "" : " account=" + env.auth_account) +
-           (env.tls || !env.auth_account.empty()
-                ? " with " + std::string(received_protocol(env))
-                : ""));
+           (env.tls || !env.auth_account.empty() ? " with " + std::string(received_protocol(env))
+                                                 : ""));
       std::size_t start = 0;
       int shown = 0;
       while (start < env.body.size()) {
