@@ -420,11 +420,11 @@ class SubmissionAuthTest(RelayCase):
     def test_ehlo_advertises_plain_and_login_on_submission(self):
         c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
         ext = c.ehlo()
-        self.assertIn("AUTH PLAIN LOGIN", ext)
+        self.assertIn("AUTH SCRAM-SHA-256 PLAIN LOGIN", ext)
         c.quit()
         c = Smtp(self.srv.ports["submissions"], source=OUTSIDER,
                  implicit_tls=tls_context(self.srv))
-        self.assertIn("AUTH PLAIN LOGIN", c.ehlo())
+        self.assertIn("AUTH SCRAM-SHA-256 PLAIN LOGIN", c.ehlo())
         c.quit()
 
     def test_auth_plain_initial_response_relays_and_delivers_locally(self):
@@ -485,7 +485,7 @@ class SubmissionAuthTest(RelayCase):
         c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
         c.ehlo()
         c.starttls(tls_context(self.srv))
-        self.assertIn("AUTH PLAIN LOGIN", c.ehlo())
+        self.assertIn("AUTH SCRAM-SHA-256 PLAIN LOGIN", c.ehlo())
         self.assertReply(c.auth_plain(), 235, "2.7.0")
         self.send(c, ALICE, [BOB], message(tag, rcpt=BOB))
         c.quit()
@@ -659,7 +659,9 @@ class TlsOnlyAuthTest(RelayCase):
     def test_no_auth_before_starttls(self):
         c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
         ext = c.ehlo()
-        self.assertFalse([e for e in ext if e.upper().startswith("AUTH")], ext)
+        # Only SCRAM-SHA-256, which never sends the password (RFC 7677).
+        self.assertEqual([e for e in ext if e.upper().startswith("AUTH")],
+                         ["AUTH SCRAM-SHA-256"], ext)
         self.assertIn("STARTTLS", ext)
         self.assertReply(c.auth_plain(), 538, "5.7.11")
         self.assertReply(c.cmd("AUTH LOGIN"), 538, "5.7.11")
@@ -671,7 +673,7 @@ class TlsOnlyAuthTest(RelayCase):
         c = Smtp(self.srv.ports["submission"], source=OUTSIDER)
         c.ehlo()
         c.starttls(tls_context(self.srv))
-        self.assertIn("AUTH PLAIN LOGIN", c.ehlo())
+        self.assertIn("AUTH SCRAM-SHA-256 PLAIN LOGIN", c.ehlo())
         self.assertReply(c.auth_plain(), 235, "2.7.0")
         self.send(c, ALICE, [RUSER], message(tag, rcpt=RUSER))
         c.quit()
@@ -682,7 +684,7 @@ class TlsOnlyAuthTest(RelayCase):
     def test_submissions_offers_auth(self):
         c = Smtp(self.srv.ports["submissions"], source=OUTSIDER,
                  implicit_tls=tls_context(self.srv))
-        self.assertIn("AUTH PLAIN LOGIN", c.ehlo())
+        self.assertIn("AUTH SCRAM-SHA-256 PLAIN LOGIN", c.ehlo())
         self.assertEqual(c.cmd("AUTH LOGIN")[0], 334)
         self.assertEqual(c.cmd(b64(ALICE))[0], 334)
         self.assertReply(c.cmd(b64(PASSWORD)), 235, "2.7.0")

@@ -195,7 +195,7 @@ class OpenSslClientTest(TlsServerCase):
         sender = "sender@example.org"
         if auth:
             # Submission needs SMTP AUTH (issue 7); the sender is then the user.
-            self.assertIn("AUTH PLAIN LOGIN", " ".join(ehlo))
+            self.assertIn("AUTH SCRAM-SHA-256 PLAIN LOGIN", " ".join(ehlo))
             token = base64.b64encode(f"\0{addr(user)}\0{PASSWORD}".encode()).decode()
             c.send(f"AUTH PLAIN {token}")
             self.assertEqual(c.smtp_reply()[-1][:9], "235 2.7.0")
