@@ -62,6 +62,7 @@ key = "tls/key.pem"
 [auth]
 plaintext_networks = ["127.0.0.0/8", "::1/128"]   # clear-text passwords allowed without TLS
 authenticated_header = false      # true: Received: names the SMTP AUTH account
+scram = false                     # SCRAM-SHA-256 on submission; needs every user added with --apop
 
 [relay]
 trusted_networks = ["127.0.0.1/32"]

@@ -53,6 +53,11 @@ struct Config {
   // [auth] authenticated_header: write "(Authenticated sender: ACCOUNT)" into
   // Received: (off: the account is only logged, as it is personal data).
   bool authenticated_header = false;
+  // [auth] scram: offer SMTP AUTH SCRAM-SHA-256. Only accounts with a sealed
+  // secret (`user add --apop`) can use it, and clients that see it offered
+  // pick it over PLAIN without falling back: enable it when every account
+  // has a sealed secret.
+  bool auth_scram = false;
   std::vector<Cidr> trusted_networks;
   std::chrono::seconds pop_before_smtp_ttl{600};
   // [relay] sender_login_match: a client relaying by AUTH or by a POP-before-

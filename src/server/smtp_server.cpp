@@ -2,12 +2,16 @@
 
 #include <time.h>
 
+#include <cctype>
 #include <deque>
 #include <memory>
 #include <set>
 
 #include <fmt/format.h>
+#include <openssl/crypto.h>
 
+#include "auth/scram.hpp"
+#include "auth/sealed.hpp"
 #include "core/log.hpp"
 #include "mail/header.hpp"
 #include "mail/header_address.hpp"
@@ -95,6 +99,15 @@ class SmtpDriver {
  private:
   net::awaitable<smtp::Actions> check_sender(const smtp::CheckSender& a);
   net::awaitable<smtp::Actions> verify_auth(const smtp::VerifyAuth& a);
+  // SCRAM-SHA-256: the driver keeps the exchange between the two steps.
+  net::awaitable<smtp::Actions> scram_first(const smtp::ScramFirst& a);
+  net::awaitable<smtp::Actions> scram_final(const smtp::ScramFinal& a);
+  // Blocking (directory lookup, unsealing, PBKDF2): on the worker pool.
+  // False on a temporary failure; else scram_ is set.
+  bool prepare_scram(const scram::ClientFirst& first);
+  // A failed AUTH: throttle (delay, count), then 535, or 421 at the limit.
+  net::awaitable<smtp::Actions> auth_failed(const std::string& user, const std::string& secret,
+                                            std::string_view mechanism);
   net::awaitable<smtp::Actions> check_recipient(const smtp::CheckRecipient& a);
   // The header From: of a message whose sender-login match applies; a
   // refusal, or nothing when the author is owned by the account.
@@ -111,7 +124,9 @@ class SmtpDriver {
   std::string rdns_;
   std::string out_;
   std::unique_ptr<smtp::ServerSession> sm_;
-  bool trusted_ = false;            // [relay] trusted_networks
+  std::optional<scram::ServerExchange> scram_;  // between ScramFirst and ScramFinal
+  std::string scram_account_;                   // its account ("" when none may log in)
+  bool trusted_ = false;                        // [relay] trusted_networks
   policy::SenderVerdict sender_{};  // the current transaction's MAIL FROM verdict
   unsigned messages_ = 0;
   bool data_started_ = false;
@@ -201,19 +216,115 @@ net::awaitable<smtp::Actions> SmtpDriver::verify_auth(const smtp::VerifyAuth& a)
     case CredentialCheck::Kind::kBadCredentials:
       break;
   }
-  // CHECKLIST: failures delayed per client IP; the same wrong password again
-  // is not counted again (AuthThrottle).
-  auto delay = ctx_.throttle.failure(ip_, AuthThrottle::fingerprint(a.authcid, a.password));
+  co_return co_await auth_failed(a.authcid, a.password, a.mechanism);
+}
+
+net::awaitable<smtp::Actions> SmtpDriver::auth_failed(const std::string& user,
+                                                      const std::string& secret,
+                                                      std::string_view mechanism) {
+  // CHECKLIST: failures delayed per client IP; the same wrong password (or
+  // SCRAM proof) again is not counted again (AuthThrottle).
+  auto delay = ctx_.throttle.failure(ip_, AuthThrottle::fingerprint(user, secret));
   unsigned failures = ctx_.throttle.failures(ip_);
   spdlog::warn("smtp {} auth failed ip={} user={} mechanism={} failures={} delay={}ms", sid_, ip_,
-               log_safe(a.authcid), a.mechanism, failures, delay.count());
+               log_safe(user), mechanism, failures, delay.count());
   if (co_await flush()) {
     asio::steady_timer t(conn_->stream.executor(), delay);
     co_await t.async_wait(net::kNoThrow);
   }
+  smtp::AuthChecked ev;
   ev.outcome = failures >= kMaxAuthFailures ? smtp::AuthChecked::Outcome::kTooManyFailures
                                             : smtp::AuthChecked::Outcome::kBadCredentials;
   co_return sm_->step(ev);
+}
+
+bool SmtpDriver::prepare_scram(const scram::ClientFirst& first) {
+  // The salt is derived from the name (lower-cased) under the secret key, so
+  // that an account sees the same salt at every login and a name that is no
+  // account gets one of the same shape; no database change is needed.
+  std::string name = first.username;
+  for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  static constexpr std::string_view kNoKey = "tegami-scram-without-secret-key";
+  const std::string_view key_material =
+      ctx_.secret_key != nullptr
+          ? std::string_view(reinterpret_cast<const char*>(ctx_.secret_key->data()),
+                             SecretKey::size())
+          : kNoKey;
+  const std::string salt = scram::derive_salt(key_material, name);
+  auto acct = ctx_.directory.find_account(first.username);
+  if (!acct) return false;
+  std::optional<scram::Keys> keys;
+  std::string account;
+  if (*acct && (*acct)->apop_sealed && ctx_.secret_key != nullptr) {
+    // Only accounts whose password is recoverable (created with --apop):
+    // SCRAM needs SaltedPassword, which a one-way hash cannot give.
+    auto secret = sealed::open(*ctx_.secret_key, *(*acct)->apop_sealed, (*acct)->address);
+    if (!secret) {
+      spdlog::error("smtp {} cannot unseal the secret of {}: {}", sid_, (*acct)->address,
+                    secret.error().message);
+      return false;
+    }
+    keys = scram::derive_keys(*secret, salt, scram::kIterations);
+    OPENSSL_cleanse(secret->data(), secret->size());
+    account = (*acct)->address;
+  } else {
+    // The same cost, thrown away: timing does not tell who exists.
+    (void)scram::derive_keys("tegami-scram-dummy", salt, scram::kIterations);
+  }
+  scram_.emplace(first, salt, scram::kIterations, keys, scram::make_server_nonce());
+  scram_account_ = std::move(account);
+  return true;
+}
+
+net::awaitable<smtp::Actions> SmtpDriver::scram_first(const smtp::ScramFirst& a) {
+  smtp::AuthChecked ev;
+  scram_.reset();
+  scram_account_.clear();
+  auto first = scram::parse_client_first(a.client_first);
+  if (!first) {
+    // Malformed, channel binding, someone else's authzid: 535 at once, as a
+    // malformed PLAIN message (no password was tried).
+    spdlog::info("smtp {} ip={} scram client-first refused: {}", sid_, ip_,
+                 scram::to_string(first.error()));
+    ev.outcome = smtp::AuthChecked::Outcome::kBadCredentials;
+    co_return sm_->step(ev);
+  }
+  const scram::ClientFirst& cf = *first;
+  const bool ok = co_await ctx_.workers.run([this, &cf] { return prepare_scram(cf); });
+  if (!ok) {
+    spdlog::warn("smtp {} ip={} auth lookup failed for {}", sid_, ip_, log_safe(cf.username));
+    ev.outcome = smtp::AuthChecked::Outcome::kTempFailure;
+    co_return sm_->step(ev);
+  }
+  ev.outcome = smtp::AuthChecked::Outcome::kContinue;
+  ev.challenge = scram_->server_first();
+  co_return sm_->step(ev);
+}
+
+net::awaitable<smtp::Actions> SmtpDriver::scram_final(const smtp::ScramFinal& a) {
+  smtp::AuthChecked ev;
+  if (!scram_) {
+    ev.outcome = smtp::AuthChecked::Outcome::kTempFailure;
+    co_return sm_->step(ev);
+  }
+  auto verdict = scram_->finish(a.client_final);
+  const std::string user = scram_->client_first().username;
+  const std::string account = std::move(scram_account_);
+  scram_.reset();
+  scram_account_.clear();
+  if (verdict) {
+    // The server signature goes out only after a valid proof.
+    ctx_.throttle.success(ip_);
+    ev.outcome = smtp::AuthChecked::Outcome::kContinue;
+    ev.challenge = std::move(*verdict);
+    ev.account = account;
+    co_return sm_->step(ev);
+  }
+  spdlog::info("smtp {} ip={} scram client-final refused: {}", sid_, ip_,
+               scram::to_string(verdict.error()));
+  auto parsed = scram::parse_client_final(a.client_final);
+  const std::string proof = parsed ? parsed->proof_b64 : a.client_final;
+  co_return co_await auth_failed(user, proof, scram::kMechanism);
 }
 
 std::optional<Error> SmtpDriver::check_header_from(const std::string& body,
@@ -404,6 +515,7 @@ net::awaitable<void> SmtpDriver::run() {
   // RFC 4954 on the submission ports (RFC 6409, RFC 8314); port 25 is for
   // other servers, which do not authenticate.
   sc.offer_auth = kind_ != SmtpListener::kSmtp;
+  sc.offer_scram = cfg.auth_scram;
   sc.plaintext_auth = in_networks(cfg.plaintext_networks, ip_);
   trusted_ = in_networks(cfg.trusted_networks, ip_);
   if (stream.is_tls()) sc.tls = smtp::TlsInfo{stream.tls_protocol(), stream.tls_cipher()};
@@ -446,6 +558,10 @@ net::awaitable<void> SmtpDriver::run() {
         push(co_await check_sender(*cs));
       } else if (auto* va = std::get_if<smtp::VerifyAuth>(&action)) {
         push(co_await verify_auth(*va));
+      } else if (auto* sf = std::get_if<smtp::ScramFirst>(&action)) {
+        push(co_await scram_first(*sf));
+      } else if (auto* sl = std::get_if<smtp::ScramFinal>(&action)) {
+        push(co_await scram_final(*sl));
       } else if (auto* c = std::get_if<smtp::CheckRecipient>(&action)) {
         push(co_await check_recipient(*c));
       } else if (auto* v = std::get_if<smtp::Deliver>(&action)) {

@@ -1,7 +1,7 @@
 // libFuzzer target: the SMTP server state machine, driven like the Asio
 // driver drives it, with fake verdicts and deliveries chosen by the input.
 // Checks: replies are well-formed lines without bare CR/LF; nothing follows
-// Close; CheckSender/CheckRecipient/VerifyAuth/Deliver come only where the
+// Close; CheckSender/CheckRecipient/VerifyAuth/Scram*/Deliver come only where the
 // state says; a delivered body has only CRLF line endings and at least one
 // recipient; AUTH credentials never contain NUL.
 //
@@ -91,6 +91,25 @@ struct Driver {
           default:
             ev.outcome = verdict_bits % 7 == 0 ? AuthChecked::Outcome::kTooManyFailures
                                                : AuthChecked::Outcome::kBadCredentials;
+            break;
+        }
+        perform(session.step(ev));
+      } else if (std::holds_alternative<ScramFirst>(a) || std::holds_alternative<ScramFinal>(a)) {
+        if (session.state() != State::kVerifyingAuth || session.wants_input()) std::abort();
+        if (!session.config().offer_auth || !session.auth_account().empty()) std::abort();
+        AuthChecked ev;
+        switch (verdict_bits++ % 4) {
+          case 0:
+          case 1:
+            ev.outcome = AuthChecked::Outcome::kContinue;
+            ev.challenge = "r=abc,s=c2FsdA==,i=4096";
+            ev.account = "a@example.test";
+            break;
+          case 2:
+            ev.outcome = AuthChecked::Outcome::kTempFailure;
+            break;
+          default:
+            ev.outcome = AuthChecked::Outcome::kBadCredentials;
             break;
         }
         perform(session.step(ev));

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/base64.hpp"
 #include "core/log.hpp"
 #include "proto/smtp/reply.hpp"
 
@@ -177,9 +178,22 @@ void ServerSession::on_auth_checked(const AuthChecked& e, Actions& out) {
                   to_string(state_));
     return;
   }
+  if (e.outcome == AuthChecked::Outcome::kContinue && auth_mechanism_ == kScramMechanism &&
+      scram_step_ < 2 && (scram_step_ == 0 || !e.account.empty())) {
+    // SCRAM: server-first, or server-final (in a 334: RFC 4954 §4 has no
+    // additional data with success); the client answers either.
+    ++scram_step_;
+    if (scram_step_ == 2) scram_account_ = e.account;
+    enter_state(State::kAuthenticating);
+    reply(out, "334 " + base64_encode(e.challenge) + "\r\n", false);
+    resume(out);
+    return;
+  }
   const std::string mechanism = std::move(auth_mechanism_);
   auth_mechanism_.clear();
   auth_login_user_.clear();
+  scram_step_ = 0;
+  scram_account_.clear();
   enter_state(State::kReady);
   switch (e.outcome) {
     case AuthChecked::Outcome::kOk:
@@ -193,6 +207,10 @@ void ServerSession::on_auth_checked(const AuthChecked& e, Actions& out) {
                    config_.client_ip, mechanism);
       reply(out, format_reply(535, "5.7.8", "Error: authentication failed"), true);
       break;
+    case AuthChecked::Outcome::kContinue:  // not expected here: a driver bug
+      spdlog::error("smtp session {}: unexpected AuthChecked continuation ({})",
+                    config_.session_id, mechanism);
+      [[fallthrough]];
     case AuthChecked::Outcome::kTempFailure:
       reply(out, format_reply(454, "4.7.0", "Temporary authentication failure"), false);
       break;

@@ -12,6 +12,12 @@
 //       CheckRecipient ask policy; a = session.step(RecipientChecked{...}); perform a
 //       VerifyAuth     check the credentials (and throttle failures);
 //                      a = session.step(AuthChecked{...}); perform a
+//       ScramFirst     start a SCRAM-SHA-256 exchange (the driver keeps its
+//                      state); a = session.step(AuthChecked{kContinue,
+//                      server-first} or a failure); perform a
+//       ScramFinal     verify the client's proof (throttle failures);
+//                      a = session.step(AuthChecked{kContinue, server-final,
+//                      account} or a failure); perform a
 //       Deliver        store the message; a = session.step(DeliveryDone{...}); perform a
 //       StartTls       flush the written replies (the 220), run the TLS handshake,
 //                      a = session.step(TlsStarted{...}); perform a
@@ -34,11 +40,18 @@
 //  - replies come out in command order; nothing is read ahead of an
 //    unanswered RCPT or of an unanswered end of DATA;
 //  - no reply ever contains a bare CR or LF;
-//  - CheckSender, CheckRecipient, VerifyAuth, Deliver, StartTls and Close
-//    are always the last action of the Actions they are in (so a driver may
-//    queue the answering step's actions behind them);
+//  - CheckSender, CheckRecipient, VerifyAuth, ScramFirst, ScramFinal,
+//    Deliver, StartTls and Close are always the last action of the Actions
+//    they are in (so a driver may queue the answering step's actions behind
+//    them);
 //  - AUTH (RFC 4954): offered only when SessionConfig::offer_auth; PLAIN
 //    and LOGIN only inside TLS or when plaintext_auth (538 5.7.11 else);
+//    SCRAM-SHA-256 (RFC 7677) always (the password never crosses the wire):
+//    client-first -> ScramFirst -> "334 server-first" -> client-final ->
+//    ScramFinal -> "334 server-final" -> the client's empty response -> 235
+//    (RFC 4954 §4 has no additional data with success: the server-final
+//    message travels in a 334 challenge); the session only carries the
+//    messages, the driver owns the SCRAM state;
 //    once authenticated, a second AUTH is 503 5.5.1; a STARTTLS forgets the
 //    authentication along with everything else (it can only come before);
 //    a response line is at most kMaxAuthLine octets (500 5.5.6);
@@ -53,7 +66,8 @@
 // §4.5.3 limits), RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 6152
 // (8BITMIME), RFC 2034 + RFC 3463 (ENHANCEDSTATUSCODES), RFC 3207
 // (STARTTLS), RFC 8314 (implicit TLS), RFC 3848 (ESMTPS in Received:),
-// RFC 4954 (AUTH), RFC 4616 (PLAIN), draft-murchison-sasl-login (LOGIN).
+// RFC 4954 (AUTH), RFC 4616 (PLAIN), draft-murchison-sasl-login (LOGIN),
+// RFC 5802 + RFC 7677 (SCRAM-SHA-256).
 #pragma once
 
 #include <chrono>
@@ -85,6 +99,8 @@ inline constexpr std::size_t kRecipientOvershootLimit = 1000;
 // Input held while waiting for a verdict or a delivery; a driver that keeps
 // reading while wants_input() is false is cut off here.
 inline constexpr std::size_t kMaxPendingInput = 1024 * 1024;
+// The SASL name of the one challenge-response mechanism (RFC 7677).
+inline constexpr std::string_view kScramMechanism = "SCRAM-SHA-256";
 
 // What a TLS handshake negotiated, in OpenSSL's names.
 struct TlsInfo {
@@ -99,6 +115,7 @@ struct SessionConfig {
   bool submission = false;      // the submission listener (the driver's policy uses it)
   bool offer_starttls = false;  // advertise and accept STARTTLS while not in TLS (RFC 3207)
   bool offer_auth = false;      // advertise and accept AUTH (RFC 4954)
+  bool offer_scram = false;     // with offer_auth: SCRAM-SHA-256 too ([auth] scram)
   bool plaintext_auth = false;  // PLAIN/LOGIN allowed without TLS ([auth] plaintext_networks)
   std::optional<TlsInfo> tls;   // set: implicit TLS (RFC 8314), the session starts encrypted
   std::string session_id;       // for logs
@@ -126,11 +143,15 @@ struct SenderChecked {
   bool accepted = false;
   std::string reply;  // the reply line without CRLF; empty: a default reply
 };
-// The answer to VerifyAuth.
+// The answer to VerifyAuth, ScramFirst and ScramFinal.
+// kContinue (SCRAM only): send `challenge` (raw, the session base64-encodes
+// it) in a 334 and read the client's next response; after ScramFinal,
+// `account` is who logs in once the client acknowledges server-final.
 struct AuthChecked {
-  enum class Outcome { kOk, kBadCredentials, kTempFailure, kTooManyFailures };
+  enum class Outcome { kOk, kBadCredentials, kTempFailure, kTooManyFailures, kContinue };
   Outcome outcome = Outcome::kBadCredentials;
-  std::string account;  // kOk: the account (lower-case address) now logged in
+  std::string account;    // kOk: the account (lower-case address) now logged in
+  std::string challenge;  // kContinue: server-first or server-final
 };
 // The answer to CheckRecipient.
 struct RecipientChecked {
@@ -210,6 +231,17 @@ struct VerifyAuth {
   std::string authcid;
   std::string password;
 };
+// SCRAM-SHA-256 (RFC 5802): the decoded client-first message; the driver
+// parses it, looks the user up, keeps the exchange and answers
+// step(AuthChecked{kContinue, server-first}) or a failure.
+struct ScramFirst {
+  std::string client_first;
+};
+// The decoded client-final message of the exchange the driver keeps; it
+// answers step(AuthChecked{kContinue, server-final, account}) or a failure.
+struct ScramFinal {
+  std::string client_final;
+};
 // Decide on a recipient, then step(RecipientChecked).
 struct CheckRecipient {
   mail::Address recipient;
@@ -226,8 +258,8 @@ struct StartTls {};
 // Flush what was written and close the connection.
 struct Close {};
 
-using Action =
-    std::variant<Reply, Delay, CheckSender, CheckRecipient, VerifyAuth, Deliver, StartTls, Close>;
+using Action = std::variant<Reply, Delay, CheckSender, CheckRecipient, VerifyAuth, ScramFirst,
+                            ScramFinal, Deliver, StartTls, Close>;
 using Actions = std::vector<Action>;
 
 class ServerSession {
@@ -284,7 +316,9 @@ class ServerSession {
   // One decoded SASL message for the mechanism in progress.
   void auth_message(std::string message, Actions& out);
   void auth_abort(Actions& out, std::string text);
-  std::string auth_mechanisms() const;  // "PLAIN LOGIN", or "" when none may be used now
+  // "SCRAM-SHA-256 PLAIN LOGIN", "SCRAM-SHA-256" (no clear-text mechanism
+  // now), or "" when AUTH is not offered.
+  std::string auth_mechanisms() const;
   // True when this STARTTLS will be answered 220 (its pipelined followers
   // are then discarded rather than a synchronization error).
   bool starttls_accepted(const Command& cmd) const;
@@ -317,6 +351,11 @@ class ServerSession {
   std::string auth_login_user_;
   std::string auth_line_;
   bool auth_overflow_ = false;
+  // SCRAM: the client messages answered so far (0: expecting client-first,
+  // 1: client-final, 2: the empty response to server-final) and the account
+  // that logs in at that response.
+  unsigned scram_step_ = 0;
+  std::string scram_account_;
   std::string account_;
   unsigned errors_ = 0;
   std::size_t overshoot_ = 0;

@@ -247,10 +247,13 @@ void ServerSession::cmd_starttls(const Command& cmd, Actions& out) {
 
 std::string ServerSession::auth_mechanisms() const {
   if (!config_.offer_auth) return {};
+  // SCRAM-SHA-256 never sends the password: offered everywhere AUTH is,
+  // when the operator enabled it ([auth] scram; it needs sealed secrets).
   // RFC 4954 §4: PLAIN and LOGIN send the password itself; only inside TLS
   // or from a network the operator trusts with clear text.
-  if (!tls_ && !config_.plaintext_auth) return {};
-  return "PLAIN LOGIN";
+  std::string scram = config_.offer_scram ? std::string(kScramMechanism) : std::string();
+  if (!tls_ && !config_.plaintext_auth) return scram;
+  return scram.empty() ? std::string("PLAIN LOGIN") : scram + " PLAIN LOGIN";
 }
 
 void ServerSession::cmd_auth(const Command& cmd, Actions& out) {
@@ -275,11 +278,12 @@ void ServerSession::cmd_auth(const Command& cmd, Actions& out) {
   for (auto& c : upper) {
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
   }
-  if (upper != "PLAIN" && upper != "LOGIN") {
+  const bool scram = upper == kScramMechanism && config_.offer_scram;
+  if (upper != "PLAIN" && upper != "LOGIN" && !scram) {
     reply(out, format_reply(504, "5.5.4", "Error: unsupported authentication mechanism"), true);
     return;
   }
-  if (!tls_ && !config_.plaintext_auth) {
+  if (!scram && !tls_ && !config_.plaintext_auth) {
     // RFC 4954 §6 / RFC 5248: 538 5.7.11.
     reply(out,
           format_reply(538, "5.7.11",
@@ -290,10 +294,12 @@ void ServerSession::cmd_auth(const Command& cmd, Actions& out) {
   }
   auth_mechanism_ = upper;
   auth_login_user_.clear();
+  scram_step_ = 0;
+  scram_account_.clear();
   if (initial.empty()) {
-    // PLAIN: an empty challenge; LOGIN: "Username:" (base64).
+    // PLAIN and SCRAM (client-first): an empty challenge; LOGIN: "Username:" (base64).
     enter_state(State::kAuthenticating);
-    reply(out, upper == "PLAIN" ? std::string("334 \r\n") : "334 VXNlcm5hbWU6\r\n", false);
+    reply(out, upper != "LOGIN" ? std::string("334 \r\n") : "334 VXNlcm5hbWU6\r\n", false);
     return;
   }
   // RFC 4954 §4: "=" is an empty initial response.
@@ -310,11 +316,40 @@ void ServerSession::cmd_auth(const Command& cmd, Actions& out) {
 void ServerSession::auth_abort(Actions& out, std::string text) {
   auth_mechanism_.clear();
   auth_login_user_.clear();
+  scram_step_ = 0;
+  scram_account_.clear();
   enter_state(State::kReady);
   reply(out, std::move(text), true);
 }
 
 void ServerSession::auth_message(std::string message, Actions& out) {
+  if (auth_mechanism_ == kScramMechanism) {
+    // RFC 5802: client-first, client-final, then (RFC 4954 §4) the empty
+    // response that acknowledges server-final.
+    if (scram_step_ == 0) {
+      enter_state(State::kVerifyingAuth);
+      out.emplace_back(ScramFirst{std::move(message)});
+      return;
+    }
+    if (scram_step_ == 1) {
+      enter_state(State::kVerifyingAuth);
+      out.emplace_back(ScramFinal{std::move(message)});
+      return;
+    }
+    if (!message.empty() || scram_account_.empty()) {
+      auth_abort(out, format_reply(535, "5.7.8", "Error: authentication failed"));
+      return;
+    }
+    account_ = std::move(scram_account_);
+    auth_mechanism_.clear();
+    scram_step_ = 0;
+    scram_account_.clear();
+    enter_state(State::kReady);
+    spdlog::info("smtp session {} client={} auth={} account={}", config_.session_id,
+                 config_.client_ip, kScramMechanism, log_safe(account_));
+    reply(out, format_reply(235, "2.7.0", "Authentication successful"), false);
+    return;
+  }
   if (auth_mechanism_ == "LOGIN" && auth_login_user_.empty()) {
     if (message.empty() || message.size() > mail::kMaxPlainField ||
         message.find('\0') != std::string::npos) {

@@ -29,7 +29,7 @@ enum class State : std::uint8_t {
   kDelivering,         // Deliver emitted; waiting for DeliveryDone
   kStartingTls,        // 220 to STARTTLS and StartTls emitted; waiting for TlsStarted
   kAuthenticating,     // 334 sent to AUTH; waiting for the client's response line
-  kVerifyingAuth,      // VerifyAuth emitted; waiting for AuthChecked
+  kVerifyingAuth,      // VerifyAuth, ScramFirst or ScramFinal emitted; waiting for AuthChecked
   kClosed,             // Close emitted (or the peer went away)
 };
 

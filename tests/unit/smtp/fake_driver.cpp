@@ -92,6 +92,43 @@ AuthChecked fake_auth(const VerifyAuth& verify) {
   return a;
 }
 
+AuthChecked fake_scram_first(const ScramFirst& first, std::string& user, std::string& nonce) {
+  AuthChecked a;
+  using O = AuthChecked::Outcome;
+  user.clear();
+  nonce.clear();
+  std::string_view m = first.client_first;
+  if (!m.starts_with("n,,n=") && !m.starts_with("y,,n=")) return a;
+  m.remove_prefix(5);
+  auto comma = m.find(",r=");
+  if (comma == std::string_view::npos || comma == 0) return a;
+  user = std::string(m.substr(0, comma));
+  if (user == "temp") {
+    a.outcome = O::kTempFailure;
+    return a;
+  }
+  nonce = std::string(m.substr(comma + 3)) + "srv";
+  a.outcome = O::kContinue;
+  a.challenge = "r=" + nonce + ",s=c2FsdA==,i=4096";
+  return a;
+}
+
+AuthChecked fake_scram_final(const ScramFinal& final_msg, const std::string& user,
+                             const std::string& nonce) {
+  AuthChecked a;
+  using O = AuthChecked::Outcome;
+  const std::string& m = final_msg.client_final;
+  if (m.ends_with(",p=lockout")) {
+    a.outcome = O::kTooManyFailures;
+  } else if (!nonce.empty() && user == "alice@example.test" &&
+             m == "c=biws,r=" + nonce + ",p=good") {
+    a.outcome = O::kContinue;
+    a.challenge = "v=c2lnbmF0dXJl";
+    a.account = "alice@example.test";
+  }
+  return a;
+}
+
 DeliveryDone fake_delivery(const Envelope& envelope, int& counter) {
   if (envelope.body.find("X-Test-Fail: temp") != std::string::npos) {
     return DeliveryDone{fail(Error::temp("storage failure, try again later", 451, "4.3.0"))};
@@ -133,8 +170,8 @@ void FakeDriver::perform(const Actions& actions) {
   for (std::size_t i = 0; i + 1 < actions.size(); ++i) {
     EXPECT_TRUE(std::holds_alternative<Reply>(actions[i]) ||
                 std::holds_alternative<Delay>(actions[i]))
-        << "CheckSender, CheckRecipient, VerifyAuth, Deliver, StartTls and Close must be the "
-           "last action";
+        << "CheckSender, CheckRecipient, VerifyAuth, ScramFirst, ScramFinal, Deliver, StartTls "
+           "and Close must be the last action";
   }
   for (const auto& action : actions) {
     EXPECT_FALSE(closed_) << "action after Close";
@@ -161,6 +198,19 @@ void FakeDriver::perform(const Actions& actions) {
       EXPECT_EQ(session_.state(), State::kVerifyingAuth);
       EXPECT_FALSE(session_.wants_input());
       perform(session_.step(fake_auth(*va)));
+    } else if (const auto* sf = std::get_if<ScramFirst>(&action)) {
+      note("A: scram-first " + sf->client_first);
+      EXPECT_EQ(session_.state(), State::kVerifyingAuth);
+      EXPECT_FALSE(session_.wants_input());
+      perform(session_.step(fake_scram_first(*sf, scram_user_, scram_nonce_)));
+    } else if (const auto* sl = std::get_if<ScramFinal>(&action)) {
+      note("A: scram-final " + sl->client_final);
+      EXPECT_EQ(session_.state(), State::kVerifyingAuth);
+      EXPECT_FALSE(session_.wants_input());
+      AuthChecked answer = fake_scram_final(*sl, scram_user_, scram_nonce_);
+      scram_user_.clear();
+      scram_nonce_.clear();
+      perform(session_.step(answer));
     } else if (const auto* c = std::get_if<CheckRecipient>(&action)) {
       ++checks_;
       note("A: check " + c->recipient.to_path() + " from " + c->sender.to_path());

@@ -20,6 +20,11 @@
 //                AUTH, <forged@example.test>: 550 5.7.1; else 250.
 // Fake AUTH:     alice@example.test / "secret" logs in; password "temp"
 //                fails temporarily, "lockout" as the tenth failure; else 535.
+// Fake SCRAM:   ScramFirst "n,,n=USER,r=NONCE" (or "y,,...") continues with
+//                "r=NONCE+srv,s=c2FsdA==,i=4096" for any USER ("n=temp": 454);
+//                anything else is 535. ScramFinal "c=biws,r=NONCE+srv,p=good"
+//                as alice@example.test continues with "v=c2lnbmF0dXJl" and
+//                logs in as alice; "p=lockout" is the tenth failure; else 535.
 // Fake TLS:      StartTls is answered at once with TlsStarted: TLSv1.3 with
 //                TLS_AES_256_GCM_SHA384, or a failure after set_tls_fails().
 #pragma once
@@ -36,6 +41,10 @@ RecipientChecked fake_verdict(const CheckRecipient& check);
 DeliveryDone fake_delivery(const Envelope& envelope, int& counter);
 SenderChecked fake_sender_verdict(const CheckSender& check, bool submission);
 AuthChecked fake_auth(const VerifyAuth& verify);
+// `user`/`nonce`: the exchange state the fake keeps between the two steps.
+AuthChecked fake_scram_first(const ScramFirst& first, std::string& user, std::string& nonce);
+AuthChecked fake_scram_final(const ScramFinal& final_msg, const std::string& user,
+                             const std::string& nonce);
 
 class FakeDriver {
  public:
@@ -66,6 +75,8 @@ class FakeDriver {
   int queue_counter_ = 0;
   bool tls_fails_ = false;
   std::size_t handshakes_ = 0;
+  std::string scram_user_;
+  std::string scram_nonce_;
   bool closed_ = false;
 };
 

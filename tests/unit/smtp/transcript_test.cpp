@@ -14,7 +14,9 @@
 //                                    starttls (offered), implicit_tls (the
 //                                    session starts in TLS), tls_fails (the
 //                                    fake handshake fails), auth (a
-//                                    submission session offering AUTH),
+//                                    submission session offering AUTH
+//                                    with SCRAM-SHA-256), no_scram (after
+//                                    auth: without SCRAM-SHA-256),
 //                                    plaintext_auth (PLAIN/LOGIN allowed
 //                                    without TLS)
 //   @pregreet TEXT                   connect, the client having sent TEXT
@@ -137,7 +139,10 @@ Replay replay(const std::string& script, bool bytewise) {
           config.offer_starttls = true;
         } else if (key == "auth") {
           config.offer_auth = true;
+          config.offer_scram = true;
           config.submission = true;
+        } else if (key == "no_scram") {
+          config.offer_scram = false;
         } else if (key == "plaintext_auth") {
           config.plaintext_auth = true;
         } else if (key == "implicit_tls") {
