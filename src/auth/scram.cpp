@@ -52,8 +52,9 @@ bool is_attr(std::string_view part, char name) {
 }
 
 bool is_extension(std::string_view part) {
-  return part.size() >= 2 && ((part[0] >= 'a' && part[0] <= 'z') ||
-                              (part[0] >= 'A' && part[0] <= 'Z')) && part[1] == '=';
+  return part.size() >= 2 &&
+         ((part[0] >= 'a' && part[0] <= 'z') || (part[0] >= 'A' && part[0] <= 'Z')) &&
+         part[1] == '=';
 }
 
 // RFC 5802 §7 printable: %x21-2B / %x2D-7E (no ',').
@@ -225,8 +226,7 @@ ServerExchange::ServerExchange(ClientFirst first, std::string salt, unsigned ite
                                std::optional<Keys> keys, std::string_view server_nonce)
     : first_(std::move(first)), keys_(keys) {
   nonce_ = first_.nonce + std::string(server_nonce);
-  server_first_ =
-      "r=" + nonce_ + ",s=" + base64_encode(salt) + ",i=" + std::to_string(iterations);
+  server_first_ = "r=" + nonce_ + ",s=" + base64_encode(salt) + ",i=" + std::to_string(iterations);
 }
 
 tl::expected<std::string, Failure> ServerExchange::finish(std::string_view client_final) const {
@@ -241,13 +241,11 @@ tl::expected<std::string, Failure> ServerExchange::finish(std::string_view clien
       first_.bare + "," + server_first_ + "," + final_msg->without_proof;
   // Without keys, the same work against zero keys; the result is thrown away.
   const Keys keys = keys_.value_or(Keys{});
-  Digest client_signature =
-      hmac(keys.stored_key.data(), keys.stored_key.size(), auth_message);
+  Digest client_signature = hmac(keys.stored_key.data(), keys.stored_key.size(), auth_message);
   Digest client_key{};
   for (std::size_t i = 0; i < kHashSize; ++i) {
-    client_key[i] =
-        static_cast<std::uint8_t>(static_cast<unsigned char>(final_msg->proof[i]) ^
-                                  client_signature[i]);
+    client_key[i] = static_cast<std::uint8_t>(static_cast<unsigned char>(final_msg->proof[i]) ^
+                                              client_signature[i]);
   }
   Digest stored = sha256(client_key.data(), client_key.size());
   const bool match = CRYPTO_memcmp(stored.data(), keys.stored_key.data(), kHashSize) == 0;

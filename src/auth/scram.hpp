@@ -38,12 +38,12 @@
 namespace tegami::scram {
 
 inline constexpr std::string_view kMechanism = "SCRAM-SHA-256";
-inline constexpr unsigned kIterations = 4096;    // RFC 7677 §4: at least 4096
-inline constexpr std::size_t kSaltSize = 16;      // octets
-inline constexpr std::size_t kNonceBytes = 18;    // random octets in the server nonce
-inline constexpr std::size_t kMaxName = 256;      // username / authzid, decoded
-inline constexpr std::size_t kMaxNonce = 128;     // client nonce, characters
-inline constexpr std::size_t kHashSize = 32;      // SHA-256
+inline constexpr unsigned kIterations = 4096;   // RFC 7677 §4: at least 4096
+inline constexpr std::size_t kSaltSize = 16;    // octets
+inline constexpr std::size_t kNonceBytes = 18;  // random octets in the server nonce
+inline constexpr std::size_t kMaxName = 256;    // username / authzid, decoded
+inline constexpr std::size_t kMaxNonce = 128;   // client nonce, characters
+inline constexpr std::size_t kHashSize = 32;    // SHA-256
 
 enum class Failure {
   kMalformed,       // not a SCRAM message of the expected kind
@@ -100,8 +100,8 @@ class ServerExchange {
  public:
   // `keys`: nullopt when the user is unknown or has no usable secret; the
   // exchange then looks the same but finish() fails with kProof.
-  ServerExchange(ClientFirst first, std::string salt, unsigned iterations,
-                 std::optional<Keys> keys, std::string_view server_nonce);
+  ServerExchange(ClientFirst first, std::string salt, unsigned iterations, std::optional<Keys> keys,
+                 std::string_view server_nonce);
 
   const ClientFirst& client_first() const { return first_; }
   // "r=<c-nonce><s-nonce>,s=<base64 salt>,i=<iterations>"

@@ -127,7 +127,7 @@ class SmtpDriver {
   std::optional<scram::ServerExchange> scram_;  // between ScramFirst and ScramFinal
   std::string scram_account_;                   // its account ("" when none may log in)
   bool trusted_ = false;                        // [relay] trusted_networks
-  policy::SenderVerdict sender_{};  // the current transaction's MAIL FROM verdict
+  policy::SenderVerdict sender_{};              // the current transaction's MAIL FROM verdict
   unsigned messages_ = 0;
   bool data_started_ = false;
   std::chrono::steady_clock::time_point data_deadline_{};

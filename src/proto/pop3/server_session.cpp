@@ -5,16 +5,10 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "core/overloaded.hpp"
 
 namespace tegami::pop3 {
 namespace {
-
-template <class... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
-template <class... Fs>
-Overloaded(Fs...) -> Overloaded<Fs...>;
 
 bool valid_timestamp(std::string_view ts) {
   if (ts.size() < 3 || ts.front() != '<' || ts.back() != '>') return false;

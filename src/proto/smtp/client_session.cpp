@@ -3,17 +3,11 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "core/overloaded.hpp"
 
 namespace tegami::smtp {
 
 namespace {
-
-template <class... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
 
 // Printable US-ASCII without '<', '>' and SP outside quotes is what our own
 // SMTP server lets into an envelope; anything with a control byte here would

@@ -6,18 +6,10 @@
 
 #include "core/base64.hpp"
 #include "core/log.hpp"
+#include "core/overloaded.hpp"
 #include "proto/smtp/reply.hpp"
 
 namespace tegami::smtp {
-
-namespace {
-template <class... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
-}  // namespace
 
 ServerSession::ServerSession(SessionConfig config)
     : config_(std::move(config)), tls_(config_.tls) {}
@@ -208,8 +200,8 @@ void ServerSession::on_auth_checked(const AuthChecked& e, Actions& out) {
       reply(out, format_reply(535, "5.7.8", "Error: authentication failed"), true);
       break;
     case AuthChecked::Outcome::kContinue:  // not expected here: a driver bug
-      spdlog::error("smtp session {}: unexpected AuthChecked continuation ({})",
-                    config_.session_id, mechanism);
+      spdlog::error("smtp session {}: unexpected AuthChecked continuation ({})", config_.session_id,
+                    mechanism);
       [[fallthrough]];
     case AuthChecked::Outcome::kTempFailure:
       reply(out, format_reply(454, "4.7.0", "Temporary authentication failure"), false);

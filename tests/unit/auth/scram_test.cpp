@@ -17,7 +17,9 @@ constexpr std::string_view kClientFinal =
     "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
 constexpr std::string_view kServerFinal = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
 
-std::string rfc_salt() { return *base64_decode("W22ZaJ0SNY7soEsUEjb6gQ=="); }
+std::string rfc_salt() {
+  return *base64_decode("W22ZaJ0SNY7soEsUEjb6gQ==");
+}
 
 ServerExchange rfc_exchange(std::optional<Keys> keys) {
   auto first = parse_client_first(kClientFirst);
@@ -70,8 +72,8 @@ TEST(Scram, WrongProof) {
 
 TEST(Scram, NonceMustMatch) {
   auto x = rfc_exchange(derive_keys("pencil", rfc_salt(), 4096));
-  auto fin = x.finish(
-      "c=biws,r=rOprNGfwEbeRWgbNEkqOother,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
+  auto fin =
+      x.finish("c=biws,r=rOprNGfwEbeRWgbNEkqOother,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
   ASSERT_FALSE(fin);
   EXPECT_EQ(fin.error(), Failure::kNonce);
   // Only the client's half is not enough.
@@ -105,8 +107,7 @@ TEST(Scram, YFlagRoundTrip) {
   // "y,," must come back as c=eSws.
   auto first = parse_client_first("y,,n=user,r=rOprNGfwEbeRWgbNEkqO");
   ASSERT_TRUE(first);
-  ServerExchange x(*first, rfc_salt(), 4096, derive_keys("pencil", rfc_salt(), 4096),
-                   kServerNonce);
+  ServerExchange x(*first, rfc_salt(), 4096, derive_keys("pencil", rfc_salt(), 4096), kServerNonce);
   auto fin = x.finish(kClientFinal);  // c=biws: wrong for "y,,"
   ASSERT_FALSE(fin);
   EXPECT_EQ(fin.error(), Failure::kChannelBinding);
@@ -124,9 +125,10 @@ TEST(Scram, Authzid) {
 
 TEST(Scram, Malformed) {
   for (std::string_view m :
-       {"", "n", "n,,", "n,,r=abc", "n,,n=user", "n,,n=user,r=", "n,,n=,r=abc",
-        "n,,n=us=er,r=abc", "n,,n=us=2Cer,r=a,b", "n,,n=user,r=abc,1", "n,,n=user,x=abc",
-        "n,,n=user,r=a\x01" "c"}) {
+       {"", "n", "n,,", "n,,r=abc", "n,,n=user", "n,,n=user,r=", "n,,n=,r=abc", "n,,n=us=er,r=abc",
+        "n,,n=us=2Cer,r=a,b", "n,,n=user,r=abc,1", "n,,n=user,x=abc",
+        "n,,n=user,r=a\x01"
+        "c"}) {
     auto r = parse_client_first(m);
     EXPECT_FALSE(r) << m;
     if (!r) {
@@ -136,9 +138,9 @@ TEST(Scram, Malformed) {
   EXPECT_EQ(parse_client_first("n,,m=ext,n=user,r=abc").error(), Failure::kExtension);
   EXPECT_TRUE(parse_client_first("n,,n=user,r=abc,x=ignored"));
   EXPECT_FALSE(parse_client_first("n,,n=user,r=" + std::string(kMaxNonce + 1, 'a')));
-  for (std::string_view m : {"", "c=biws", "c=biws,r=abc", "r=abc,c=biws,p=AAAA",
-                             "c=biws,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
-                             "c=biws,r=abc,p=not*base64"}) {
+  for (std::string_view m :
+       {"", "c=biws", "c=biws,r=abc", "r=abc,c=biws,p=AAAA",
+        "c=biws,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", "c=biws,r=abc,p=not*base64"}) {
     EXPECT_FALSE(parse_client_final(m)) << m;
   }
 }

@@ -2,15 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "core/overloaded.hpp"
+
 namespace tegami::pop3::testing {
 namespace {
-
-template <class... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
-template <class... Fs>
-Overloaded(Fs...) -> Overloaded<Fs...>;
 
 std::string flags(const std::vector<bool>& v) {
   std::string s;

@@ -5,8 +5,8 @@
 #include <regex>
 
 #include "core/base64.hpp"
-#include "proto/pop3/message_format.hpp"
 #include "mail/sasl_plain.hpp"
+#include "proto/pop3/message_format.hpp"
 #include "proto/pop3/server_session.hpp"
 
 namespace tegami::pop3 {
