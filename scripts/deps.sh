@@ -9,8 +9,13 @@ PKGS=(
   libasio-dev libssl-dev libc-ares-dev libsqlite3-dev libcrypt-dev
   libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libexpected-dev
   libgtest-dev libgmock-dev
-  # tests: real clients and peers
-  python3 openssl swaks mpop fetchmail msmtp dnsmasq-base sqlite3 strace chromium fonts-noto-cjk
+  # tests: real clients and peers. Installed without Recommends, so every optional
+  # module a test relies on is named here: swaks speaks TLS only with Net::SSLeay and
+  # IO::Socket::SSL, and some AUTH forms need Authen::SASL / Digest::HMAC.
+  python3 openssl ca-certificates curl sqlite3 strace dnsmasq-base iproute2
+  swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl libdigest-hmac-perl
+  mpop fetchmail msmtp
+  chromium fonts-noto-cjk
 )
 
 missing=()

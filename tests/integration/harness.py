@@ -261,3 +261,54 @@ def wait_for(pred, timeout=20, step=0.1):
             return v
         time.sleep(step)
     return pred()
+
+
+# -----------------------------------------------------------------------------
+# Missing tools and data sets: fail, do not skip (issue 11)
+# -----------------------------------------------------------------------------
+# A test that quietly skips because a tool is missing reports OK while testing
+# less. So a missing tool is a failure that names the Debian package to
+# install. A developer's quick run may opt out with TEGAMI_ALLOW_SKIP=1;
+# under CI=true that opt-out is ignored.
+
+def _ci():
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def skips_allowed():
+    return os.environ.get("TEGAMI_ALLOW_SKIP") == "1" and not _ci()
+
+
+def missing(what, package=None):
+    """Raises SkipTest only where skipping is allowed, else AssertionError."""
+    import unittest
+    text = what + (f" (Debian package {package}; scripts/deps.sh installs it)" if package else "")
+    if skips_allowed():
+        raise unittest.SkipTest(text)
+    raise AssertionError("missing: " + text + "; set TEGAMI_ALLOW_SKIP=1 outside CI to skip")
+
+
+def need_tool(tool, package=None):
+    """The tool's path; a missing tool fails the test (see missing())."""
+    path = shutil.which(tool)
+    if not path:
+        missing(f"{tool} is not installed", package or tool)
+    return path
+
+
+def need_perl_module(module, package):
+    """A Perl module a real client loads only on demand (swaks' TLS and SASL)."""
+    p = subprocess.run(["perl", "-M" + module, "-e", "1"], capture_output=True, timeout=30)
+    if p.returncode != 0:
+        missing(f"Perl module {module} is not installed", package)
+
+
+def need_data(path, what):
+    """A data set outside the project (../shared): skipped cleanly in a user's
+    clone, a failure under CI=true."""
+    import unittest
+    if os.path.exists(path):
+        return path
+    if _ci():
+        raise AssertionError(f"missing under CI=true: {what} ({path})")
+    raise unittest.SkipTest(f"{what} absent: {path}")

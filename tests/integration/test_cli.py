@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BIN, DOMAIN, HOSTNAME, PASSWORD, Raw, Server, own
+from harness import need_tool, BIN, DOMAIN, HOSTNAME, PASSWORD, Raw, Server, own
 
 
 def tegami(*args, stdin=None, env=None, timeout=60, new_session=False):
@@ -118,7 +118,7 @@ class CliInitTest(unittest.TestCase):
             self.assertRegex(text, r"(?m)^\[" + section + r"\]", section)
         domains = tegami("-c", self.conf, "domain", "list")
         self.assertEqual(domains.stdout.split(), [DOMAIN])
-        if shutil.which("openssl"):
+        if need_tool("openssl"):
             subj = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-text"],
                                   capture_output=True, text=True, timeout=30)
             self.assertIn(HOSTNAME, subj.stdout)
@@ -459,7 +459,7 @@ class CliDirectoryTest(unittest.TestCase):
         self.ok("user", "add", "unsealed@" + DOMAIN, "--password-stdin", stdin=plain + "\n")
         self.assertIn("sealed@example.test\tapop", self.lines("user", "list"))
         db = os.path.join(self.tmp, "data", "directory.sqlite")
-        if shutil.which("sqlite3"):
+        if need_tool("sqlite3"):
             v = subprocess.run(["sqlite3", db, "PRAGMA user_version"], capture_output=True,
                                text=True, timeout=30)
             self.assertGreaterEqual(int(v.stdout.strip()), 1, v.stderr)
@@ -534,8 +534,7 @@ class CliWithServerTest(unittest.TestCase):
         self.assertEqual(mail, ["example.test"])
 
     def openssl_hash(self, kind, password):
-        if not shutil.which("openssl"):
-            self.skipTest("openssl is not installed")
+        need_tool("openssl")
         p = subprocess.run(["openssl", "passwd", kind, "-salt", "abc", password],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stderr)

@@ -24,7 +24,7 @@ import tempfile
 import time
 import unittest
 
-from harness import DOMAIN, HOSTNAME, PASSWORD, Raw, Server, own
+from harness import missing, need_tool, DOMAIN, HOSTNAME, PASSWORD, Raw, Server, own
 
 TIMESTAMP_RE = re.compile(r"<(\d+)\.(\d+)\.(\d+)\.([0-9A-Za-z]+)@([^<>\s]+)>")
 
@@ -1069,8 +1069,7 @@ class Pop3RealClientsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         for tool in ("mpop", "fetchmail"):
-            if not shutil.which(tool):
-                raise unittest.SkipTest(f"{tool} is not installed (scripts/deps.sh installs it)")
+            need_tool(tool)
         cls.srv = own(cls, Server(users=("alice", "bob", "carol"))).start()
 
     def setUp(self):
@@ -1242,9 +1241,7 @@ class Pop3BigDropTest(unittest.TestCase):
         p.quit()
 
     def test_stat_list_uidl_open_no_message_file(self):
-        strace = shutil.which("strace")
-        if not strace:
-            self.skipTest("strace is not installed (scripts/deps.sh should install it)")
+        strace = need_tool("strace")
         pid = self.srv.proc.pid
         trace = os.path.join(self.srv.dir, "strace.out")
         # strace -f -e trace=open,openat -p PID: -f attaches every thread of the server.
@@ -1266,7 +1263,7 @@ class Pop3BigDropTest(unittest.TestCase):
                 if traced == len(tids):
                     break
                 if st.poll() is not None or time.time() > deadline:
-                    self.skipTest("strace cannot attach here: " + (st.stderr.read() or ""))
+                    missing("strace cannot attach here (ptrace refused): " + (st.stderr.read() or ""))
                 time.sleep(0.05)
             p = pop_login(self.srv, "alice")
             self.check_listings(p)

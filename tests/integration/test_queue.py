@@ -32,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from harness import DOMAIN, Server, wait_for  # noqa: E402
+from harness import need_tool, DOMAIN, Server, wait_for  # noqa: E402
 
 DEST = "dest.test"
 DEST_HOST = "mx.dest.test"
@@ -398,8 +398,12 @@ class RouteDeliveryTest(QueueTestCase):
 # Delivery by MX through dnsmasq
 # =============================================================================
 
-@unittest.skipUnless(shutil.which("dnsmasq"), "dnsmasq is not installed")
 class MxDeliveryTest(QueueTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        need_tool("dnsmasq", "dnsmasq-base")
+        super().setUpClass()
 
     def test_mx_null_mx_and_nxdomain(self):
         b = self.dest(users=("bob",))

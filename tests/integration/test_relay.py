@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from harness import DOMAIN, HOSTNAME, PASSWORD, Raw, Server, own, wait_for  # noqa: E402
+from harness import need_perl_module, need_tool, DOMAIN, HOSTNAME, PASSWORD, Raw, Server, own, wait_for  # noqa: E402
 
 REMOTE = "remote.test"
 REMOTE_HOST = "mx.remote.test"
@@ -969,8 +969,8 @@ uidls_file {os.path.join(self.tmp, f'uidls-{source}')}
     def grants(self):
         return self.srv.cli("grants", "list").stdout
 
-    @unittest.skipUnless(shutil.which("mpop"), "mpop is not installed")
     def test_mpop_apop_login_grants_relay(self):
+        need_tool("mpop")
         source = "127.0.2.1"
         self.assert_refused(source)
         self.assertNotIn(source + "\t", self.grants())
@@ -1183,8 +1183,9 @@ class RealClientsTest(RelayCase):
     @classmethod
     def setUpClass(cls):
         for tool in ("swaks", "msmtp"):
-            if not shutil.which(tool):
-                raise unittest.SkipTest(f"{tool} is not installed (scripts/deps.sh installs it)")
+            need_tool(tool)
+        need_perl_module("Net::SSLeay", "libnet-ssleay-perl")
+        need_perl_module("IO::Socket::SSL", "libio-socket-ssl-perl")
         super().setUpClass()
 
     def setUp(self):

@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from harness import DOMAIN, PASSWORD, Raw, Server, own  # noqa: E402
+from harness import need_tool, DOMAIN, PASSWORD, Raw, Server, own  # noqa: E402
 
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
@@ -206,8 +206,7 @@ class ScramTest(unittest.TestCase):
 
     # (2) msmtp (GNU SASL) with SCRAM-SHA-256
     def msmtp(self, tls, tag):
-        if not shutil.which("msmtp"):
-            self.skipTest("msmtp is not installed")
+        need_tool("msmtp")
         rc = os.path.join(self.tmp, "msmtprc")
         tls_lines = ("tls on\ntls_starttls on\ntls_certcheck off\n" if tls else "tls off\n")
         with open(rc, "w") as f:

@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from harness import DOMAIN, HOSTNAME, Raw, Server  # noqa: E402
+from harness import need_tool, DOMAIN, HOSTNAME, Raw, Server  # noqa: E402
 
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
@@ -1556,19 +1556,15 @@ class DurabilityTest(unittest.TestCase):
         self.assertEqual(self.srv.stop(), 0)
 
 
-@unittest.skipUnless(shutil.which("strace"), "strace is not installed")
-class FsyncOrderTest(SmtpTestCase):
-    """DESIGN 1 / CHECKLIST "Storage": 250 after DATA only when every copy is
-    on disk and fsynced. Seen from the outside with strace attached to the
-    running server: for each delivered file, its data is fsynced before it
-    appears in new/, each new/ directory is fsynced after the link, and all
-    of that happens before the 250 is written to the socket."""
+class FsyncTrace:
+    """strace attached to the running server, and the checks on what it saw."""
 
     def trace(self, out):
+        strace = need_tool("strace")
         err = out + ".err"
         with open(err, "w") as err_file:
             st = subprocess.Popen(
-                ["strace", "-f", "-p", str(self.srv.proc.pid), "-y", "-s", "300", "-o", out,
+                [strace, "-f", "-p", str(self.srv.proc.pid), "-y", "-s", "300", "-o", out,
                  "-e", "trace=fsync,fdatasync,sync_file_range,link,linkat,rename,renameat,"
                        "renameat2,write,writev,sendto,sendmsg"],
                 stderr=err_file)
@@ -1606,15 +1602,11 @@ class FsyncOrderTest(SmtpTestCase):
                 out.append((call.group(1), text))
         return out
 
-    def test_fsync_before_250(self):
-        # The maildirs exist already (their creation is not what is measured).
-        code, text = smtplib_send(self.port, [ALICE, BOB], message("warm up"))
-        self.assertQueued(code, text)
-        snap = self.snapshot("alice", "bob")
-        out = os.path.join(self.srv.dir, "strace.out")
+    def traced_send(self, rcpts, subject):
+        """Sends one message under strace; (queue id, events before the 250)."""
+        out = os.path.join(self.srv.dir, "strace-%s.out" % subject.replace(" ", "-"))
         st = self.trace(out)
-        msg = message("fsynced")
-        code, text = smtplib_send(self.port, [ALICE, BOB], msg)
+        code, text = smtplib_send(self.port, rcpts, message(subject))
         qid = self.assertQueued(code, text)
         time.sleep(0.3)
         st.terminate()
@@ -1624,26 +1616,80 @@ class FsyncOrderTest(SmtpTestCase):
                     if call in ("write", "writev", "sendto", "sendmsg")
                     and "queued as " + qid in text]
         self.assertEqual(len(reply_at), 1, "the 250 reply was not seen in the trace")
-        before = ev[:reply_at[0]]
-        synced = [text for call, text in before if call in ("fsync", "fdatasync")]
+        return qid, ev[:reply_at[0]]
+
+    def assertDurableBefore(self, before, dst):
+        """dst appeared by link/rename before the 250, its data fsynced (under
+        its tmp/ name) before that, and its directory fsynced after it.
+        Returns the index of the rename and of the directory fsync."""
+        links = [i for i, (call, text) in enumerate(before)
+                 if call in ("link", "linkat", "rename", "renameat", "renameat2")
+                 and f'"{dst}"' in text and text.rstrip().endswith("= 0")]
+        self.assertEqual(len(links), 1, f"no link/rename to {dst} before the 250")
+        src = re.search(r'\("([^"]+)"|, "([^"]+)"', before[links[0]][1])
+        src = src.group(1) or src.group(2)
+        file_synced = [i for i, (call, text) in enumerate(before[:links[0]])
+                       if call in ("fsync", "fdatasync") and f"<{src}>" in text]
+        self.assertTrue(file_synced, f"{src} not fsynced before it became {dst}")
+        parent = os.path.dirname(dst)
+        dir_synced = [i for i, (call, text) in enumerate(before)
+                      if i > links[0] and call in ("fsync", "fdatasync")
+                      and f"<{parent}>" in text]
+        self.assertTrue(dir_synced, f"{parent} not fsynced between the rename and the 250")
+        return links[0], dir_synced[0]
+
+
+class FsyncOrderTest(FsyncTrace, SmtpTestCase):
+    """DESIGN 1 / CHECKLIST "Storage": 250 after DATA only when every copy is
+    on disk and fsynced. Seen from the outside with strace attached to the
+    running server: for each delivered file, its data is fsynced before it
+    appears in new/, each new/ directory is fsynced after the link, and all
+    of that happens before the 250 is written to the socket."""
+
+    def test_fsync_before_250(self):
+        # The maildirs exist already (their creation is not what is measured).
+        code, text = smtplib_send(self.port, [ALICE, BOB], message("warm up"))
+        self.assertQueued(code, text)
+        snap = self.snapshot("alice", "bob")
+        _, before = self.traced_send([ALICE, BOB], "fsynced")
         for user in ("alice", "bob"):
             name, _ = self.one_new(snap, user)
-            dst = os.path.join(self.srv.maildir(user), "new", name)
-            links = [i for i, (call, text) in enumerate(before)
-                     if call in ("link", "linkat", "rename", "renameat", "renameat2")
-                     and f'"{dst}"' in text and text.rstrip().endswith("= 0")]
-            self.assertEqual(len(links), 1, f"no link/rename into new/ before the 250: {dst}")
-            src = re.search(r'\("([^"]+)"', before[links[0]][1]).group(1)
-            # The data: fsync of the file (under its tmp/ name) before it shows in new/.
-            file_synced = [i for i, (call, text) in enumerate(before[:links[0]])
-                           if call in ("fsync", "fdatasync") and f"<{src}>" in text]
-            self.assertTrue(file_synced, f"{src} not fsynced before it was linked into new/")
-            # The directory entry: fsync of new/ after the link, before the 250.
-            new_dir = os.path.join(self.srv.maildir(user), "new")
-            dir_synced = [i for i, (call, text) in enumerate(before)
-                          if i > links[0] and call in ("fsync", "fdatasync")
-                          and f"<{new_dir}>" in text]
-            self.assertTrue(dir_synced, f"{new_dir} not fsynced between link and 250: {synced}")
+            self.assertDurableBefore(before, os.path.join(self.srv.maildir(user), "new", name))
+
+
+class FsyncOrderSpoolTest(FsyncTrace, SmtpTestCase):
+    """The same proof for the outbound queue (issue 11): a relayed message is
+    in msg/ID and its envelope in env/ID, each fsynced before its rename and
+    its directory fsynced after, the message before the envelope, all before
+    the 250; with local and remote recipients in one transaction, the Maildir
+    copy too. The route points at a closed port: delivery is only deferred."""
+
+    config = {"relay.trusted_networks": '["127.0.0.1/32"]',
+              "relay.routes": '{ "dest.test" = "127.0.0.1:9" }'}
+
+    def spool(self, sub, qid):
+        return os.path.join(self.srv.dir, "data", "queue", sub, qid)
+
+    def assertSpooled(self, before, qid):
+        msg_at, msg_dir_synced = self.assertDurableBefore(before, self.spool("msg", qid))
+        env_at, _ = self.assertDurableBefore(before, self.spool("env", qid))
+        # An envelope never exists without its whole, durable message.
+        self.assertLess(msg_dir_synced, env_at, "env/ID appeared before msg/ was fsynced")
+
+    def test_remote_only(self):
+        code, text = smtplib_send(self.port, ["warm@dest.test"], message("warm up spool"))
+        self.assertQueued(code, text)
+        qid, before = self.traced_send(["rcpt@dest.test"], "spooled")
+        self.assertSpooled(before, qid)
+
+    def test_local_and_remote(self):
+        code, text = smtplib_send(self.port, [ALICE, "warm@dest.test"], message("warm up mixed"))
+        self.assertQueued(code, text)
+        snap = self.snapshot("alice")
+        qid, before = self.traced_send([ALICE, "rcpt@dest.test"], "mixed")
+        self.assertSpooled(before, qid)
+        name, _ = self.one_new(snap, "alice")
+        self.assertDurableBefore(before, os.path.join(self.srv.maildir("alice"), "new", name))
 
 
 class PregreetTest(SmtpTestCase):

@@ -23,7 +23,7 @@ import threading
 import time
 import unittest
 
-from harness import DOMAIN, HOSTNAME, PASSWORD, Raw, Server
+from harness import need_perl_module, need_tool, DOMAIN, HOSTNAME, PASSWORD, Raw, Server
 
 SERVICES = ("smtp", "submission", "submissions", "pop3", "pop3s")
 NO_PLAINTEXT = {"auth.plaintext_networks": "[]"}
@@ -338,8 +338,9 @@ class OpenSslClientTest(TlsServerCase):
 class SwaksTest(TlsServerCase):
     @classmethod
     def setUpClass(cls):
-        if not shutil.which("swaks"):
-            raise unittest.SkipTest("swaks is not installed (scripts/deps.sh installs it)")
+        need_tool("swaks")
+        need_perl_module("Net::SSLeay", "libnet-ssleay-perl")
+        need_perl_module("IO::Socket::SSL", "libio-socket-ssl-perl")
         super().setUpClass()
 
     def swaks(self, *args):
@@ -562,8 +563,7 @@ class RealPop3ClientsTest(TlsServerCase):
     @classmethod
     def setUpClass(cls):
         for tool in ("mpop", "fetchmail"):
-            if not shutil.which(tool):
-                raise unittest.SkipTest(f"{tool} is not installed (scripts/deps.sh installs it)")
+            need_tool(tool)
         super().setUpClass()
 
     def setUp(self):
