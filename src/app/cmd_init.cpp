@@ -17,10 +17,14 @@
 #include <iostream>
 
 #include <fmt/format.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "app/cli.hpp"
 #include "app/tls_files.hpp"
+#include "auth/password.hpp"
 #include "auth/sealed.hpp"
+#include "core/base64.hpp"
 #include "store/sqlite/address_rules.hpp"
 
 namespace tegami::cli {
@@ -38,9 +42,18 @@ constexpr const char* kConfigTemplate = R"toml(# tegami configuration, written b
 # This server's name: greetings, Received: lines, the TLS certificate.
 hostname = "{hostname}"
 data_dir = "data"                 # directory.sqlite, maildirs, spool
+# Who reads mail to postmaster@ each local domain and @hostname (RFC 5321
+# 4.5.1) and the bounces' questions; an account or alias postmaster@DOMAIN
+# of its own wins. Empty: only such accounts or aliases receive it.
+postmaster = "{postmaster}"
 
 [smtp]                            # inbound MX: local recipients; relay only per [relay]
 listen = ["127.0.0.1:2525"]
+# A bare LF (no CR): "normalize" ends the line there (only CRLF.CRLF ends
+# DATA), as Postfix 3.9 does; "strict" answers 550 5.5.2 and drops, except
+# for bare_newline_exempt (default: the [relay] trusted_networks).
+bare_newline = "normalize"
+# bare_newline_exempt = ["127.0.0.1/32"]
 
 [submission]                      # needs SMTP AUTH or a POP-before-SMTP grant
 listen = ["127.0.0.1:2587"]
@@ -144,6 +157,7 @@ struct InitOptions {
   std::string dir;
   std::string domain;
   std::string hostname;
+  std::string postmaster;
 };
 
 int run_init(const InitOptions& o) {
@@ -156,6 +170,20 @@ int run_init(const InitOptions& o) {
     if (!d) return report("bad --domain: " + d.error().message);
     domain = *d;
   }
+
+  // The postmaster (RFC 5321 §4.5.1): the address given, else a new account
+  // postmaster@DOMAIN with a random password nobody knows (set one with
+  // `tegami user passwd`, or point `postmaster` at an existing account).
+  std::string postmaster = o.postmaster;
+  for (auto& ch : postmaster) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (!postmaster.empty()) {
+    auto at = postmaster.rfind('@');
+    if (at == std::string::npos || at == 0 || at + 1 == postmaster.size() ||
+        postmaster.find_first_of("\" \\\r\n\t") != std::string::npos)
+      return report("bad --postmaster: must be an address LOCAL@DOMAIN");
+  }
+  const bool create_postmaster = postmaster.empty() && domain.has_value();
+  if (create_postmaster) postmaster = "postmaster@" + *domain;
 
   std::error_code ec;
   const std::string dir = fs::absolute(o.dir, ec).lexically_normal().string();
@@ -196,11 +224,21 @@ int run_init(const InitOptions& o) {
     if (domain) {
       SqliteDirectory directory(*db);
       if (auto r = directory.add_domain(*domain); !r) return report(r.error());
+      if (create_postmaster) {
+        unsigned char rnd[24];
+        if (RAND_bytes(rnd, sizeof rnd) != 1) return report("cannot make a random password");
+        std::string pw = base64_encode(std::string_view(reinterpret_cast<char*>(rnd), sizeof rnd));
+        auto h = hash_password(pw);
+        OPENSSL_cleanse(pw.data(), pw.size());
+        if (!h) return report(h.error());
+        if (auto r = directory.add_user(postmaster, *h, std::nullopt); !r) return report(r.error());
+      }
     }
     created.push_back(db_path);
   }
 
-  std::string text = fmt::format(kConfigTemplate, fmt::arg("hostname", *host));
+  std::string text = fmt::format(kConfigTemplate, fmt::arg("hostname", *host),
+                                 fmt::arg("postmaster", postmaster));
   // The file we write must be one we accept.
   if (auto check = parse_config(text, conf); !check)
     return report("internal error: generated configuration does not parse: " +
@@ -210,6 +248,10 @@ int run_init(const InitOptions& o) {
   undo.disarm();
 
   for (const auto& p : created) std::cout << p << "\n";
+  if (create_postmaster)
+    std::cerr << "postmaster: mail to postmaster@ goes to the new account " << postmaster
+              << "; give it a password with `tegami -c " << conf << " user passwd "
+              << postmaster << "`\n";
   return kExitOk;
 }
 
@@ -221,6 +263,8 @@ void add_init_command(CLI::App& app, CliContext& ctx) {
   sub->add_option("DIR", opts->dir, "installation directory")->required();
   sub->add_option("--domain", opts->domain, "also add this local mail domain");
   sub->add_option("--hostname", opts->hostname, "the server's host name (default: this host's)");
+  sub->add_option("--postmaster", opts->postmaster,
+                  "who receives postmaster@ mail (default: a new account postmaster@DOMAIN)");
   sub->callback([opts, &ctx] { ctx.exit_code = run_init(*opts); });
 }
 

@@ -276,7 +276,37 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
          data_dir_set = true;
          return {};
        }},
-      {"smtp", listener("smtp", cfg.smtp_listen)},
+      {"postmaster",
+       [&](const toml::node& n) -> Result<void> {
+         auto v = get_string(c, n, "postmaster");
+         if (!v) return fail(v.error());
+         auto at = v->rfind('@');
+         if (!v->empty() && (at == std::string::npos || at == 0 || at + 1 == v->size()))
+           return fail(c.err(n, "'postmaster' must be an address (LOCAL@DOMAIN)"));
+         cfg.postmaster = lower(*v);
+         return {};
+       }},
+      {"smtp",
+       section("smtp",
+               {{"listen", set(cfg.smtp_listen, get_listen, "smtp.listen")},
+                {"bare_newline",
+                 [&](const toml::node& n) -> Result<void> {
+                   auto v = get_string(c, n, "smtp.bare_newline");
+                   if (!v) return fail(v.error());
+                   if (*v != "normalize" && *v != "strict")
+                     return fail(c.err(n, "'smtp.bare_newline' must be \"normalize\" or "
+                                          "\"strict\""));
+                   cfg.bare_newline_strict = *v == "strict";
+                   return {};
+                 }},
+                {"bare_newline_exempt",
+                 [&](const toml::node& n) -> Result<void> {
+                   auto v = get_cidrs(c, n, "smtp.bare_newline_exempt");
+                   if (!v) return fail(v.error());
+                   cfg.bare_newline_exempt = std::move(*v);
+                   cfg.bare_newline_exempt_set = true;
+                   return {};
+                 }}})},
       {"submission", listener("submission", cfg.submission_listen)},
       {"submissions", listener("submissions", cfg.submissions_listen)},
       {"pop3", section("pop3", {{"listen", set(cfg.pop3_listen, get_listen, "pop3.listen")},
@@ -377,6 +407,7 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
   if (cert_set) cfg.tls_cert = absolute(cfg.base_dir, cert_raw);
   if (key_set) cfg.tls_key = absolute(cfg.base_dir, key_raw);
   if (cfg.pop_before_smtp_ttl.count() < 0) return fail(Error::perm("negative ttl"));
+  if (!cfg.bare_newline_exempt_set) cfg.bare_newline_exempt = cfg.trusted_networks;
   return cfg;
 }
 

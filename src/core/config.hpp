@@ -40,6 +40,17 @@ struct Config {
   std::string data_dir;  // absolute
 
   std::vector<ListenAddress> smtp_listen;
+  // [smtp] bare_newline: "normalize" (default, as Postfix 3.9): a bare LF
+  // ends a command or content line, only CRLF.CRLF ends DATA; "strict": a
+  // bare LF is 550 5.5.2 and a drop, except for clients in
+  // bare_newline_exempt (unset: the [relay] trusted_networks).
+  bool bare_newline_strict = false;
+  std::vector<Cidr> bare_newline_exempt;
+  bool bare_newline_exempt_set = false;
+  // postmaster: where mail to postmaster@ every local domain and the host
+  // name goes (RFC 5321 §4.5.1), unless that address is itself an account
+  // or alias. Empty: only such an account or alias receives it.
+  std::string postmaster;
   std::vector<ListenAddress> submission_listen;
   std::vector<ListenAddress> submissions_listen;
   std::vector<ListenAddress> pop3_listen;

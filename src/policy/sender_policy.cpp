@@ -61,11 +61,18 @@ SenderVerdict decide_sender(const mail::Address& sender, const SenderFacts& f) {
   // 1. The ISP's own network sends as whoever it wants (its own servers,
   //    forms, list managers): no sender check.
   if (f.trusted_network) return accept(std::move(client), {});
-  // 3. A grant: the owner of the grant sends as itself.
+  // 3. A grant: the owner of the grant sends as itself. On [smtp] a grant
+  //    is only ever used to relay: the null sender (a bounce or auto-reply
+  //    from a NAT where customers also check mail) is inbound mail and never
+  //    relays on it, and the header From: is checked only if the message is
+  //    relayed.
   if (!f.grant_account.empty()) {
-    if (!f.login_match || null || f.owned_by_grant) {
+    if (null) return accept(std::move(client), {});
+    if (!f.login_match || f.owned_by_grant) {
       client.pop_grant = true;
-      return accept(std::move(client), f.login_match ? f.grant_account : std::string());
+      auto v = accept(std::move(client), f.login_match ? f.grant_account : std::string());
+      v.login_check_relay_only = f.login_match;
+      return v;
     }
     // Someone else's address behind the granted IP (a shared NAT): a local
     // one is a forgery; a foreign one is ordinary inbound mail that may not

@@ -14,9 +14,13 @@
 //   - sender-login match ([relay] sender_login_match): a client authorised by
 //     AUTH or by a grant may send only as its account or an alias that
 //     resolves to its mailbox: 553 5.7.1 (null sender <> allowed). On [smtp]
-//     a grant whose owner does not own a non-local sender is simply not used:
-//     the mail is accepted like any inbound mail, and a relayed recipient is
-//     answered 553 5.7.1 (not "relay denied", so the user learns why);
+//     a grant only ever matters for relaying (issue 12): a grant whose owner
+//     does not own a non-local sender is simply not used: the mail is
+//     accepted like any inbound mail, and a relayed recipient is answered
+//     553 5.7.1 (not "relay denied", so the user learns why); the null
+//     sender (bounces, auto-replies from a NAT where customers also check
+//     mail) never uses the grant and is ordinary inbound mail; and the
+//     header-From check applies only when the message is relayed;
 //   - local-domain spoofing: on [smtp], a client authorised by none of 1-3
 //     may not use a sender in a local domain: 550 5.7.1.
 // RFC 4954 §3 (530), RFC 3463 / RFC 5248 (5.7.0, 5.7.1), RFC 6409 §5-6.
@@ -50,6 +54,10 @@ struct SenderVerdict {
   // Non-empty: the header From: must be owned by this account too (checked
   // at the end of DATA; 553 5.7.1 otherwise).
   std::string login_account;
+  // With login_account: check the header From: only when the message has a
+  // relayed recipient (a POP-before-SMTP grant on [smtp] is used for nothing
+  // else; mail for local mailboxes is ordinary inbound mail).
+  bool login_check_relay_only = false;
 };
 
 SenderVerdict decide_sender(const mail::Address& sender, const SenderFacts& facts);

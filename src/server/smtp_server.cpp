@@ -13,6 +13,7 @@
 #include "auth/scram.hpp"
 #include "auth/sealed.hpp"
 #include "core/log.hpp"
+#include "mail/ascii.hpp"
 #include "mail/header.hpp"
 #include "mail/header_address.hpp"
 #include "mail/received.hpp"
@@ -352,12 +353,36 @@ net::awaitable<smtp::Actions> SmtpDriver::check_recipient(const smtp::CheckRecip
   if (!policy::refuse_without_lookup(a.recipient, verdict)) {
     std::string address = a.recipient.local_lower + "@" + a.recipient.domain;
     const bool bare_postmaster = a.recipient.domain.empty();
-    auto res = co_await ctx_.workers.run([this, &address, bare_postmaster]() -> Result<Resolution> {
-      if (!bare_postmaster) return ctx_.directory.resolve(address);
-      // RFC 5321 §4.5.1: a bare <Postmaster> MUST be accepted; it is the
-      // postmaster of this host's name if that is a local domain, else of
-      // the first local domain that has one.
-      auto r = ctx_.directory.resolve("postmaster@" + ctx_.config.hostname);
+    const bool postmaster = a.recipient.local_lower == "postmaster";
+    auto res = co_await ctx_.workers.run([this, &a, &address, bare_postmaster,
+                                          postmaster]() -> Result<Resolution> {
+      Result<Resolution> own = Resolution{Resolution::Kind::Unknown, {}};
+      if (!bare_postmaster) {
+        own = ctx_.directory.resolve(address);
+        if (!postmaster || !own || own->kind == Resolution::Kind::Local) return own;
+      }
+      // RFC 5321 §4.5.1: postmaster MUST be accepted at every domain we take
+      // mail for, and a bare <Postmaster> too. An account or alias of that
+      // name wins; else the configured `postmaster` account receives it,
+      // for each local domain and for this host's name.
+      const std::string& host = ctx_.config.hostname;
+      bool ours = bare_postmaster || mail::iequals(a.recipient.domain, host);
+      if (!ours) {
+        auto local = ctx_.directory.is_local_domain(a.recipient.domain);
+        if (!local) return fail(local.error());
+        ours = *local;
+      }
+      if (ours && !ctx_.config.postmaster.empty()) {
+        auto r = ctx_.directory.resolve(ctx_.config.postmaster);
+        if (!r || r->kind == Resolution::Kind::Local) return r;
+        spdlog::warn("postmaster = \"{}\" is no local account or alias",
+                     log_safe(ctx_.config.postmaster));
+      }
+      if (!bare_postmaster) return own;
+      // A bare <Postmaster> without a configured account: the postmaster of
+      // this host's name if that is a local domain, else of the first local
+      // domain that has one.
+      auto r = ctx_.directory.resolve("postmaster@" + host);
       if (!r || r->kind == Resolution::Kind::Local) return r;
       auto domains = ctx_.directory.list_domains();
       if (!domains) return fail(domains.error());
@@ -407,7 +432,8 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver(smtp::Deliver& d) {
   }
   smtp::DeliveryDone done;
   std::optional<Error> from_refusal;
-  if (!sender_.login_account.empty()) {
+  const bool relayed = std::any_of(keys.begin(), keys.end(), is_remote_key);
+  if (!sender_.login_account.empty() && (relayed || !sender_.login_check_relay_only)) {
     const std::string& account = sender_.login_account;
     from_refusal = co_await ctx_.workers.run(
         [this, &env, &account] { return check_header_from(env.body, account); });
@@ -518,6 +544,8 @@ net::awaitable<void> SmtpDriver::run() {
   sc.offer_scram = cfg.auth_scram;
   sc.plaintext_auth = in_networks(cfg.plaintext_networks, ip_);
   trusted_ = in_networks(cfg.trusted_networks, ip_);
+  sc.bare_lf_ends_line =
+      !cfg.bare_newline_strict || in_networks(cfg.bare_newline_exempt, ip_);
   if (stream.is_tls()) sc.tls = smtp::TlsInfo{stream.tls_protocol(), stream.tls_cipher()};
   sc.session_id = sid_;
   sc.client_ip = ip_;

@@ -868,6 +868,45 @@ class SenderCheckTest(RelayCase):
         self.assertDelivered(self.dest, "user", tag2)
         self.assertNotDelivered(self.dest, "user", tag)
 
+    def test_bounce_from_granted_ip_is_delivered(self):
+        """Issue 12: after a POP3 login from an address (an office NAT), a
+        bounce from the same address (MAIL FROM:<>, From: MAILER-DAEMON@...)
+        to a local user is ordinary inbound mail, sent here with swaks."""
+        source = "127.0.2.43"
+        pop_login(self.srv, source)  # a grant for alice
+        self.assertIn(source + "\t" + ALICE, self.srv.cli("grants", "list").stdout)
+        tag = "bounce from granted nat"
+        swaks = need_tool("swaks")
+        p = subprocess.run(
+            [swaks, "--server", "127.0.0.1", "--port", str(self.srv.ports["smtp"]),
+             "--local-interface", source, "--helo", "mta.nat.example", "--from", "<>",
+             "--to", BOB, "--header", "From: Mail Delivery System <MAILER-DAEMON@nat.example>",
+             "--header", f"Subject: {tag}", "--add-header", f"X-Relay-Test: {tag}"],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr + self.srv.log()[-2000:])
+        self.assertDelivered(self.srv, "bob", tag)
+
+    def test_null_sender_from_granted_ip_may_not_relay(self):
+        """The grant is for its owner's own mail: a null sender never relays on it."""
+        source = "127.0.2.44"
+        pop_login(self.srv, source)
+        mail, rcpt = relay_attempt(self.srv, source, sender="")
+        self.assertReply(mail, 250)
+        self.assertReply(rcpt, 554, "5.7.1")
+
+    def test_grant_local_delivery_is_not_held_to_header_from(self):
+        """Own envelope sender, someone else's header From:, only local
+        recipients: inbound mail, not the grant's business (issue 12); the
+        same message relayed is still refused (test above)."""
+        source = "127.0.2.45"
+        pop_login(self.srv, source)
+        tag = "grant local other header from"
+        c = Smtp(self.srv.ports["smtp"], source=source)
+        c.ehlo()
+        self.send(c, ALICE, [BOB], message(tag, rcpt=BOB, header_from="<news@list.example>"))
+        c.quit()
+        self.assertDelivered(self.srv, "bob", tag)
+
     def test_grant_own_alias_relays(self):
         source = "127.0.2.42"
         pop_login(self.srv, source)

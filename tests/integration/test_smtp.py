@@ -262,7 +262,7 @@ def first_difference(a, b):
 
 class DeliveryTest(SmtpTestCase):
     aliases = (("team@example.test", ALICE), ("team@example.test", BOB),
-               ("al@example.test", ALICE), ("postmaster@example.test", ALICE))
+               ("al@example.test", ALICE))
 
     def test_smtplib_plain(self):
         snap = self.snapshot("alice", "bob")
@@ -425,18 +425,17 @@ class DeliveryTest(SmtpTestCase):
             self.assertStored(name, data, msg, qid=qid, for_rcpt="team@example.test")
 
     def test_postmaster(self):
-        # RFC 5321 4.5.1: "RCPT TO:<Postmaster>" (no domain) MUST be accepted;
-        # docs/smtp.md: it is the postmaster of our own domains, here the alias
-        # postmaster@example.test -> alice.
-        # Regression test for a server bug this suite found: a bare
-        # <Postmaster> was resolved only as postmaster@HOSTNAME; the host
-        # name (mail.example.test) is not a local domain in the default
-        # `tegami init --domain example.test --hostname mail.example.test`
-        # setup, so it was answered "554 5.7.1 <Postmaster>: Relay access
-        # denied". Fixed in SmtpDriver::check_recipient (src/server/smtp_server.cpp).
-        for rcpt in ("postmaster@example.test", "Postmaster", "POSTMASTER", "postmaster"):
+        # RFC 5321 4.5.1: postmaster MUST be accepted at every domain we take
+        # mail for, and a bare "RCPT TO:<Postmaster>" too (issue 12: also at
+        # this host's name, which is no local domain here). `tegami init
+        # --domain example.test` made the account postmaster@example.test
+        # and wrote postmaster = "postmaster@example.test".
+        # (Regression: a bare <Postmaster> was once resolved only as
+        # postmaster@HOSTNAME and answered "554 5.7.1 Relay access denied".)
+        for rcpt in ("postmaster@example.test", "Postmaster", "POSTMASTER", "postmaster",
+                     "postmaster@" + HOSTNAME, "PostMaster@MAIL.Example.Test"):
             with self.subTest(rcpt=rcpt):
-                snap = self.snapshot("alice")
+                snap = self.snapshot("postmaster")
                 c = self.raw()
                 c.greet()
                 c.send("MAIL FROM:<>\r\n")
@@ -449,10 +448,17 @@ class DeliveryTest(SmtpTestCase):
                 c.send(msg + b".\r\n")
                 qid = QUEUED_RE.match(c.expect(250, "2.0.0")[4:]).group(1)
                 c.close()
-                name, data = self.one_new(snap, "alice")
+                name, data = self.one_new(snap, "postmaster")
                 m = self.assertStored(name, data, msg, sender="", qid=qid,
                                       for_rcpt=TRACE_RE.match(data).group("for").decode())
                 self.assertEqual(m.group("for").lower(), rcpt.lower().encode())
+        # Not ours: postmaster of a foreign domain is relaying, refused.
+        c = self.raw()
+        c.greet()
+        c.send("MAIL FROM:<>\r\n")
+        c.expect(250, "2.1.0")
+        c.send("RCPT TO:<postmaster@example.net>\r\n")
+        c.expect(554, "5.7.1")
 
     def test_ehlo_argument_cannot_forge_received(self):
         # The client's EHLO text goes into Received: it must not be able to
@@ -588,6 +594,33 @@ class DeliveryTest(SmtpTestCase):
             self.assertStored(name, data, msg, qid=qid, for_rcpt=BOB)
 
 
+
+class PostmasterConfigTest(SmtpTestCase):
+    """`postmaster = ADDR` (issue 12): postmaster@ each local domain and the
+    host name, and a bare <Postmaster>, go to that account when no account
+    or alias postmaster@DOMAIN exists; `tegami check` accepts the key."""
+
+    config = {"postmaster": '"alice@example.test"'}
+
+    def test_to_the_configured_account(self):
+        self.assertIn("postmaster@example.test", self.srv.cli("user", "list").stdout)
+        self.srv.cli("user", "del", "postmaster@example.test")
+        self.srv.cli("domain", "add", "second.test")
+        for rcpt in ("postmaster@example.test", "Postmaster@second.test", "postmaster",
+                     "postmaster@" + HOSTNAME):
+            with self.subTest(rcpt=rcpt):
+                snap = self.snapshot("alice")
+                code, text = smtplib_send(self.port, [rcpt], message("pm", to=rcpt), sender="")
+                self.assertQueued(code, text)
+                self.one_new(snap, "alice")
+        # An alias of that name wins over the setting.
+        self.srv.cli("alias", "add", "postmaster@second.test", BOB)
+        snap = self.snapshot("alice", "bob")
+        code, text = smtplib_send(self.port, ["postmaster@second.test"], message("pm2"), sender="")
+        self.assertQueued(code, text)
+        self.one_new(snap, "bob")
+        self.assertEqual(self.new_since(snap, "alice"), [])
+
 class RecipientReplyTest(SmtpTestCase):
     """Per-recipient verdicts and declared size, on a default server."""
 
@@ -601,7 +634,7 @@ class RecipientReplyTest(SmtpTestCase):
 
     def test_unknown_user(self):
         for rcpt in ("nobody@example.test", "NoBody@Example.Test", "alice.x@example.test",
-                     "a" * 64 + "@example.test", "postmaster@example.test"):
+                     "a" * 64 + "@example.test", "postmaster.x@example.test"):
             with self.subTest(rcpt=rcpt):
                 c, line = self.rcpt_reply(rcpt)
                 c.close()
@@ -830,27 +863,32 @@ class LimitsTest(SmtpTestCase):
 # SMTP smuggling and bare line endings
 # =============================================================================
 
-# CHECKLIST "end of DATA": none of these may end DATA. "drop": a bare CR or LF
-# -> 550 5.5.2 and close, nothing stored. "text": message text, the whole
-# thing is one message that ends at the real CRLF . CRLF.
+# CHECKLIST "end of DATA": none of these may end DATA. "drop": a bare CR (or,
+# in strict mode, a bare LF) -> 550 5.5.2 and close, nothing stored. "text":
+# message text, the whole thing is one message that ends at the real
+# CRLF . CRLF. Columns: the sequence, the default "normalize" mode, strict.
 SMUGGLING = (
-    (b"\n.\n", "drop"),
-    (b"\n.\r\n", "drop"),
-    (b"\r\n.\n", "drop"),
-    (b"\r.\r", "drop"),
-    (b"\r.\n", "drop"),
-    (b"\n.\r", "drop"),
-    (b"\r.\r\n", "drop"),
-    (b"\r\n.\r", "drop"),
-    (b"\r\n.\rx", "drop"),
-    (b"\r\n..\r\n", "text"),
-    (b"\r\n\x00.\r\n", "text"),
-    (b"\r\n.\r\r\n", "drop"),
-    (b"\r\r\n.\r\r\n", "drop"),
+    (b"\n.\n", "text", "drop"),
+    (b"\n.\r\n", "text", "drop"),
+    (b"\r\n.\n", "text", "drop"),
+    (b"\r.\r", "drop", "drop"),
+    (b"\r.\n", "drop", "drop"),
+    (b"\n.\r", "drop", "drop"),
+    (b"\r.\r\n", "drop", "drop"),
+    (b"\r\n.\r", "drop", "drop"),
+    (b"\r\n.\rx", "drop", "drop"),
+    (b"\r\n..\r\n", "text", "text"),
+    (b"\r\n\x00.\r\n", "text", "text"),
+    (b"\r\n.\r\r\n", "drop", "drop"),
+    (b"\r\r\n.\r\r\n", "drop", "drop"),
 )
 
 
 class SmugglingTest(SmtpTestCase):
+    """The default [smtp] bare_newline = "normalize" (issue 12, as Postfix
+    3.9): a bare LF ends a line, only CRLF . CRLF ends DATA."""
+
+    strict = False
 
     def smuggle(self, seq, split):
         """First message to alice; after `seq`, a smuggled second message to bob.
@@ -877,7 +915,8 @@ class SmugglingTest(SmtpTestCase):
         return c, first, smuggled
 
     def test_smuggling_sequences(self):
-        for seq, kind in SMUGGLING:
+        for seq, normal, strict in SMUGGLING:
+            kind = strict if self.strict else normal
             for split in (None, *range(len(seq) + 1)):
                 with self.subTest(seq=seq, split=split):
                     snap = self.snapshot("alice", "bob")
@@ -890,6 +929,8 @@ class SmugglingTest(SmtpTestCase):
                         qid = QUEUED_RE.match(c.expect(250, "2.0.0")[4:]).group(1)
                         c.send("QUIT\r\n")
                         c.expect(221)
+                        # A stuffed dot loses its first dot; a "." line that is
+                        # no terminator (after or before a bare LF) stays ".".
                         unstuffed = seq.replace(b"\r\n..", b"\r\n.")
                         name, data = self.one_new(snap, "alice")
                         self.assertStored(name, data, first + unstuffed + smuggled, qid=qid,
@@ -939,32 +980,142 @@ class SmugglingTest(SmtpTestCase):
         self.assertStored(name, data, second, qid=qid2, sender="second@example.org",
                           helo="smuggler.example.org", for_rcpt=BOB)
 
+    def send_body(self, body, source=None):
+        c = self.raw(source=source) if source else self.raw()
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(354)
+        msg = message("bare", body)
+        c.send(msg + b"\r\n.\r\n")
+        return c, msg
+
     def test_bare_lf_in_data(self):
-        for body in (b"line one\nline two\r\n", b"only lf at end\n", b"\n", b"cr\rin line\r\n"):
+        for body in (b"line one\nline two\r\n", b"only lf at end\n", b"\n"):
             with self.subTest(body=body):
                 snap = self.snapshot("alice")
-                c = self.raw()
-                c.greet()
-                c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n")
-                c.expect(250)
-                c.expect(250)
-                c.expect(354)
-                c.send(message("bare", body) + b"\r\n.\r\n")
-                c.expect(550, "5.5.2")
-                self.assertEqual(c.rest(), b"")
-                self.assertNothingNew(snap)
+                c, msg = self.send_body(body)
+                if self.strict:
+                    c.expect(550, "5.5.2")
+                    self.assertEqual(c.rest(), b"")
+                    self.assertNothingNew(snap)
+                    continue
+                qid = QUEUED_RE.match(c.expect(250, "2.0.0")[4:]).group(1)
+                c.send("QUIT\r\n")
+                c.expect(221)
+                name, data = self.one_new(snap, "alice")
+                # Stored with LF endings like every message; "\r\n" after the
+                # body is the line ending the bare-LF line "" (or its own line).
+                self.assertStored(name, data, msg + b"\r\n", qid=qid, for_rcpt=ALICE)
+        self.assertTrue(self.strict or self.srv.wait_log(r"ended by a bare LF \(normalized"))
+
+    def test_bare_cr_in_data_always_drops(self):
+        snap = self.snapshot("alice")
+        c, _ = self.send_body(b"cr\rin line\r\n")
+        c.expect(550, "5.5.2")
+        self.assertEqual(c.rest(), b"")
+        self.assertNothingNew(snap)
 
     def test_bare_lf_in_command(self):
-        for before_ehlo, line in ((True, b"EHLO client.example.org\n"),
-                                  (False, b"MAIL FROM:<a@example.org>\n"),
-                                  (False, b"NOOP\rNOOP\r\n"),
-                                  (False, b"NOOP\n\r\n")):
+        for before_ehlo, line, normal in ((True, b"EHLO client.example.org\n", 250),
+                                          (False, b"MAIL FROM:<a@example.org>\n", 250),
+                                          (False, b"NOOP\rNOOP\r\n", 550),
+                                          (False, b"NOOP\n\r\n", 250)):
             with self.subTest(line=line):
                 c = self.raw()
                 c.greet(None if before_ehlo else HELO)
                 c.send(line)
-                c.expect(550, "5.5.2")
-                self.assertEqual(c.rest(), b"")
+                if self.strict or normal == 550:
+                    c.expect(550, "5.5.2")
+                    self.assertEqual(c.rest(), b"")
+                else:
+                    c.expect(250)
+                    if line.endswith(b"\n\r\n"):
+                        c.expect(500, "5.5.2")  # and then an empty command line
+                    c.send("QUIT\r\n")
+                    c.expect(221)
+
+    def test_lf_only_session_with_real_tool(self):
+        """A whole session in LF line endings, as `curl -T` of an LF file
+        sends it (curl's SMTP client sends the file as it is)."""
+        curl = need_tool("curl")
+        snap = self.snapshot("alice")
+        body = b"From: Script <script@example.org>\nTo: alice\nSubject: lf only\n\n" \
+               b"line one\n.\nline three after a lone dot\n" + b"x" * 100 + b"\n"
+        path = os.path.join(self.srv.dir, "lf-only.eml")
+        with open(path, "wb") as f:
+            f.write(body)
+        p = subprocess.run([curl, "-sS", "--url", f"smtp://127.0.0.1:{self.port}",
+                            "--mail-from", "script@example.org", "--mail-rcpt", ALICE,
+                            "-T", path], capture_output=True, timeout=60)
+        if self.strict:
+            self.assertNotEqual(p.returncode, 0, "strict mode took an LF-only message")
+            self.assertNothingNew(snap)
+            return
+        self.assertEqual(p.returncode, 0, p.stderr)
+        name, data = self.one_new(snap, "alice")
+        m = TRACE_RE.match(data)
+        self.assertIsNotNone(m, data[:300])
+        # curl dot-stuffs the lone "." line; it comes back as one ".". The file
+        # does not end in CRLF, so curl adds one before "." CRLF: an empty line.
+        self.assertEqual(data[m.end():], body + b"\n")
+
+    def test_large_lf_message_is_taken_whole(self):
+        """A 5 MB LF-only message: no broken pipe half-way (issue 12)."""
+        snap = self.snapshot("alice")
+        line = b"y" * 76 + b"\n"
+        body = b"".join(line for _ in range(5 * 1024 * 1024 // len(line)))
+        if self.strict:
+            # Dropped at the first bare LF: the rest of the upload may fail.
+            try:
+                c, msg = self.send_body(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.assertNothingNew(snap)
+            return
+        c, msg = self.send_body(body)
+        c.expect(250, "2.0.0")
+        name, data = self.one_new(snap, "alice")
+        self.assertEqual(data[TRACE_RE.match(data).end():], lf(msg) + b"\n")
+
+
+class SmugglingStrictTest(SmugglingTest):
+    """[smtp] bare_newline = "strict": every bare LF is 550 5.5.2 and a drop,
+    for clients outside bare_newline_exempt (none here)."""
+
+    strict = True
+    config = {"smtp.bare_newline": '"strict"', "smtp.bare_newline_exempt": "[]"}
+
+
+class BareNewlineExemptTest(SmtpTestCase):
+    """Strict mode exempts [smtp] bare_newline_exempt, by default the
+    [relay] trusted_networks."""
+
+    config = {"smtp.bare_newline": '"strict"',
+              "relay.trusted_networks": '["127.0.0.2/32"]'}
+
+    def lf_message(self, source):
+        c = self.raw(source=source)
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(354)
+        # "two\n" then ".\r\n" would be content: only CRLF . CRLF ends DATA.
+        c.send(message("lf", b"one\ntwo\n") + b"\r\n.\r\n")
+        return c
+
+    def test_trusted_network_is_exempt_by_default(self):
+        snap = self.snapshot("alice")
+        c = self.lf_message("127.0.0.2")
+        c.expect(250, "2.0.0")
+        self.one_new(snap, "alice")
+        snap = self.snapshot("alice")
+        c = self.lf_message("127.0.0.3")
+        c.expect(550, "5.5.2")
+        self.assertEqual(c.rest(), b"")
+        self.assertNothingNew(snap)
 
 
 # =============================================================================

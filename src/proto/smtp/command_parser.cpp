@@ -133,6 +133,7 @@ CommandFeed CommandParser::feed(std::string_view bytes) {
     }
     if (i == bytes.size()) break;
     if (bytes[i] == '\n') {
+      if (bare_lf_) return {i + 1, finish_line()};
       reset();
       return {i + 1, CommandError{CommandErrorKind::kBareLineEnding}};
     }

@@ -7,9 +7,11 @@
 // stay in order under pipelining.
 //
 // Invariants:
-//  - the only line ending is CRLF; a CR not followed by LF, or an LF not
-//    preceded by CR, is a fatal "bare line ending" error (CHECKLIST: SMTP
-//    smuggling) reported as soon as it is seen;
+//  - a line ends with CRLF; a CR not followed by LF is a fatal "bare line
+//    ending" error (CHECKLIST: SMTP smuggling) reported as soon as it is
+//    seen; an LF not preceded by CR ends the line too in the default
+//    "normalize" mode (as Postfix 3.9's smtpd_forbid_bare_newline =
+//    normalize), and is the same fatal error in strict mode;
 //  - a Command's text contains only printable US-ASCII and SP (NUL, other
 //    controls and 8-bit bytes make the line an error, RFC 5321 §2.3.1/§4.1.1);
 //  - the result never depends on how the input was split.
@@ -67,6 +69,9 @@ struct CommandFeed {
 
 class CommandParser {
  public:
+  // `bare_lf_ends_line`: the "normalize" mode (see above); false: strict.
+  explicit CommandParser(bool bare_lf_ends_line = true) : bare_lf_(bare_lf_ends_line) {}
+
   // Consumes bytes up to the end of the first complete line (or all of them
   // when no line completes) and returns what that line was.
   CommandFeed feed(std::string_view bytes);
@@ -86,6 +91,7 @@ class CommandParser {
   bool overflow_ = false;   // the line exceeded its limit; discarding to CRLF
   bool auth_line_ = false;  // the line is an AUTH command (limit kMaxAuthLine)
   bool bad_byte_ = false;   // the line contains NUL, a control or an 8-bit byte
+  bool bare_lf_ = true;     // a bare LF ends the line (else: fatal error)
 };
 
 // Splits a complete line (without CRLF) into a Command or a kNonSmtp error.

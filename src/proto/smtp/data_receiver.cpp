@@ -21,8 +21,9 @@ bool error_drops(DataErrorKind kind) {
   return kind == DataErrorKind::kBareLineEnding || kind == DataErrorKind::kTooBigDrop;
 }
 
-DataReceiver::DataReceiver(std::uint64_t max_size, std::uint64_t expected_size)
-    : max_size_(max_size), hard_limit_(max_size) {
+DataReceiver::DataReceiver(std::uint64_t max_size, std::uint64_t expected_size,
+                           bool bare_lf_ends_line)
+    : max_size_(max_size), hard_limit_(max_size), bare_lf_(bare_lf_ends_line) {
   std::uint64_t allowance = std::max(max_size, kMinDiscardAllowance);
   hard_limit_ = (max_size > UINT64_MAX - allowance) ? UINT64_MAX : max_size + allowance;
   // Reserve for the announced size (RFC 1870), never beyond the limit.
@@ -74,17 +75,40 @@ DataFeed DataReceiver::feed(std::string_view bytes) {
           ++i;
           continue;
         }
+        if (c == '\n') {
+          // ".\n": never the terminator; with normalize a content line ".".
+          if (!bare_lf_) return bare(i + 1);
+          append(".");
+          end_line();
+          ++bare_lfs_;
+          line_after_crlf_ = false;
+          pos_ = Pos::kLineStart;
+          ++i;
+          if (size_ > hard_limit_) return {i, DataError{DataErrorKind::kTooBigDrop}};
+          continue;
+        }
         // RFC 5321 §4.5.2: the leading dot of a line with more on it is deleted.
         pos_ = Pos::kInLine;
         continue;
       case Pos::kDotCr:
         if (c != '\n') return bare(i);  // ".\r" then not LF: a bare CR
+        if (!line_after_crlf_) {
+          // "\n.\r\n": the dot line did not start after a CRLF: content.
+          append(".");
+          end_line();
+          line_after_crlf_ = true;
+          pos_ = Pos::kLineStart;
+          ++i;
+          if (size_ > hard_limit_) return {i, DataError{DataErrorKind::kTooBigDrop}};
+          continue;
+        }
         if (too_big_) return {i + 1, DataError{DataErrorKind::kTooBig}};
         if (line_too_long_) return {i + 1, DataError{DataErrorKind::kLineTooLong}};
         return {i + 1, DataComplete{}};
       case Pos::kCr:
         if (c != '\n') return bare(i);
         end_line();
+        line_after_crlf_ = true;
         pos_ = Pos::kLineStart;
         ++i;
         if (size_ > hard_limit_) return {i, DataError{DataErrorKind::kTooBigDrop}};
@@ -104,7 +128,16 @@ DataFeed DataReceiver::feed(std::string_view bytes) {
           if (size_ > hard_limit_) return {i, DataError{DataErrorKind::kTooBigDrop}};
           continue;
         }
-        if (c == '\n') return bare(i + 1);
+        if (c == '\n') {
+          if (!bare_lf_) return bare(i + 1);
+          end_line();
+          ++bare_lfs_;
+          line_after_crlf_ = false;
+          pos_ = Pos::kLineStart;
+          ++i;
+          if (size_ > hard_limit_) return {i, DataError{DataErrorKind::kTooBigDrop}};
+          continue;
+        }
         pos_ = Pos::kCr;  // c == '\r'
         ++i;
         continue;

@@ -11,8 +11,14 @@
 //    implicit line start right after the 354 reply (an empty message);
 //    every smuggling variant (CHECKLIST: "\n.\n", "\r.\r", "\r\n.\r\r\n", ...)
 //    either is data or hits the bare-line-ending error first;
-//  - a CR not followed by LF or an LF not preceded by CR is fatal at once
-//    (550 5.5.2, the session drops: the stream cannot be resynchronised);
+//  - a CR not followed by LF is fatal at once (550 5.5.2, the session drops:
+//    the stream cannot be resynchronised);
+//  - an LF not preceded by CR: in the default "normalize" mode (Postfix
+//    3.9's smtpd_forbid_bare_newline = normalize) it ends a content line,
+//    stored as CRLF; a line "." is the terminator only when both its start
+//    and its end are CRLF, so "\n.\n", "\r\n.\n" and "\n.\r\n" are a content
+//    line holding one dot (stored as ".", dot-stuffed again when relayed).
+//    In strict mode it is fatal like a bare CR;
 //  - a line over kMaxTextLine or a message over max_size is never truncated:
 //    storing stops, consuming continues to the terminator, then the message is
 //    rejected (554 5.6.0 resp. 552 5.3.4); past hard_limit() the session drops;
@@ -66,7 +72,9 @@ class DataReceiver {
  public:
   // `max_size`: the largest message (unstuffed octets, CRLF counted) accepted.
   // `expected_size`: the client's SIZE= hint, used only to reserve memory.
-  explicit DataReceiver(std::uint64_t max_size, std::uint64_t expected_size = 0);
+  // `bare_lf_ends_line`: the "normalize" mode (see above); false: strict.
+  explicit DataReceiver(std::uint64_t max_size, std::uint64_t expected_size = 0,
+                        bool bare_lf_ends_line = true);
 
   // Consumes bytes up to and including the terminator (or all of them).
   // After DataComplete or a DataError the receiver must not be fed again.
@@ -75,6 +83,7 @@ class DataReceiver {
   std::string take_body() { return std::move(body_); }
   std::uint64_t size() const { return size_; }    // unstuffed octets seen
   std::uint64_t lines() const { return lines_; }  // complete lines seen
+  std::uint64_t bare_lfs() const { return bare_lfs_; }  // lines ended by a bare LF
   std::uint64_t hard_limit() const { return hard_limit_; }
 
  private:
@@ -98,6 +107,9 @@ class DataReceiver {
   bool line_too_long_ = false;
   bool too_big_ = false;
   Pos pos_ = Pos::kLineStart;
+  bool bare_lf_ = true;           // a bare LF ends a line (else: fatal)
+  bool line_after_crlf_ = true;   // the current line began after a CRLF (or is the first)
+  std::uint64_t bare_lfs_ = 0;
 };
 
 }  // namespace tegami::smtp

@@ -12,7 +12,7 @@
 namespace tegami::smtp {
 
 ServerSession::ServerSession(SessionConfig config)
-    : config_(std::move(config)), tls_(config_.tls) {}
+    : config_(std::move(config)), parser_(config_.bare_lf_ends_line), tls_(config_.tls) {}
 
 std::string_view received_protocol(const Envelope& envelope) {
   // RFC 3848 registers ESMTPS (ESMTP + TLS); a HELO client stays "SMTP" and
@@ -389,6 +389,9 @@ void ServerSession::process_data(Actions& out) {
   env.eight_bit_mime = tx_.params.body == mail::BodyType::k8BitMime;
   env.declared_size = tx_.params.size;
   env.lines = data_->lines();
+  if (data_->bare_lfs() > 0)
+    spdlog::info("smtp session {} message had {} line(s) ended by a bare LF (normalized to CRLF)",
+                 config_.session_id, data_->bare_lfs());
   env.tls = tls_;
   env.auth_account = account_;
   env.body = data_->take_body();

@@ -117,6 +117,9 @@ struct SessionConfig {
   bool offer_auth = false;      // advertise and accept AUTH (RFC 4954)
   bool offer_scram = false;     // with offer_auth: SCRAM-SHA-256 too ([auth] scram)
   bool plaintext_auth = false;  // PLAIN/LOGIN allowed without TLS ([auth] plaintext_networks)
+  // A bare LF ends a command or content line ("normalize", the default; only
+  // CRLF.CRLF ends DATA); false: strict, a bare LF is 550 5.5.2 and a drop.
+  bool bare_lf_ends_line = true;
   std::optional<TlsInfo> tls;   // set: implicit TLS (RFC 8314), the session starts encrypted
   std::string session_id;       // for logs
   std::string client_ip;        // for logs

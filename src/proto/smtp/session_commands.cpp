@@ -214,7 +214,8 @@ void ServerSession::cmd_data(const Command& cmd, Actions& out) {
     reply(out, format_reply(501, "5.5.4", "Syntax: DATA"), true);
     return;
   }
-  data_ = std::make_unique<DataReceiver>(config_.max_message_size, tx_.params.size.value_or(0));
+  data_ = std::make_unique<DataReceiver>(config_.max_message_size, tx_.params.size.value_or(0),
+                                         config_.bare_lf_ends_line);
   enter_state(State::kData);
   reply(out, format_reply(354, "", "End data with <CR><LF>.<CR><LF>"), false);
 }

@@ -64,8 +64,9 @@ TEST(SenderPolicy, Table) {
        "553 5.7.1 <x@example.net>: Sender address not owned by you"},
       {"grant, match off", "<x@example.net>",
        facts(false, false, "", kAlice, false, false, false, false), true, "250", true, "", ""},
-      {"grant, null sender", "<>", facts(false, false, "", kAlice, false, false, false), true,
-       "250", true, kAlice, ""},
+      // Issue 12: a bounce from a granted NAT is inbound mail: no grant, no From check.
+      {"grant, null sender: inbound, never relays on the grant", "<>",
+       facts(false, false, "", kAlice, false, false, false), true, "250", false, "", "554 5.7.1"},
       // [submission]
       {"submission, nothing", "<x@example.net>", facts(true, false, "", "", false, false, false),
        false, "530 5.7.0 Authentication required", false, "", ""},
@@ -99,6 +100,11 @@ TEST(SenderPolicy, Table) {
     if (!v.accepted) continue;
     EXPECT_EQ(may_relay(v.client), r.may_relay) << r.name;
     EXPECT_EQ(v.login_account, r.login) << r.name;
+    // On [smtp] the grant is for relaying only: the header From: is checked
+    // only for a relayed message; submission checks every message.
+    const bool smtp_grant = !r.facts.submission && r.facts.auth_account.empty() &&
+                            !r.facts.grant_account.empty() && !v.login_account.empty();
+    EXPECT_EQ(v.login_check_relay_only, smtp_grant) << r.name;
     auto rv =
         decide_rcpt(path("<bob@dest.test>", mail::PathKind::kForward), Resolution{}, v.client);
     if (r.may_relay) {

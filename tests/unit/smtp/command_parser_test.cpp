@@ -42,8 +42,8 @@ struct Outcome {
 };
 
 // Feeds the chunks like a session does: stops at the first dropping error.
-Outcome run(const std::vector<std::string_view>& chunks) {
-  CommandParser p;
+Outcome run(const std::vector<std::string_view>& chunks, bool normalize = false) {
+  CommandParser p(normalize);
   Outcome o;
   for (auto chunk : chunks) {
     while (!chunk.empty()) {
@@ -120,6 +120,26 @@ TEST(CommandParser, TableAtEverySplit) {
     EXPECT_EQ(whole.results, c.expect) << c.name;
     for (const auto& split : all_splits(c.input)) {
       EXPECT_EQ(run(split), whole) << c.name << " split " << describe_split(split);
+    }
+  }
+}
+
+// Issue 12: the default "normalize" mode: a bare LF ends a command line; a
+// bare CR is still fatal.
+TEST(CommandParser, NormalizeTableAtEverySplit) {
+  const std::vector<Case> rows = {
+      {"bare lf", "EHLO x\nNOOP\r\n", {"cmd EHLO|x", "cmd NOOP|"}},
+      {"lf first", "\n", {"cmd ?|"}},
+      {"bare lf after good line", "NOOP\r\nRSET\n", {"cmd NOOP|", "cmd RSET|"}},
+      {"bare cr", "EHLO x\rNOOP\r\n", {"bare"}},
+      {"cr cr lf", "EHLO x\r\r\n", {"bare"}},
+      {"bare lf while discarding", std::string(600, 'A') + "\nQUIT\n", {"long", "cmd QUIT|"}},
+  };
+  for (const auto& c : rows) {
+    Outcome whole = run({c.input}, true);
+    EXPECT_EQ(whole.results, c.expect) << c.name;
+    for (const auto& split : all_splits(c.input)) {
+      EXPECT_EQ(run(split, true), whole) << c.name << " split " << describe_split(split);
     }
   }
 }

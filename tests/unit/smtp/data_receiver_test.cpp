@@ -38,8 +38,10 @@ std::string describe(const DataResult& r) {
   return "need";
 }
 
-Outcome run(const std::vector<std::string_view>& chunks, std::uint64_t max = 1 << 20) {
-  DataReceiver d(max);
+// `normalize`: a bare LF ends a line (the default mode); false: strict.
+Outcome run(const std::vector<std::string_view>& chunks, std::uint64_t max = 1 << 20,
+            bool normalize = false) {
+  DataReceiver d(max, 0, normalize);
   Outcome o{"need", "", 0, 0};
   for (auto chunk : chunks) {
     while (!chunk.empty()) {
@@ -152,6 +154,69 @@ TEST(DataReceiver, SmugglingNeverEndsData) {
     }
     for (const auto& split : all_splits(input)) {
       EXPECT_EQ(run(split), whole) << s.name << " split " << describe_split(split);
+    }
+  }
+}
+
+// Issue 12 / CHECKLIST: the default "normalize" mode. A bare LF ends a
+// content line (stored as CRLF); only CRLF "." CRLF ends DATA; a bare CR is
+// still fatal.
+TEST(DataReceiver, NormalizeTableAtEverySplit) {
+  const std::vector<Case> rows = {
+      {"bare lf", "a\nb\r\n.\r\n", "complete", "a\r\nb\r\n", kAll},
+      {"lf only message", "From: x\n\nhi\n\r\n.\r\n", "complete", "From: x\r\n\r\nhi\r\n\r\n", kAll},
+      {"lf.lf is content", "a\n.\nb\r\n.\r\n", "complete", "a\r\n.\r\nb\r\n", kAll},
+      {"lf.crlf is content", "a\n.\r\nb\r\n.\r\n", "complete", "a\r\n.\r\nb\r\n", kAll},
+      {"crlf.lf is content", "a\r\n.\nb\r\n.\r\n", "complete", "a\r\n.\r\nb\r\n", kAll},
+      {"stuffed dot after lf", "a\n..x\n.\r\n", "need", "", kAll},
+      {"stuffed dot after lf, ended", "a\n..x\r\n.\r\n", "complete", "a\r\n.x\r\n", kAll},
+      {"bare lf first", "\n.\r\n", "need", "", kAll},
+      {"bare lf first, ended", "\n.\r\n.\r\n", "complete", "\r\n.\r\n", kAll},
+      {"dot bare lf first", ".\n.\r\n.\r\n", "complete", ".\r\n.\r\n", kAll},
+      {"bare cr still fatal", "a\rb\r\n.\r\n", "bare", "", 2},
+      {"lf then cr", "a\n\rb\r\n.\r\n", "bare", "", 3},
+      {"dot cr x", "a\r\n.\rx\r\n.\r\n", "bare", "", 5},
+      {"998 octets then lf", std::string(998, 'a') + "\n.\r\n.\r\n", "complete",
+       std::string(998, 'a') + "\r\n.\r\n", kAll},
+      {"999 octets then lf", std::string(999, 'a') + "\nx\r\n.\r\n", "long", "", kAll},
+  };
+  for (const auto& c : rows) {
+    Outcome whole = run({c.input}, 1 << 20, true);
+    EXPECT_EQ(whole.result, c.result) << c.name;
+    EXPECT_EQ(whole.body, c.body) << c.name;
+    EXPECT_EQ(whole.consumed, c.consumed == kAll ? c.input.size() : c.consumed) << c.name;
+    for (const auto& split : all_splits(c.input)) {
+      EXPECT_EQ(run(split, 1 << 20, true), whole) << c.name << " split " << describe_split(split);
+    }
+  }
+  // The size counts the CRLF a bare LF stands for (what is stored).
+  EXPECT_EQ(run({"0123456789\n.\r\n"}, 12, true).result, "need");
+  EXPECT_EQ(run({"0123456789\n\r\n.\r\n"}, 12, true).result, "big");
+}
+
+TEST(DataReceiver, NormalizeSmugglingNeverEndsData) {
+  const std::string smuggled =
+      "MAIL FROM:<evil@example.net>\r\nRCPT TO:<victim@example.test>\r\nDATA\r\n"
+      "Subject: smuggled\r\n\r\nhi\r\n";
+  for (const auto& s : smuggling()) {
+    std::string input = "Subject: real\r\n\r\nbody" + s.seq + smuggled + ".\r\n";
+    Outcome whole = run({input}, 1 << 20, true);
+    // Every LF-based sequence is content now; every CR-based one is fatal.
+    const bool has_bare_cr = s.seq.find("\r.") != std::string::npos ||
+                             s.seq.find(".\r\r") != std::string::npos ||
+                             s.seq.find("\r\r") != std::string::npos ||
+                             (s.seq.size() >= 2 && s.seq.substr(s.seq.size() - 2) == ".\r") ||
+                             s.seq.find(".\rx") != std::string::npos;
+    if (!has_bare_cr) {
+      EXPECT_EQ(whole.result, "complete") << s.name;
+      EXPECT_EQ(whole.consumed, input.size()) << s.name;
+      EXPECT_NE(whole.body.find("MAIL FROM:<evil@example.net>"), std::string::npos) << s.name;
+    } else {
+      EXPECT_EQ(whole.result, "bare") << s.name;
+      EXPECT_LE(whole.consumed, 21 + s.seq.size()) << s.name;
+    }
+    for (const auto& split : all_splits(input)) {
+      EXPECT_EQ(run(split, 1 << 20, true), whole) << s.name << " split " << describe_split(split);
     }
   }
 }

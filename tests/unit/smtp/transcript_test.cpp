@@ -18,7 +18,8 @@
 //                                    with SCRAM-SHA-256), no_scram (after
 //                                    auth: without SCRAM-SHA-256),
 //                                    plaintext_auth (PLAIN/LOGIN allowed
-//                                    without TLS)
+//                                    without TLS), strict_bare_lf ([smtp]
+//                                    bare_newline = "strict")
 //   @pregreet TEXT                   connect, the client having sent TEXT
 //                                    (escapes as R:) before the greeting
 //   C: TEXT                          the client sends TEXT + CRLF (one Input)
@@ -147,6 +148,8 @@ Replay replay(const std::string& script, bool bytewise) {
           config.plaintext_auth = true;
         } else if (key == "implicit_tls") {
           config.tls = TlsInfo{"TLSv1.3", "TLS_AES_128_GCM_SHA256"};
+        } else if (key == "strict_bare_lf") {
+          config.bare_lf_ends_line = false;
         } else if (key == "tls_fails") {
           tls_fails = true;
         } else {
