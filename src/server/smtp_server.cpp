@@ -9,11 +9,13 @@
 
 #include <fmt/format.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "auth/scram.hpp"
 #include "auth/sealed.hpp"
 #include "core/log.hpp"
 #include "mail/ascii.hpp"
+#include "mail/date.hpp"
 #include "mail/header.hpp"
 #include "mail/header_address.hpp"
 #include "mail/received.hpp"
@@ -113,6 +115,9 @@ class SmtpDriver {
   // The header From: of a message whose sender-login match applies; a
   // refusal, or nothing when the author is owned by the account.
   std::optional<Error> check_header_from(const std::string& body, const std::string& account);
+  // The Date: and Message-ID: fields a submitted message lacks (empty: none).
+  std::string submission_fixups(const std::string& body, const std::string& qid,
+                                std::chrono::system_clock::time_point now);
   net::awaitable<smtp::Actions> deliver(smtp::Deliver& d);
   net::awaitable<smtp::Actions> start_tls();
   net::awaitable<bool> flush();
@@ -328,10 +333,39 @@ net::awaitable<smtp::Actions> SmtpDriver::scram_final(const smtp::ScramFinal& a)
   co_return co_await auth_failed(user, proof, scram::kMechanism);
 }
 
+std::string SmtpDriver::submission_fixups(const std::string& body, const std::string& qid,
+                                          std::chrono::system_clock::time_point now) {
+  auto header = mail::parse_header(body);
+  std::string added;
+  if (header.find("Date") == nullptr) {
+    added += "Date: " + mail::format_rfc5322_date(now, local_utc_offset_minutes(now)) + "\r\n";
+  }
+  if (header.find("Message-ID") == nullptr) {
+    unsigned char rnd[8];
+    std::string tag;
+    if (RAND_bytes(rnd, sizeof rnd) == 1) {
+      tag = ".";
+      for (unsigned char b : rnd) tag += fmt::format("{:02x}", b);
+    }
+    added += "Message-ID: <" + qid + tag + "@" + ctx_.config.hostname + ">\r\n";
+  }
+  if (!added.empty())
+    spdlog::info("smtp {} ip={} qid={} added {}", sid_, ip_, qid,
+                 header.find("Date") == nullptr
+                     ? (header.find("Message-ID") == nullptr ? "Date, Message-ID" : "Date")
+                     : "Message-ID");
+  return added;
+}
+
 std::optional<Error> SmtpDriver::check_header_from(const std::string& body,
                                                    const std::string& account) {
   auto header = mail::parse_header(body);
   const auto* from = header.find("From");
+  if (from == nullptr) {
+    spdlog::info("smtp {} ip={} no header From: (account {})", sid_, ip_, log_safe(account));
+    return Error::perm("Message has no From: header field (RFC 5322 3.6): add your address",
+                       550, "5.6.0");
+  }
   std::string author;
   if (from != nullptr) author = mail::first_address(from->value).addr_spec;
   for (auto& ch : author) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -459,6 +493,11 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver(smtp::Deliver& d) {
     message.reserve(env.body.size() + 512);
     message += "Return-Path: " + env.mail_from.to_path() + "\r\n";
     message += "Received: " + mail::format_received(stamp) + "\r\n";
+    // RFC 6409 §8.2-8.3: a submission server may add a missing Date: and
+    // Message-ID: (big mailbox providers refuse mail without a Message-ID).
+    // Only on the submission listeners: mail relayed to us or arriving at
+    // the MX is passed on as it came.
+    if (kind_ != SmtpListener::kSmtp) message += submission_fixups(env.body, qid, stamp.time);
     message += env.body;
     // Local copies into Maildir, remote ones into the queue; one 250 for both.
     std::vector<MailboxRef> boxes;

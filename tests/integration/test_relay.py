@@ -19,6 +19,7 @@ Remote mail goes to a second tegami for the domain remote.test, reached by
 not) relayed.
 """
 import base64
+import email.utils
 import os
 import poplib
 import re
@@ -830,6 +831,87 @@ class SenderCheckTest(RelayCase):
         for tag in tags:
             self.assertNotDelivered(self.srv, "bob", tag)
             self.assertNotDelivered(self.dest, "user", tag)
+
+    def bare_message(self, tag, rcpt, date=True, mid=True, hfrom=True):
+        text = f"X-Relay-Test: {tag}\r\n"
+        if hfrom:
+            text += f"From: Alice <{ALICE}>\r\n"
+        text += f"To: <{rcpt}>\r\nSubject: {tag}\r\n"
+        if mid:
+            text += f"Message-ID: <{tag.replace(' ', '-')}@client.example.org>\r\n"
+        if date:
+            text += "Date: Mon, 01 Jan 2024 12:00:00 +0000\r\n"
+        return (text + "\r\nHello.\r\n").encode()
+
+    @staticmethod
+    def header_values(data, name):
+        head = data.split(b"\n\n", 1)[0].decode()
+        return re.findall(r"(?mi)^" + name + r":[ \t]*(.*)$", head)
+
+    def test_submission_adds_missing_message_id_and_date(self):
+        """Issue 12: on submission a message without Message-ID: or Date:
+        gets them (RFC 6409 8.2-8.3), relayed and local copies alike."""
+        tag = "no mid no date"
+        c = self.authed()
+        self.send(c, ALICE, [BOB, RUSER], self.bare_message(tag, BOB, date=False, mid=False))
+        c.quit()
+        for data in (self.assertDelivered(self.srv, "bob", tag),
+                     self.assertDelivered(self.dest, "user", tag)):
+            mids = self.header_values(data, "Message-ID")
+            self.assertEqual(len(mids), 1, data[:600])
+            self.assertRegex(mids[0], r"^<[0-9A-F]+\.[0-9a-f]{16}@" + re.escape(HOSTNAME) + ">$")
+            dates = self.header_values(data, "Date")
+            self.assertEqual(len(dates), 1, data[:600])
+            when = email.utils.parsedate_to_datetime(dates[0])
+            self.assertLess(abs(time.time() - when.timestamp()), 300)
+        # Each message gets its own Message-ID.
+        tag2 = "no mid again"
+        c = self.authed()
+        self.send(c, ALICE, [BOB], self.bare_message(tag2, BOB, mid=False))
+        c.quit()
+        data2 = self.assertDelivered(self.srv, "bob", tag2)
+        self.assertNotEqual(self.header_values(data2, "Message-ID"), mids)
+        self.assertEqual(self.header_values(data2, "Date"), ["Mon, 01 Jan 2024 12:00:00 +0000"])
+
+    def test_submission_keeps_existing_message_id_and_date(self):
+        tag = "has mid and date"
+        c = self.authed()
+        self.send(c, ALICE, [BOB], self.bare_message(tag, BOB))
+        c.quit()
+        data = self.assertDelivered(self.srv, "bob", tag)
+        self.assertEqual(self.header_values(data, "Message-ID"),
+                         ["<has-mid-and-date@client.example.org>"])
+        self.assertEqual(self.header_values(data, "Date"), ["Mon, 01 Jan 2024 12:00:00 +0000"])
+
+    def test_mx_and_relay_add_nothing(self):
+        """Inbound mail on port 25, and mail the trusted network relays
+        there, is passed on as it came: no Message-ID:, no Date: added."""
+        tag = "inbound no mid"
+        c = Smtp(self.srv.ports["smtp"], source=OUTSIDER)
+        c.ehlo()
+        self.send(c, OUTSIDE_SENDER, [BOB], self.bare_message(tag, BOB, date=False, mid=False))
+        c.quit()
+        data = self.assertDelivered(self.srv, "bob", tag)
+        self.assertEqual(self.header_values(data, "Message-ID"), [])
+        self.assertEqual(self.header_values(data, "Date"), [])
+        tag = "relayed no mid"
+        c = Smtp(self.srv.ports["smtp"], source=TRUSTED)
+        c.ehlo()
+        self.send(c, ALICE, [RUSER], self.bare_message(tag, RUSER, date=False, mid=False))
+        c.quit()
+        data = self.assertDelivered(self.dest, "user", tag)
+        self.assertEqual(self.header_values(data, "Message-ID"), [])
+        self.assertEqual(self.header_values(data, "Date"), [])
+
+    def test_submission_without_from_gets_a_clear_answer(self):
+        tag = "no header from"
+        c = self.authed()
+        self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 250)
+        self.assertReply(c.cmd(f"RCPT TO:<{BOB}>"), 250)
+        self.assertReply(c.data(self.bare_message(tag, BOB, hfrom=False)), 550, "5.6.0",
+                         "no From: header")
+        c.quit()
+        self.assertNotDelivered(self.srv, "bob", tag, wait=0.5)
 
     def test_header_from_alias_is_accepted(self):
         tag = "header from alias"
