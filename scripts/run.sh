@@ -13,7 +13,7 @@ BIN=build/release/tegami
 VAR=${TEGAMI_VAR:-./var}
 CONF="$VAR/tegami.toml"
 if [ ! -f "$CONF" ]; then
-  "$BIN" init "$VAR" --domain example.test --hostname localhost
+  "$BIN" init "$VAR" --domain example.test --hostname localhost --postmaster demo@example.test
   PASS=$(head -c 64 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 16)
   printf '%s\n' "$PASS" | "$BIN" -c "$CONF" user add demo@example.test --password-stdin --apop
   cat <<MSG

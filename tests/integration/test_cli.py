@@ -136,6 +136,47 @@ class CliInitTest(unittest.TestCase):
         self.assertEqual(domains.returncode, 0, domains.stderr)
         self.assertEqual(domains.stdout.strip(), "")
 
+    def test_init_creates_a_postmaster(self):
+        """Issue 12 (RFC 5321 4.5.1): without --postmaster, init makes the
+        account postmaster@DOMAIN (a random password nobody knows; the
+        operator sets one) and names it in `postmaster`."""
+        p = self.init()
+        self.assertIn("user passwd postmaster@" + DOMAIN, p.stderr)
+        self.assertRegex(read(self.conf, "r"), r'(?m)^postmaster = "postmaster@example\.test"$')
+        users = tegami("-c", self.conf, "user", "list").stdout.split("\n")
+        self.assertEqual([u.split("\t")[0] for u in users if u], ["postmaster@" + DOMAIN])
+        self.assertEqual(self.check().returncode, 0)
+
+    def test_init_with_postmaster_creates_no_account(self):
+        self.init("--postmaster", "Admin@Example.Test")
+        self.assertRegex(read(self.conf, "r"), r'(?m)^postmaster = "admin@example\.test"$')
+        self.assertEqual(tegami("-c", self.conf, "user", "list").stdout.strip(), "")
+        bad = tegami("init", self.dir + "2", "--postmaster", "no-at-sign")
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("--postmaster", bad.stderr)
+
+    def test_init_without_domain_has_no_postmaster(self):
+        p = tegami("init", self.dir, "--hostname", HOSTNAME)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(read(self.conf, "r"), r'(?m)^postmaster = ""$')
+
+    def test_check_rejects_a_bad_postmaster_and_bare_newline(self):
+        self.init()
+        for key, value, section in (("postmaster", '"nobody"', None),
+                                    ("bare_newline", '"lenient"', "smtp")):
+            with self.subTest(key=key):
+                lines = self.config_lines()
+                n = self.line_of(lines, r"^" + key + r" =", section)
+                saved = lines[n - 1]
+                lines[n - 1] = f"{key} = {value}"
+                self.write_config(lines)
+                p = self.check()
+                self.assertNotEqual(p.returncode, 0)
+                self.assertIn(f":{n}:", p.stderr)
+                lines[n - 1] = saved
+                self.write_config(lines)
+        self.assertEqual(self.check().returncode, 0)
+
     def test_init_refuses_an_existing_installation(self):
         self.init()
         before = {p: read(os.path.join(self.dir, p))
