@@ -1,7 +1,7 @@
-"""`tegami trace` end to end: the real binary (env TEGAMI_BIN) on the golden
+"""`tegami trace` end to end: the real binary (TEGAMI_BIN or build/ci/tegami) on the golden
 messages of tests/trace, on stdin, an mbox, a Maildir, JSON Lines, the whole
-shared corpus when present, and an HTML render screenshotted by headless
-Chromium when /usr/bin/chromium exists."""
+shared corpus (skipped when ../shared is absent, a failure under CI=true), and an HTML render screenshotted by headless
+Chromium (a missing chromium fails, see harness.missing)."""
 
 import json
 import os
@@ -10,10 +10,10 @@ import subprocess
 import tempfile
 import unittest
 
-BIN = os.environ.get("TEGAMI_BIN", "")
+from harness import BIN, need_data, need_tool  # noqa: E402  (BIN: TEGAMI_BIN or build/ci/tegami)
 SRC = os.environ.get("TEGAMI_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 GOLDEN = os.path.join(SRC, "tests", "trace")
-SHARED_CORPUS = os.path.join(SRC, "..", "shared", "corpus")
+SHARED_CORPUS = os.path.abspath(os.path.join(SRC, "..", "shared", "corpus"))
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -29,7 +29,6 @@ def golden_cases():
         return json.load(f)
 
 
-@unittest.skipUnless(BIN and os.path.exists(BIN), "TEGAMI_BIN not set")
 class TraceGolden(unittest.TestCase):
     def test_at_least_30_goldens(self):
         self.assertGreaterEqual(len(golden_cases()), 30)
@@ -119,11 +118,10 @@ class TraceGolden(unittest.TestCase):
         self.assertFalse(j["verdict"]["spoofing_suspected"])
 
 
-@unittest.skipUnless(BIN and os.path.exists(BIN), "TEGAMI_BIN not set")
 class TraceWholeCorpus(unittest.TestCase):
     def test_every_message_exit_0(self):
-        if not os.path.isdir(SHARED_CORPUS):
-            self.skipTest("shared corpus absent: %s" % SHARED_CORPUS)
+        # In a user's clone ../shared is absent: skipped; under CI=true a failure.
+        need_data(SHARED_CORPUS, "the shared corpus (../shared/corpus)")
         files = []
         for d, _, fs in os.walk(SHARED_CORPUS):
             for f in fs:
@@ -152,15 +150,13 @@ class TraceWholeCorpus(unittest.TestCase):
         self.assertGreater(share, 90.0)
 
 
-@unittest.skipUnless(BIN and os.path.exists(BIN), "TEGAMI_BIN not set")
 class TraceHtml(unittest.TestCase):
     def test_html_render_screenshot(self):
         html = trace("--format", "html", "--own-domain", "ximian.com",
                      os.path.join(GOLDEN, "corpus", "sa-nice-001.eml")).stdout
         self.assertIn(b"<svg", html)
         self.assertNotIn(b"<script", html)
-        if not os.path.exists(CHROMIUM):
-            self.skipTest("no %s" % CHROMIUM)
+        need_tool(CHROMIUM, "chromium")
         art = os.path.join(SRC, "artifacts")
         os.makedirs(art, exist_ok=True)
         png = os.path.join(art, "trace-html.png")
