@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <random>
@@ -10,6 +12,7 @@
 #include "auth/apop.hpp"
 #include "core/log.hpp"
 #include "net/session_stream.hpp"
+#include "proto/pop3/message_format.hpp"
 #include "proto/pop3/server_session.hpp"
 #include "server/admission.hpp"
 #include "server/credentials.hpp"
@@ -23,6 +26,8 @@ namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 // Flush the write buffer once it holds this much (RETR of a large message).
 constexpr std::size_t kFlushAt = 256 * 1024;
+// RETR/TOP read the message file in chunks of this size.
+constexpr std::size_t kFileChunk = 128 * 1024;
 constexpr auto kFinalWriteTimeout = std::chrono::seconds(10);
 // How long we wait for the client's TLS close_notify when the session ends.
 constexpr auto kTlsShutdownTimeout = std::chrono::seconds(2);
@@ -42,6 +47,14 @@ class Pop3Driver {
   net::awaitable<pop3::Actions> perform(const pop3::Action& a, bool& close);
   net::awaitable<bool> flush();
   net::awaitable<pop3::Actions> start_tls(bool& close);
+  // RETR/TOP: the opened message, streamed through a bounded buffer (issue
+  // 13). False: the connection must close (a write failed, or the file could
+  // not be read half-way: the response cannot be completed honestly).
+  net::awaitable<bool> send_message(const pop3::SendMessage& m);
+  void close_message() {
+    if (message_fd_ >= 0) ::close(message_fd_);
+    message_fd_ = -1;
+  }
   // Looks the account up and checks `secret` with `check`; unknown accounts
   // cost the same password verification (no enumeration by timing).
   pop3::AuthResult verify_password_login(const std::string& user, const std::string& password);
@@ -55,7 +68,51 @@ class Pop3Driver {
   std::unique_ptr<pop3::ServerSession> sm_;
   std::unique_ptr<Maildrop> maildrop_;
   std::uint64_t last_fingerprint_ = 0;
+  int message_fd_ = -1;  // between ReadMessage and SendMessage
+ public:
+  ~Pop3Driver() { close_message(); }
 };
+
+net::awaitable<bool> Pop3Driver::send_message(const pop3::SendMessage& m) {
+  const int fd = message_fd_;
+  if (fd < 0) co_return false;
+  pop3::MultilineEncoder enc(m.top_lines);
+  std::string chunk(kFileChunk, '\0');
+  bool ok = true;
+  for (bool eof = false; !eof;) {
+    // Fill the chunk (or reach the end) in one trip to the worker pool.
+    auto got = co_await ctx_.workers.run([fd, &chunk, &eof]() -> ssize_t {
+      std::size_t have = 0;
+      while (have < chunk.size()) {
+        ssize_t n = ::read(fd, chunk.data() + have, chunk.size() - have);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -static_cast<ssize_t>(errno);  // errno is per thread
+        if (n == 0) {
+          eof = true;
+          break;
+        }
+        have += static_cast<std::size_t>(n);
+      }
+      return static_cast<ssize_t>(have);
+    });
+    if (got < 0) {
+      spdlog::error("pop3 {} cannot read message {}: {}", sid_, m.index + 1,
+                    std::strerror(static_cast<int>(-got)));
+      ok = false;
+      break;
+    }
+    if (!enc.feed(std::string_view(chunk.data(), static_cast<std::size_t>(got)), out_)) break;
+    if (out_.size() >= kFlushAt && !co_await flush()) {
+      ok = false;
+      break;
+    }
+  }
+  close_message();
+  if (!ok) co_return false;
+  enc.finish(out_);
+  if (out_.size() >= kFlushAt && !co_await flush()) co_return false;
+  co_return true;
+}
 
 net::awaitable<bool> Pop3Driver::flush() {
   if (out_.empty()) co_return true;
@@ -183,16 +240,22 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
     co_return sm_->step(ev);
   }
   if (auto* rm = std::get_if<pop3::ReadMessage>(&action)) {
-    auto data = co_await ctx_.workers.run([this, rm] { return maildrop_->read(rm->index); });
+    close_message();
+    auto fd = co_await ctx_.workers.run([this, rm] { return maildrop_->open_message(rm->index); });
     pop3::MessageData ev;
     ev.index = rm->index;
-    ev.ok = static_cast<bool>(data);
-    if (data) {
-      ev.data = *data;
-      co_return sm_->step(ev);  // `data` outlives the step
+    ev.ok = static_cast<bool>(fd);
+    if (fd) {
+      message_fd_ = *fd;
+    } else {
+      spdlog::error("pop3 {} cannot read message {}: {}", sid_, rm->index + 1,
+                    fd.error().message);
     }
-    spdlog::error("pop3 {} cannot read message {}: {}", sid_, rm->index + 1, data.error().message);
     co_return sm_->step(ev);
+  }
+  if (auto* sm = std::get_if<pop3::SendMessage>(&action)) {
+    if (!co_await send_message(*sm)) close = true;
+    co_return pop3::Actions{};
   }
   if (auto* c = std::get_if<pop3::Commit>(&action)) {
     auto r = co_await ctx_.workers.run(

@@ -34,8 +34,13 @@ class Maildrop {
  public:
   virtual ~Maildrop() = default;  // releases the lock
   virtual const std::vector<MaildropEntry>& entries() const = 0;
-  // The message with CRLF line endings (what RETR sends before dot-stuffing).
+  // The message with CRLF line endings (what RETR sends before dot-stuffing),
+  // whole in memory: for tests and tools only; the server streams with
+  // open_message() (issue 13).
   virtual Result<std::string> read(std::size_t index) = 0;
+  // A read-only file descriptor of the message as stored (LF line endings in
+  // our Maildirs, CRLF in some foreign ones); the caller closes it.
+  virtual Result<int> open_message(std::size_t index) = 0;
   // UPDATE state (RFC 1939 §6): removes `deleted`, moves `seen` new/ mail to cur/.
   // Both vectors have entries().size() elements.
   virtual Result<void> commit(const std::vector<bool>& deleted, const std::vector<bool>& seen) = 0;

@@ -21,6 +21,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proto/pop3/message_format.hpp"
 #include "proto/pop3/server_session.hpp"
 
 using namespace tegami::pop3;
@@ -64,7 +65,6 @@ struct Fake {
 
 void drive(ServerSession& s, Fake& f, const Event& first) {
   std::deque<Event> events{first};
-  std::deque<std::string> keep;
   while (!events.empty()) {
     Event ev = events.front();
     events.pop_front();
@@ -96,9 +96,12 @@ void drive(ServerSession& s, Fake& f, const Event& first) {
         MessageData d;
         d.index = rm->index;
         d.ok = !f.read_fails;
-        keep.push_back(rm->index < 3 ? f.messages[rm->index] : "");
-        d.data = keep.back();
         events.emplace_back(d);
+      } else if (const auto* sm = std::get_if<SendMessage>(&a)) {
+        check(sm->index < 4);
+        std::string text;
+        append_multiline_message(text, sm->index < 3 ? f.messages[sm->index] : "", sm->top_lines);
+        check(text.size() >= 3 && text.compare(text.size() - 3, 3, ".\r\n") == 0);
       } else if (const auto* c = std::get_if<Commit>(&a)) {
         check(c->deleted.size() == 4 && c->retrieved.size() == 4);
         check(s.state() == State::Update);

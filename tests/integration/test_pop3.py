@@ -21,6 +21,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -1324,3 +1325,73 @@ class PopBeforeSmtpGrantTest(unittest.TestCase):
         self.assertRegex(expires, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
         self.assertTrue(550 <= int(left.rstrip("s")) <= 600, left)  # default ttl 10m
         self.assertEqual(self.srv.stop(), 0)
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Pop3StreamingTest(unittest.TestCase):
+    """Issue 13: RETR and TOP stream the message from its file through a
+    bounded buffer. A 25 MiB message comes back byte-exact while the
+    server's resident memory, sampled from /proc during the transfer, grows
+    by far less than one copy of it (it grew by about three copies before)."""
+
+    SIZE = 25 * 1024 * 1024
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = own(cls, Server(users=("alice",))).start()
+        # 1 MiB of varied lines (leading dots, 8-bit), repeated to 25 MiB.
+        one = big_message(addr("alice")).replace(b"\r\n", b"\n")
+        head, _, body = one.partition(b"\n\n")
+        lf_data = head + b"\n\n" + body * (cls.SIZE // len(body) + 1)
+        cls.lf_data = lf_data
+        write_maildir(cls.srv, "alice", [(maildir_name(1, lf_data), lf_data, "new")])
+
+    def sample_during(self, work):
+        pid = self.srv.proc.pid
+        before = rss_kib(pid)
+        peak = [before]
+        done = threading.Event()
+
+        def sampler():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_kib(pid))
+                time.sleep(0.005)
+        t = threading.Thread(target=sampler, daemon=True)
+        t.start()
+        try:
+            result = work()
+        finally:
+            done.set()
+            t.join()
+        return result, before, peak[0]
+
+    def test_retr_25mib_byte_exact_in_bounded_memory(self):
+        p = pop_login(self.srv, "alice")
+        self.addCleanup(p.close)
+        p._shortcmd("NOOP")  # warm every code path once
+        (data, octets, resp), before, peak = self.sample_during(lambda: retr_bytes(p, 1))
+        self.assertEqual(data, crlf(self.lf_data))
+        self.assertEqual(resp, f"+OK {len(crlf(self.lf_data))} octets".encode())
+        growth_mib = (peak - before) / 1024
+        print(f"\nRETR 25 MiB: server RSS {before} KiB before, peak {peak} KiB "
+              f"(+{growth_mib:.1f} MiB)")
+        # One whole copy would be +25 MiB; the buffers are 384 KiB.
+        self.assertLess(growth_mib, 12, f"RSS grew by {growth_mib:.1f} MiB during RETR")
+        p.quit()
+
+    def test_top_reads_only_what_it_sends(self):
+        p = pop_login(self.srv, "alice")
+        self.addCleanup(p.close)
+        resp, lines, _ = p.top(1, 3)
+        self.assertTrue(resp.startswith(b"+OK"), resp)
+        head, _, body = crlf(self.lf_data).partition(b"\r\n\r\n")
+        expected = head.split(b"\r\n") + [b""] + body.split(b"\r\n")[:3]
+        self.assertEqual(lines, expected)
+        p.quit()

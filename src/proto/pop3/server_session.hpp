@@ -10,7 +10,9 @@
 //   Input{bytes}                   -> Replies and at most one action needing an answer:
 //     VerifyUserPass | VerifyApop | VerifyPlain  -> answer AuthResult
 //     OpenMaildrop                               -> answer MaildropOpened
-//     ReadMessage                                -> answer MessageData
+//     ReadMessage                                -> answer MessageData; on ok the
+//                                                   step returns the "+OK" Reply and
+//                                                   SendMessage (no answer needed)
 //     Commit                                     -> answer UpdateDone
 //     StartTls                                   -> answer TlsStarted
 //   Timeout                        -> Close (RFC 1939 §3: no reply, no UPDATE)
@@ -121,12 +123,12 @@ struct MaildropOpened {
   std::vector<MessageInfo> messages;       // when ok: the snapshot, message n is [n-1]
   Failure failure = Failure::TempFailure;  // when !ok: InUse or TempFailure
 };
-// Answers ReadMessage: the whole message, CRLF line endings, not dot-stuffed.
-// The view need only live during step().
+// Answers ReadMessage: the message could be opened (ok) or not. The
+// message itself never passes through the machine (issue 13): the driver
+// streams it when it performs SendMessage.
 struct MessageData {
   std::size_t index = 0;  // 0-based, as in ReadMessage
   bool ok = false;
-  std::string_view data;
 };
 // Answers Commit.
 struct UpdateDone {
@@ -177,10 +179,19 @@ struct OpenMaildrop {
   std::string account;
   bool operator==(const OpenMaildrop&) const = default;
 };
-// Read message `index` (0-based); answer with MessageData.
+// Open message `index` (0-based) for reading; answer with MessageData.
 struct ReadMessage {
   std::size_t index = 0;
   bool operator==(const ReadMessage&) const = default;
+};
+// Send the message opened for ReadMessage right after the Replies before
+// this action: its lines byte-stuffed and the final ".\r\n"
+// (MultilineEncoder, message_format.hpp), at most `top_lines` body lines
+// when set (TOP). Needs no answer.
+struct SendMessage {
+  std::size_t index = 0;
+  std::optional<std::uint64_t> top_lines;
+  bool operator==(const SendMessage&) const = default;
 };
 // UPDATE (RFC 1939 §6): remove `deleted`, move `retrieved` mail from new/ to
 // cur/ (Maildrop::commit); both have one flag per message. Answer with UpdateDone.
@@ -215,7 +226,8 @@ struct Close {
 };
 
 using Action = std::variant<Reply, VerifyUserPass, VerifyApop, VerifyPlain, OpenMaildrop,
-                            ReadMessage, Commit, StartTls, LoginFailed, LoggedIn, Close>;
+                            ReadMessage, SendMessage, Commit, StartTls, LoginFailed, LoggedIn,
+                            Close>;
 using Actions = std::vector<Action>;
 
 // What the driver's logout log line reports.

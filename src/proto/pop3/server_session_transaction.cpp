@@ -120,14 +120,16 @@ void ServerSession::on_message_data(const MessageData& data, Actions& out) {
   if (top_lines_) {
     text = "+OK top of message follows\r\n";
   } else {
-    text = fmt::format("+OK {} octets\r\n", data.data.size());
+    // The size LIST reported (RFC 1939 §5 example): the CRLF size, known
+    // from the file name, so the message need not be read first.
+    text = fmt::format("+OK {} octets\r\n", messages_[reading_].size);
     if (!retrieved_[reading_]) {
       retrieved_[reading_] = true;
       ++stats_.retrieved;
     }
   }
-  append_multiline_message(text, data.data, top_lines_);
   out.emplace_back(Reply{std::move(text)});
+  out.emplace_back(SendMessage{reading_, top_lines_});
 }
 
 void ServerSession::cmd_dele(const Command& cmd, Actions& out) {

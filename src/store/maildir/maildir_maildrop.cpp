@@ -83,6 +83,7 @@ class MaildirMaildrop final : public Maildrop {
 
   const std::vector<MaildropEntry>& entries() const override { return entries_; }
   Result<std::string> read(std::size_t index) override;
+  Result<int> open_message(std::size_t index) override;
   Result<void> commit(const std::vector<bool>& deleted, const std::vector<bool>& seen) override;
 
  private:
@@ -128,6 +129,14 @@ Result<std::string> MaildirMaildrop::read(std::size_t index) {
   auto data = read_file(entries_[index].path);
   if (!data) return fail(data.error());
   return lf_to_crlf(*data);
+}
+
+Result<int> MaildirMaildrop::open_message(std::size_t index) {
+  if (index >= entries_.size()) return fail(Error::perm("no such message"));
+  const std::string& path = entries_[index].path;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return fail(fs_error("cannot open", path, errno));
+  return fd;
 }
 
 Result<void> MaildirMaildrop::commit(const std::vector<bool>& deleted,

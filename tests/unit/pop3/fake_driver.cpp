@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/overloaded.hpp"
+#include "proto/pop3/message_format.hpp"
 
 namespace tegami::pop3::testing {
 namespace {
@@ -48,7 +49,6 @@ void FakeDriver::note_client(std::string_view bytes) {
 
 void FakeDriver::run(const Event& first) {
   std::deque<Event> events{first};
-  std::deque<std::string> keep_alive;  // storage behind MessageData views
   while (!events.empty()) {
     Event ev = std::move(events.front());
     events.pop_front();
@@ -64,13 +64,12 @@ void FakeDriver::run(const Event& first) {
     }
     for (const auto& a : actions) {
       actions_.push_back(a);
-      perform(a, events, keep_alive);
+      perform(a, events);
     }
   }
 }
 
-void FakeDriver::perform(const Action& action, std::deque<Event>& answers,
-                         std::deque<std::string>& keep_alive) {
+void FakeDriver::perform(const Action& action, std::deque<Event>& answers) {
   auto auth = [&](std::string_view user, bool password_ok, Mechanism) {
     AuthResult r;
     const bool known = user == "alice" || user == "bob" || user == "carol" || user == "erin";
@@ -144,13 +143,21 @@ void FakeDriver::perform(const Action& action, std::deque<Event>& answers,
             log_ += fmt::format("A: ReadMessage index={}\n", r.index);
             MessageData d;
             d.index = r.index;
-            if (!read_fails && r.index < maildrop_.size()) {
-              keep_alive.push_back(maildrop_[r.index].data);
-              d.ok = true;
-              d.data = keep_alive.back();
-            }
+            if (!read_fails && r.index < maildrop_.size()) d.ok = true;
             log_ += fmt::format("E: MessageData index={} {}\n", r.index, d.ok ? "ok" : "failed");
             answers.emplace_back(d);
+          },
+          [&](const SendMessage& m) {
+            // What the real driver streams from the file (MultilineEncoder).
+            std::string text;
+            if (m.index < maildrop_.size())
+              append_multiline_message(text, maildrop_[m.index].data, m.top_lines);
+            std::string_view rest = text;
+            while (!rest.empty()) {
+              const std::size_t crlf = rest.find("\r\n");
+              log_ += "S: " + escape(rest.substr(0, crlf)) + "\n";
+              rest.remove_prefix(crlf + 2);
+            }
           },
           [&](const Commit& c) {
             ++commits_;

@@ -70,8 +70,7 @@ class FakeDriver {
 
  private:
   void note_client(std::string_view bytes);
-  void perform(const Action& action, std::deque<Event>& answers,
-               std::deque<std::string>& keep_alive);
+  void perform(const Action& action, std::deque<Event>& answers);
 
   ServerSession session_;
   std::vector<FakeMessage> maildrop_;

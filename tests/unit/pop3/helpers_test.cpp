@@ -106,5 +106,42 @@ TEST(MessageFormat, StuffsAndTerminates) {
   }
 }
 
+// Issue 13: the streaming encoder gives the same bytes however the file is
+// cut into chunks (every single cut and every pair of cuts).
+TEST(MessageFormat, StreamingAtEverySplit) {
+  const std::vector<FormatCase> cases = {
+      {"A: b\n\n.\n..\n.x\nlast", std::nullopt, "A: b\r\n\r\n..\r\n...\r\n..x\r\nlast\r\n.\r\n"},
+      {"A: b\r\n\r\n1\r\n.2\r\n3\r\n", 2, "A: b\r\n\r\n1\r\n..2\r\n.\r\n"},
+      {"A: b\n\n\n\nx\n", 1, "A: b\r\n\r\n\r\n.\r\n"},
+      {"\r.a\r\r\nb\r", std::nullopt, "\r.a\r\r\nb\r\n.\r\n"},
+      {"\r", 0, "\r\n.\r\n"},
+      {"A: b\n\r\n.\r\n", 0, "A: b\r\n\r\n.\r\n"},
+  };
+  for (const auto& c : cases) {
+    const std::string& m = c.message;
+    for (std::size_t i = 0; i <= m.size(); ++i) {
+      for (std::size_t j = i; j <= m.size(); ++j) {
+        MultilineEncoder enc(c.lines);
+        std::string out;
+        if (enc.feed(std::string_view(m).substr(0, i), out) &&
+            enc.feed(std::string_view(m).substr(i, j - i), out))
+          enc.feed(std::string_view(m).substr(j), out);
+        enc.finish(out);
+        EXPECT_EQ(out, c.expected) << "cuts " << i << "," << j << " of " << m;
+      }
+    }
+  }
+}
+
+TEST(MessageFormat, TopStopsReadingEarly) {
+  MultilineEncoder enc(1);
+  std::string out;
+  EXPECT_TRUE(enc.feed("A: b\n\n1\n", out));
+  EXPECT_FALSE(enc.feed("2\n3\n", out));  // the rest of the file is not needed
+  EXPECT_FALSE(enc.feed("4\n", out));
+  enc.finish(out);
+  EXPECT_EQ(out, "A: b\r\n\r\n1\r\n.\r\n");
+}
+
 }  // namespace
 }  // namespace tegami::pop3
