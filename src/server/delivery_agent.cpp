@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "mail/dsn.hpp"
 #include "proto/smtp/data_encoder.hpp"
 #include "server/next_hop.hpp"
 
@@ -193,7 +194,8 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
         if (o.from_server) last_reply = o;
         break;
       }
-      spdlog::info("queue {} {}: {}; trying the next host", request.session_id, peer, reason);
+      spdlog::info("queue {} {}: {}{}; trying the next host", request.session_id, peer, reason,
+                   last_reply ? " (" + mail::in_reply_to(last_reply->stage) + ")" : "");
       last = Error::temp(reason, 451, status);
       last_mta = remote_mta_of(t);
       last_relay = peer;

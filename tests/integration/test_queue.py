@@ -108,7 +108,8 @@ class FakeSmtp:
     received on the wire)."""
 
     def __init__(self, ehlo=("PIPELINING", "8BITMIME", "SIZE 10000000"), rcpt=None,
-                 data_end=None, starttls=None):
+                 data_end=None, starttls=None, greeting="220 fake.test ESMTP"):
+        self.greeting = greeting
         self.ehlo = ehlo
         self.rcpt = rcpt or (lambda addr: "250 2.1.5 Ok")
         self.data_end = data_end or (lambda n: "250 2.0.0 Ok: queued")
@@ -161,7 +162,14 @@ class FakeSmtp:
                     self.active -= 1
                     counted[0] = False
         try:
-            out("220 fake.test ESMTP")
+            out(self.greeting)
+            if not self.greeting.startswith("220"):
+                # A refusal at the greeting: wait for the client's QUIT.
+                line = f.readline()
+                if line[:4].upper() == b"QUIT":
+                    done()
+                    out("221 2.0.0 Bye")
+                return
             while True:
                 line = f.readline()
                 if not line:
@@ -562,6 +570,26 @@ class RetryTest(QueueTestCase):
         self.assertIn("Connection refused", re.sub(r"\s+", " ", r["Diagnostic-Code"]))
         self.assertIn("Subject: expires", headers)
         self.assertRegex(a.log(), r"to=<bob@dest\.test> .*status=expired")
+        self.wait_queue_empty(a)
+
+    def test_host_refusal_is_quoted_with_its_stage(self):
+        """Every host refused at the greeting until the lifetime ended: the
+        bounce quotes the server's own reply (not a paraphrase), the stage is in
+        the text part, and a route given as an IP has no Remote-MTA."""
+        peer = FakeSmtp(greeting="421 4.3.2 fake.test busy, come back later")
+        self.addCleanup(peer.close)
+        a = self.relay(**route(peer.port), **{"queue.lifetime": '"3s"', "queue.retry": '["1s"]'})
+        send(a, [f"bob@{DEST}"], message("refused"))
+        dsn = wait_for(lambda: self.dsns(a), 30)
+        self.assertTrue(dsn, a.log())
+        text, _, per_rcpt, _ = dsn_parts(dsn[0])
+        r = per_rcpt[0]
+        self.assertEqual(r["Status"], "4.4.7")
+        self.assertEqual(unfold(r["Diagnostic-Code"]), "smtp; 421 4.3.2 fake.test busy, come back later")
+        self.assertNotIn("Remote-MTA", r)
+        self.assertIn("<bob@dest.test>: host [127.0.0.1] said: 421 4.3.2 fake.test busy, come back "
+                      "later (in reply to the initial greeting)", unfold(text))
+        self.assertGreaterEqual(peer.connections, 2)
         self.wait_queue_empty(a)
 
     def test_delay_warning_once(self):
