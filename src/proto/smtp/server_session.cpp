@@ -83,6 +83,7 @@ void ServerSession::drop(Actions& out, std::string text, std::string_view why) {
 void ServerSession::reset_transaction() {
   tx_ = Transaction{};
   bdat_.reset();
+  bdat_failed_ = false;
 }
 
 void ServerSession::on_connected(const Connected& e, Actions& out) {

@@ -360,7 +360,12 @@ class ServerSession {
   bool bdat_discard_ = false;
   std::uint64_t bdat_discard_left_ = 0;
   std::string bdat_refusal_;
+  bool bdat_refusal_counts_ = true;
   State bdat_return_ = State::kReady;
+  // A BDAT transaction failed and no MAIL/RSET came yet: the chunks the
+  // client had already pipelined are refused (503) without counting as
+  // errors (RFC 3030 §2: the server must be ready to discard them).
+  bool bdat_failed_ = false;
   std::string pending_;     // input not yet processed (only while waiting)
   std::string_view input_;  // the input being processed by process()
   std::string helo_;

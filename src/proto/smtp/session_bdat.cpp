@@ -72,12 +72,14 @@ void ServerSession::cmd_bdat(const Command& cmd, Actions& out) {
   const bool last = iequals(marker, "LAST");
   std::string refusal;
   bool ends_transaction = false;
+  bool counts = true;
   if (!marker.empty() && !last) {
     refusal = format_reply(501, "5.5.4", "Syntax: BDAT chunk-size [LAST]");
     ends_transaction = tx_.bdat;
   } else if (state_ == State::kGreeted || state_ == State::kReady) {
     // Also every BDAT after BDAT LAST or after a failed chunk (§2: 503).
     refusal = format_reply(503, "5.5.1", "Error: need MAIL command");
+    counts = !bdat_failed_;
   } else if (state_ == State::kMail) {
     refusal = tx_.rcpt_commands == 0 ? format_reply(503, "5.5.1", "Error: need RCPT command")
                                      : format_reply(554, "5.5.1", "Error: no valid recipients");
@@ -91,8 +93,12 @@ void ServerSession::cmd_bdat(const Command& cmd, Actions& out) {
     bdat_discard_ = true;
     bdat_discard_left_ = *size;
     bdat_refusal_ = std::move(refusal);
+    bdat_refusal_counts_ = counts;
     bdat_return_ = ends_transaction ? State::kReady : state_;
-    if (ends_transaction) reset_transaction();
+    if (ends_transaction) {
+      reset_transaction();
+      bdat_failed_ = true;
+    }
     enter_state(State::kBdat);
     return;
   }
@@ -120,7 +126,7 @@ void ServerSession::process_bdat(Actions& out) {
     if (bdat_discard_left_ > 0) return;
     bdat_discard_ = false;
     enter_state(bdat_return_);
-    reply(out, std::exchange(bdat_refusal_, std::string()), true);
+    reply(out, std::exchange(bdat_refusal_, std::string()), bdat_refusal_counts_);
     return;
   }
   input_.remove_prefix(bdat_->feed(input_));
@@ -130,6 +136,7 @@ void ServerSession::process_bdat(Actions& out) {
     spdlog::info("smtp session {} message rejected: {} octets in BDAT, {}", config_.session_id,
                  bdat_->received(), error_reply(*err).substr(0, 9));
     reset_transaction();
+    bdat_failed_ = true;
     enter_state(State::kReady);
     reply(out, std::string(error_reply(*err)), true);
     return;

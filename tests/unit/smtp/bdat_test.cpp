@@ -398,5 +398,23 @@ TEST(ServerSessionBdat, ShutdownWaitsForTheChunk) {
       << d.log();
 }
 
+TEST(ServerSessionBdat, ChunksPipelinedAfterAFailureAreNotAnErrorFlood) {
+  SessionConfig c = test_config();
+  c.max_message_size = 100;
+  FakeDriver d(c);
+  transaction(d);
+  std::string input = "BDAT 101\r\n" + std::string(101, 'x');
+  for (int i = 0; i < 30; ++i) input += "BDAT 3\r\nabc";
+  d.client(input + "NOOP\r\n");
+  EXPECT_FALSE(d.closed());
+  EXPECT_EQ(d.session().errors(), 1u);  // the 552 only
+  EXPECT_EQ(d.log().find("A: delay"), std::string::npos);
+  // A new MAIL ends that grace: a BDAT after a completed message counts.
+  d.client("MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\nBDAT 1 LAST\r\nx");
+  d.client("BDAT 1\r\nx");
+  EXPECT_EQ(d.delivered().size(), 1u);
+  EXPECT_EQ(d.session().errors(), 1u);  // a delivered message forgives earlier errors; then the 503
+}
+
 }  // namespace
 }  // namespace tegami::smtp
