@@ -2064,5 +2064,35 @@ class ChunkingTest(SmtpTestCase):
         self.assertEqual(c.reply()[-1][:3], "554")
 
 
+
+class ChunkingTimeoutTest(SmtpTestCase):
+    config = {"limits.command_timeout": '"2s"', "limits.data_timeout": '"3s"'}
+
+    def test_stalled_chunk_gets_the_data_deadline(self):
+        snap = self.snapshot("alice")
+        c = self.raw()
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nBDAT 100 LAST\r\n".encode()
+               + message("stalled")[:50])
+        c.expect(250)
+        c.expect(250)
+        start = time.monotonic()
+        c.expect(421, "4.4.2")
+        self.assertGreater(time.monotonic() - start, 2.5)  # data_timeout, not command_timeout
+        self.assertEqual(c.rest(), b"")
+        self.assertNothingNew(snap)
+
+    def test_idle_between_chunks_gets_the_command_deadline(self):
+        c = self.raw()
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n".encode() + bdat(b"abc\r\n"))
+        c.expect(250)
+        c.expect(250)
+        c.expect(250, "2.0.0")
+        start = time.monotonic()
+        c.expect(421, "4.4.2")
+        self.assertLess(time.monotonic() - start, 2.9)
+        self.assertEqual(c.rest(), b"")
+
 if __name__ == "__main__":
     unittest.main()
