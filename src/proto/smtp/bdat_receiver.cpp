@@ -67,7 +67,9 @@ std::size_t BdatReceiver::feed(std::string_view bytes) {
     // Only counted: nothing more can change the outcome.
   } else {
     std::size_t i = 0;
-    while (i < chunk.size()) {
+    // Once over the size limit nothing changes the outcome: stop at the same
+    // octet whatever the reads, so lines() does not depend on the split.
+    while (i < chunk.size() && error_ != BdatErrorKind::kTooBig) {
       char c = chunk[i];
       if (cr_) {
         cr_ = false;
