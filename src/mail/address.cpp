@@ -400,7 +400,7 @@ Result<PathCommand> parse_path_command(std::string_view args, PathKind kind, boo
       } else if (iequals(value, "8BITMIME")) {
         cmd.params.body = BodyType::k8BitMime;
       } else if (iequals(value, "BINARYMIME")) {
-        return fail(param_error(555, "Unsupported BODY type"));
+        cmd.params.body = BodyType::kBinaryMime;
       } else {
         return fail(param_error(501, "Bad BODY parameter"));
       }

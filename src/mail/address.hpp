@@ -69,7 +69,8 @@ enum class PathKind {
   kForward,  // RCPT TO: "<Postmaster>" allowed; errors are 501 5.1.3
 };
 
-enum class BodyType { k7Bit, k8BitMime };
+// RFC 6152 8BITMIME; RFC 3030 §3 BINARYMIME (only with BDAT).
+enum class BodyType { k7Bit, k8BitMime, kBinaryMime };
 
 // The ESMTP parameters tegami understands (MAIL only; RCPT has none yet).
 struct MailParameters {

@@ -255,8 +255,8 @@ net::awaitable<bool> DeliveryAgent::converse(net::SessionStream& stream,
         stream.expires_after(smtp::kOtherReplyTimeout);
         std::error_code ec = co_await stream.write_all(bytes);
         if (ec) broken();
-      } else if (std::holds_alternative<client::SendMessage>(action)) {
-        encoded = smtp::encode_data(message);
+      } else if (auto* sm = std::get_if<client::SendMessage>(&action)) {
+        encoded = sm->bdat ? smtp::encode_bdat(message) : smtp::encode_data(message);
         // RFC 5321 §4.5.3.2.5 allows 3 minutes per block; ours is one write,
         // so allow a minimum rate of 10 KiB/s on top.
         auto limit = smtp::kDataBlockTimeout + std::chrono::seconds(encoded.size() / 10240);

@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cctype>
 #include <deque>
 #include <memory>
@@ -440,6 +441,16 @@ net::awaitable<smtp::Actions> SmtpDriver::check_recipient(const smtp::CheckRecip
   // Relayed: the outbound queue gets it (intake.hpp); the key carries the address.
   if (verdict.kind == policy::RcptVerdict::Kind::Relay)
     ev.resolved.push_back(remote_key(a.recipient.to_string()));
+  // BODY=BINARYMIME is kept local (docs/smtp.md, CHUNKING): the queue and
+  // the relay client carry text only, so such a message cannot leave as sent.
+  if (ev.accepted && a.binary_mime &&
+      std::any_of(ev.resolved.begin(), ev.resolved.end(),
+                  [](const std::string& k) { return is_remote_key(k); })) {
+    ev.accepted = false;
+    ev.resolved.clear();
+    ev.reply = "554 5.6.3 " + a.recipient.to_path() +
+               ": BODY=BINARYMIME mail is accepted for local mailboxes only";
+  }
   if (!ev.accepted) {
     spdlog::info("smtp {} ip={} reject rcpt={} from={} reply=\"{}\"", sid_, ip_,
                  log_safe(a.recipient.to_path()), log_safe(a.sender.to_path()), log_safe(ev.reply));
@@ -645,7 +656,8 @@ net::awaitable<void> SmtpDriver::run() {
       // Nothing to read and nothing to do: the machine is closed.
       goto closed;
     }
-    bool in_data = sm_->state() == smtp::State::kData;
+    // A BDAT chunk (RFC 3030) is message data too: same deadline rules.
+    bool in_data = sm_->state() == smtp::State::kData || sm_->state() == smtp::State::kBdat;
     if (conn_->stop_requested && !in_data) {
       push(sm_->step(smtp::Shutdown{}));
       continue;

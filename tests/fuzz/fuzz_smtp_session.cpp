@@ -2,7 +2,8 @@
 // driver drives it, with fake verdicts and deliveries chosen by the input.
 // Checks: replies are well-formed lines without bare CR/LF; nothing follows
 // Close; CheckSender/CheckRecipient/VerifyAuth/Scram*/Deliver come only where the
-// state says; a delivered body has only CRLF line endings and at least one
+// state says; a delivered body has only CRLF line endings (unless BINARYMIME,
+// which BDAT delivers octet for octet) and at least one
 // recipient; AUTH credentials never contain NUL.
 //
 // Input: byte 0 picks the chunk size (bit 7: one line per read, like an
@@ -123,7 +124,8 @@ struct Driver {
         const auto& env = d->envelope;
         if (env.recipients.empty()) std::abort();
         const std::string& b = env.body;
-        for (std::size_t i = 0; i < b.size(); ++i) {
+        // BINARYMIME (BDAT only) keeps every octet; text has CRLF line ends only.
+        for (std::size_t i = 0; i < b.size() && !env.binary_mime; ++i) {
           if (b[i] == '\r' && (i + 1 == b.size() || b[i + 1] != '\n')) std::abort();
           if (b[i] == '\n' && (i == 0 || b[i - 1] != '\r')) std::abort();
         }

@@ -105,7 +105,10 @@ def trace_json(raw):
 class FakeSmtp:
     """A scripted SMTP peer. `rcpt(addr)` and `data_end(n)` return reply lines;
     every transaction is recorded with the exact DATA bytes (dot-stuffed, as
-    received on the wire)."""
+    received on the wire). With "CHUNKING" in `ehlo` it also takes BDAT (RFC
+    3030): the chunks' octets are read by count, the transaction records
+    their concatenation as "data", "via" is "BDAT" and "chunks" their sizes;
+    data_end answers BDAT LAST."""
 
     def __init__(self, ehlo=("PIPELINING", "8BITMIME", "SIZE 10000000"), rcpt=None,
                  data_end=None, starttls=None, greeting="220 fake.test ESMTP"):
@@ -191,7 +194,8 @@ class FakeSmtp:
                 elif verb == "HELO":
                     out("250 fake.test")
                 elif verb == "MAIL":
-                    tx = {"mail": cmd, "rcpts": [], "accepted": [], "data": None}
+                    tx = {"mail": cmd, "rcpts": [], "accepted": [], "data": None,
+                          "via": None, "chunks": []}
                     out("250 2.1.0 Ok")
                 elif verb == "RCPT":
                     addr = re.search(r"<(.*)>", cmd).group(1)
@@ -212,6 +216,28 @@ class FakeSmtp:
                             return
                         data += chunk
                     tx["data"] = data
+                    tx["via"] = "DATA"
+                    with self.lock:
+                        self.transactions.append(tx)
+                        n = len(self.transactions)
+                    out(self.data_end(n))
+                elif verb == "BDAT" and "CHUNKING" in (self.ehlo or ()):
+                    m = re.fullmatch(r"BDAT (\d+)( LAST)?", cmd, re.I)
+                    if not m:
+                        out("501 5.5.4 bad BDAT")
+                        return  # the chunk's end is unknown: hang up
+                    chunk = f.read(int(m.group(1)))
+                    if len(chunk) < int(m.group(1)):
+                        return
+                    if not tx or not tx["accepted"]:
+                        out("503 5.5.1 no valid recipients")
+                        continue
+                    tx["chunks"].append(len(chunk))
+                    tx["data"] = (tx["data"] or b"") + chunk
+                    if not m.group(2):
+                        out(f"250 2.0.0 {len(chunk)} octets received")
+                        continue
+                    tx["via"] = "BDAT"
                     with self.lock:
                         self.transactions.append(tx)
                         n = len(self.transactions)
@@ -688,6 +714,95 @@ class ClientBehaviourTest(QueueTestCase):
         self.assertIn("554 5.7.0 content rejected (in reply to end of DATA command)", unfold(text))
         self.assertEqual(len(peer.transactions), 1)
         self.assertNotIn("SIZE=", peer.transactions[0]["mail"])  # no ESMTP after HELO
+
+
+# =============================================================================
+# CHUNKING (RFC 3030): BDAT to a peer that offers it, DATA otherwise
+# =============================================================================
+
+CHUNKING_EHLO = ("PIPELINING", "8BITMIME", "SIZE 10000000", "CHUNKING")
+
+
+class ChunkingTest(QueueTestCase):
+
+    def test_bdat_when_offered_without_dot_stuffing(self):
+        peer = FakeSmtp(ehlo=CHUNKING_EHLO)
+        self.addCleanup(peer.close)
+        a = self.relay(**route(peer.port))
+        body = "a\r\n.\r\n..\r\n.x\r\nlast"
+        send(a, [f"u1@{DEST}", f"u2@{DEST}"], message("chunked", body=body))
+        tx = wait_for(lambda: peer.transactions, 20)
+        self.assertTrue(tx, a.log())
+        t = tx[0]
+        self.assertEqual(t["via"], "BDAT")
+        self.assertEqual(t["rcpts"], [f"u1@{DEST}", f"u2@{DEST}"])
+        self.assertEqual(len(t["chunks"]), 1)  # one BDAT LAST chunk
+        data = t["data"]
+        self.assertEqual(t["chunks"][0], len(data))
+        self.assertTrue(data.endswith(b"a\r\n.\r\n..\r\n.x\r\nlast\r\n"), data[-60:])
+        self.assertNotRegex(data, rb"(?<!\r)\n")
+        self.assertNotRegex(data, rb"\r(?!\n)")
+        verbs = [v for v in peer.commands[0]]
+        self.assertIn("BDAT", verbs)
+        self.assertNotIn("DATA", verbs)
+        self.wait_queue_empty(a)
+
+    def test_data_when_chunking_is_not_offered(self):
+        peer = FakeSmtp()
+        self.addCleanup(peer.close)
+        a = self.relay(**route(peer.port))
+        send(a, [f"bob@{DEST}"], message("no chunking"))
+        tx = wait_for(lambda: peer.transactions, 20)
+        self.assertTrue(tx, a.log())
+        self.assertEqual(tx[0]["via"], "DATA")
+        self.assertNotIn("BDAT", peer.commands[0])
+
+    def test_refused_bdat_last_bounces(self):
+        peer = FakeSmtp(ehlo=CHUNKING_EHLO, data_end=lambda n: "554 5.7.0 content rejected")
+        self.addCleanup(peer.close)
+        a = self.relay(**route(peer.port))
+        send(a, [f"bob@{DEST}"], message("refused chunk"))
+        dsn = wait_for(lambda: self.dsns(a), 20)
+        self.assertTrue(dsn, a.log())
+        _, _, per_rcpt, _ = dsn_parts(dsn[0])
+        self.assertEqual(per_rcpt[0]["Status"], "5.7.0")
+        self.assertIn("(in reply to BDAT LAST)",
+                      re.sub(r"\s+", " ", per_rcpt[0]["Diagnostic-Code"]))
+
+    def test_no_bdat_when_every_recipient_is_refused(self):
+        peer = FakeSmtp(ehlo=CHUNKING_EHLO, rcpt=lambda addr: "550 5.1.1 unknown")
+        self.addCleanup(peer.close)
+        a = self.relay(**route(peer.port))
+        send(a, [f"bob@{DEST}"], message("nobody"))
+        self.assertTrue(wait_for(lambda: self.dsns(a), 20), a.log())
+        self.assertEqual(peer.transactions, [])
+        self.assertNotIn("BDAT", peer.commands[0])
+
+    def test_tegami_to_tegami_uses_bdat(self):
+        b = self.dest(users=("bob",))
+        a = self.relay(**route(b.ports["smtp"]))
+        msg = message("t2t", body="line one\r\n.starts with a dot\r\n..two dots\r\n")
+        self.assertEqual(send(a, [f"bob@{DEST}"], msg), {})
+        got = b.wait_messages("bob", 1)
+        self.assertEqual(len(got), 1, b.log())
+        data = got[0][1]
+        self.assertTrue(data.endswith(b"line one\n.starts with a dot\n..two dots\n"), data[-100:])
+        self.assertEqual(data.count(b"\nReceived: "), 2, data[:600])
+        self.assertRegex(b.log(), r"BDAT LAST: 1 chunks, \d+ octets")
+        self.wait_queue_empty(a)
+
+    def test_binarymime_is_not_relayed(self):
+        b = self.dest(users=("bob",))
+        a = self.relay(**route(b.ports["smtp"]))
+        with smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=30) as s:
+            s.ehlo("client.example.org")
+            self.assertEqual(s.mail(ALICE, ["BODY=BINARYMIME"])[0], 250)
+            code, text = s.rcpt(f"bob@{DEST}")
+            self.assertEqual(code, 554, text)
+            self.assertTrue(text.startswith(b"5.6.3 "), text)
+            # A local recipient in the same transaction is fine.
+            self.assertEqual(s.rcpt(f"bob@{DOMAIN}")[0], 250)
+        self.assertEqual(self.queue_ids(a), [])
 
 
 # =============================================================================

@@ -1354,7 +1354,7 @@ class CommandTest(SmtpTestCase):
         for params, code, enhanced in (("BODY=8BITMIME", 250, "2.1.0"),
                                        ("BODY=7BIT SIZE=100", 250, "2.1.0"),
                                        ("body=8bitmime size=0", 250, "2.1.0"),
-                                       ("BODY=BINARYMIME", 555, "5.5.4"),
+                                       ("BODY=BINARYMIME", 250, "2.1.0"),  # RFC 3030
                                        ("SIZE=abc", 501, "5.5.4"),
                                        ("SIZE=1 SIZE=2", 501, "5.5.4"),
                                        ("FOO=bar", 555, "5.5.4")):
@@ -2039,6 +2039,211 @@ class TimeoutTest(SmtpTestCase):
         self.assertEqual(c.rest(), b"")
         self.assertNothingNew(snap)
 
+
+# =============================================================================
+# CHUNKING (RFC 3030 BDAT) and BINARYMIME with a raw socket
+# =============================================================================
+
+def bdat(chunk, last=False):
+    """One BDAT command with its chunk."""
+    return b"BDAT %d%s\r\n" % (len(chunk), b" LAST" if last else b"") + chunk
+
+
+class ChunkingTest(SmtpTestCase):
+    config = {"limits.message_size": '"64KiB"'}
+
+    def test_ehlo_offers_chunking(self):
+        ehlo = self.raw().greet()
+        self.assertIn("250-CHUNKING", ehlo)
+        self.assertIn("250-BINARYMIME", ehlo)
+
+    def test_pipelined_chunks_are_stored_like_data(self):
+        snap = self.snapshot("alice")
+        msg = message("chunked", b"line one\r\n.starts with a dot\r\n..two\r\nend\r\n")
+        c = self.raw()
+        c.greet()
+        # Everything in one write: MAIL, RCPT, two chunks (cut inside a CRLF), LAST.
+        cut = msg.index(b"\r\n") + 1
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n".encode()
+               + bdat(msg[:cut]) + bdat(msg[cut:]) + bdat(b"", last=True))
+        c.expect(250, "2.1.0")
+        c.expect(250, "2.1.5")
+        self.assertEqual(c.expect(250, "2.0.0"), f"250 2.0.0 Ok: {cut} octets received")
+        c.expect(250, "2.0.0")
+        qid = self.assertQueued(250, c.expect(250, "2.0.0")[4:])
+        name, data = self.one_new(snap, "alice")
+        # No dot-stuffing with BDAT: the dots are stored as sent.
+        self.assertStored(name, data, msg, qid=qid, for_rcpt=ALICE)
+        self.assertRegex(self.srv.log(), r"BDAT LAST: 3 chunks, %d octets" % len(msg))
+
+    def test_chunk_with_smuggling_text_is_content(self):
+        snap = self.snapshot("alice", "bob")
+        msg = message("smuggle", b"real\r\n.\r\nMAIL FROM:<admin@example.test>\r\n"
+                                 b"RCPT TO:<" + BOB.encode() + b">\r\nDATA\r\nevil\r\n.\r\n")
+        c = self.raw()
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n".encode() + bdat(msg, last=True)
+               + b"QUIT\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(250, "2.0.0")
+        c.expect(221)
+        name, data = self.one_new(snap, "alice")
+        self.assertStored(name, data, msg, for_rcpt=ALICE)
+        self.assertEqual(self.new_since(snap, "bob"), [])
+
+    def test_bdat_without_mail_is_read_and_discarded(self):
+        c = self.raw()
+        c.greet()
+        # The chunk holds a QUIT: it must be read as data and thrown away.
+        c.send(bdat(b"QUIT\r\n", last=True) + b"NOOP\r\n")
+        c.expect(503, "5.5.1")
+        c.expect(250)
+        c.send(f"MAIL FROM:<{SENDER}>\r\n".encode() + bdat(b"QUIT\r\n") + b"NOOP\r\n")
+        c.expect(250, "2.1.0")
+        c.expect(503, "5.5.1")
+        c.expect(250)
+        c.send("QUIT\r\n")
+        c.expect(221)
+
+    def test_bdat_0_last(self):
+        snap = self.snapshot("alice")
+        msg = message("zero last")
+        c = self.raw()
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n".encode() + bdat(msg))
+        c.expect(250)
+        c.expect(250)
+        c.expect(250, "2.0.0")
+        c.send(b"BDAT 0 LAST\r\n")
+        c.expect(250, "2.0.0")
+        name, data = self.one_new(snap, "alice")
+        self.assertStored(name, data, msg, for_rcpt=ALICE)
+        # A BDAT after LAST: 503, its octets read.
+        c.send(bdat(b"NOOP\r\n") + b"NOOP\r\n")
+        c.expect(503, "5.5.1")
+        c.expect(250)
+
+    def test_size_overrun_keeps_the_stream_in_sync(self):
+        snap = self.snapshot("alice")
+        c = self.raw()
+        c.greet()
+        part = b"x" * 998 + b"\r\n"
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n".encode()
+               + bdat(part * 40) + bdat(part * 40) + bdat(b"RSET\r\n", last=True)
+               + b"NOOP\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(250, "2.0.0")   # 40000 octets
+        c.expect(552, "5.3.4")   # 80000 > 64 KiB, read to its end
+        c.expect(503, "5.5.1")   # the transaction is over; the chunk is read
+        c.expect(250)            # NOOP: still in sync
+        self.assertNothingNew(snap)
+        # One chunk far over the limit (more than limit + 10 MiB) is not read: drop.
+        d = self.raw()
+        d.greet()
+        d.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nBDAT 99999999 LAST\r\n")
+        d.expect(250)
+        d.expect(250)
+        d.expect(552, "5.3.4")
+        self.assertEqual(d.rest(), b"")
+
+    def test_bad_chunk_size_drops(self):
+        c = self.raw()
+        c.greet()
+        c.send("MAIL FROM:<{}>\r\nRCPT TO:<{}>\r\nBDAT ten\r\nQUIT\r\n".format(SENDER, ALICE))
+        c.expect(250)
+        c.expect(250)
+        c.expect(501, "5.5.4")
+        self.assertEqual(c.rest(), b"")
+
+    def test_data_after_bdat_and_binarymime_with_data(self):
+        c = self.raw()
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n".encode() + bdat(b"abc\r\n"))
+        c.expect(250)
+        c.expect(250)
+        c.expect(250, "2.0.0")
+        c.send("DATA\r\n")
+        c.expect(503, "5.5.1")
+        c.send(f"RSET\r\nMAIL FROM:<{SENDER}> BODY=BINARYMIME\r\nRCPT TO:<{ALICE}>\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(250)
+        c.send("DATA\r\n")
+        c.expect(503, "5.5.1")
+
+    def test_line_endings_in_chunks(self):
+        snap = self.snapshot("alice")
+        c = self.raw()
+        c.greet()
+        # Text: a bare LF ends a line (stored like CRLF); a bare CR fails the message.
+        msg = message("bare lf", b"one\ntwo\r\n")
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n".encode() + bdat(msg, last=True))
+        c.expect(250)
+        c.expect(250)
+        c.expect(250, "2.0.0")
+        name, data = self.one_new(snap, "alice")
+        self.assertStored(name, data, crlf(msg), for_rcpt=ALICE)
+        snap = self.snapshot("alice")
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n".encode()
+               + bdat(message("bare cr", b"one\rtwo\r\n"), last=True) + b"NOOP\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(554, "5.6.0")
+        c.expect(250)
+        self.assertNothingNew(snap)
+
+    def test_binarymime_local_delivery(self):
+        snap = self.snapshot("alice")
+        body = bytes(range(256)).replace(b"\r", b"").replace(b"\n", b"") + b"\r\n"
+        msg = message("binary", body, extra_headers=b"Content-Transfer-Encoding: binary\r\n")
+        c = self.raw()
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}> BODY=BINARYMIME\r\nRCPT TO:<{ALICE}>\r\n".encode()
+               + bdat(msg[:100]) + bdat(msg[100:], last=True))
+        c.expect(250)
+        c.expect(250)
+        c.expect(250, "2.0.0")
+        c.expect(250, "2.0.0")
+        name, data = self.one_new(snap, "alice")
+        self.assertStored(name, data, msg, for_rcpt=ALICE)
+        # Relaying BINARYMIME is refused at RCPT (docs/smtp.md): here the
+        # client is untrusted anyway, so the relay refusal comes first.
+        c.send(f"MAIL FROM:<{SENDER}> BODY=BINARYMIME\r\nRCPT TO:<x@elsewhere.example>\r\n")
+        c.expect(250)
+        self.assertEqual(c.reply()[-1][:3], "554")
+
+
+
+class ChunkingTimeoutTest(SmtpTestCase):
+    config = {"limits.command_timeout": '"2s"', "limits.data_timeout": '"3s"'}
+
+    def test_stalled_chunk_gets_the_data_deadline(self):
+        snap = self.snapshot("alice")
+        c = self.raw()
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nBDAT 100 LAST\r\n".encode()
+               + message("stalled")[:50])
+        c.expect(250)
+        c.expect(250)
+        start = time.monotonic()
+        c.expect(421, "4.4.2")
+        self.assertGreater(time.monotonic() - start, 2.5)  # data_timeout, not command_timeout
+        self.assertEqual(c.rest(), b"")
+        self.assertNothingNew(snap)
+
+    def test_idle_between_chunks_gets_the_command_deadline(self):
+        c = self.raw()
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n".encode() + bdat(b"abc\r\n"))
+        c.expect(250)
+        c.expect(250)
+        c.expect(250, "2.0.0")
+        start = time.monotonic()
+        c.expect(421, "4.4.2")
+        self.assertLess(time.monotonic() - start, 2.9)
+        self.assertEqual(c.rest(), b"")
 
 if __name__ == "__main__":
     unittest.main()

@@ -215,7 +215,7 @@ client::Actions ClientSession::step(const client::Event& event) {
                      return;
                    }
                    tls_active_ = true;
-                   pipelining_ = eight_bit_mime_ = starttls_ = size_offered_ = false;
+                   pipelining_ = eight_bit_mime_ = starttls_ = size_offered_ = chunking_ = false;
                    size_limit_ = 0;
                    parser_ = ReplyParser{};
                    out.emplace_back(client::Send{"EHLO " + config_.helo_name + "\r\n"});
@@ -299,6 +299,8 @@ void ClientSession::parse_extensions(const ServerReply& r) {
       eight_bit_mime_ = true;
     } else if (iequals(kw, "STARTTLS")) {
       starttls_ = true;
+    } else if (iequals(kw, "CHUNKING")) {
+      chunking_ = true;
     } else if (iequals(kw, "SIZE")) {
       size_offered_ = true;
       std::uint64_t n = 0;
@@ -386,8 +388,10 @@ void ClientSession::start_transaction(client::Actions& out) {
   cmd += "\r\n";
   if (pipelining_) {
     // RFC 2920 §3.1: MAIL, every RCPT and DATA in one group; DATA ends it.
+    // With CHUNKING the BDAT waits for the RCPT replies instead (a chunk
+    // sent to no accepted recipient would be read for nothing).
     for (std::size_t i : order_) cmd += "RCPT TO:<" + message_.recipients[i] + ">\r\n";
-    cmd += "DATA\r\n";
+    if (!chunking_) cmd += "DATA\r\n";
   }
   out.emplace_back(client::Send{std::move(cmd)});
   next_rcpt_ = 0;
@@ -425,6 +429,15 @@ void ClientSession::on_rcpt(const ServerReply& r, client::Actions& out) {
   }
   if (next_rcpt_ < order_.size()) {
     if (!pipelining_) send_rcpt(next_rcpt_, out);
+    return;
+  }
+  if (chunking_) {
+    if (mail_failed_ || !any_accepted()) {
+      quit(out);
+      return;
+    }
+    out.emplace_back(client::SendMessage{true});  // RFC 3030: "BDAT <n> LAST" + the message
+    enter_state(ClientState::kBody);
     return;
   }
   if (pipelining_) {
@@ -465,7 +478,7 @@ void ClientSession::on_data(const ServerReply& r, client::Actions& out) {
 
 void ClientSession::on_body(const ServerReply& r, client::Actions& out) {
   if (!ignore_body_reply_) {
-    auto o = from_reply(r, "end of data");
+    auto o = from_reply(r, chunking_ ? "BDAT LAST" : "end of data");
     for (std::size_t i = 0; i < outcomes_.size(); ++i)
       if (accepted_[i] && outcomes_[i].result == RecipientResult::kUnknown) outcomes_[i] = o;
   }

@@ -7,7 +7,8 @@
 //   a = s.step(client::Connected{})
 //   loop: perform each action of `a` in order:
 //     Send         write the bytes
-//     SendMessage  write encode_data(message) (data_encoder.hpp)
+//     SendMessage  write encode_data(message), or encode_bdat(message) when
+//                  its bdat is set (data_encoder.hpp)
 //     StartTls     run a TLS handshake, then a = s.step(client::TlsDone{ok})
 //     Close        close the connection; the outcomes are final
 //   while s.wants_input(): read with deadline s.read_timeout(),
@@ -20,10 +21,13 @@
 // SIZE= when offered, RFC 1870, and BODY=8BITMIME for 8-bit content, RFC
 // 6152), one RCPT per recipient and DATA — as one group when the server
 // offers PIPELINING (RFC 2920 §3.1), else one at a time; the message after
-// 354 only when some recipient was accepted; QUIT.
+// 354 only when some recipient was accepted; QUIT. When the server offers
+// CHUNKING (RFC 3030) there is no DATA: once every RCPT is answered and one
+// was accepted, the message goes as one "BDAT <n> LAST" chunk (SendMessage
+// with bdat set), and the reply to it counts as the reply to the final dot.
 //
 // Outcomes, per recipient (index into ClientMessage::recipients):
-//  - delivered: 2xx after the final dot;
+//  - delivered: 2xx after the final dot (or to BDAT LAST);
 //  - temporary: 4xx to MAIL, its RCPT, DATA or the final dot; connection
 //    lost, timeout, a malformed reply;
 //  - permanent: 5xx to MAIL, its RCPT, DATA or the final dot; content the
@@ -40,7 +44,7 @@
 // once closed, every recipient has an outcome other than kUnknown.
 //
 // RFC 5321 §3.3, §4.1.1, §4.2, §4.5.3.2 (timeouts), RFC 2920, RFC 1870,
-// RFC 6152, RFC 3207, RFC 2034 / RFC 3463 (enhanced codes).
+// RFC 6152, RFC 3207, RFC 3030 (CHUNKING), RFC 2034 / RFC 3463 (enhanced codes).
 #pragma once
 
 #include <chrono>
@@ -121,7 +125,9 @@ using Event = std::variant<Connected, Input, TlsDone, Timeout, PeerClosed>;
 struct Send {
   std::string bytes;
 };
-struct SendMessage {};
+struct SendMessage {
+  bool bdat = false;  // as one BDAT LAST chunk (RFC 3030) instead of DATA content
+};
 struct StartTls {};
 struct Close {};
 using Action = std::variant<Send, SendMessage, StartTls, Close>;
@@ -145,6 +151,7 @@ class ClientSession {
   // What the server offered in its EHLO reply.
   bool pipelining() const { return pipelining_; }
   bool eight_bit_mime() const { return eight_bit_mime_; }
+  bool chunking() const { return chunking_; }  // CHUNKING: the message goes with BDAT
   bool starttls_offered() const { return starttls_; }
   std::uint64_t size_limit() const { return size_limit_; }  // 0: none announced
   bool tls_active() const { return tls_active_; }
@@ -191,6 +198,7 @@ class ClientSession {
   bool host_failed_ = false;
   bool pipelining_ = false, eight_bit_mime_ = false, starttls_ = false, tls_active_ = false;
   bool size_offered_ = false;
+  bool chunking_ = false;
   std::uint64_t size_limit_ = 0;
 };
 

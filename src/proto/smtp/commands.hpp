@@ -69,7 +69,9 @@ inline constexpr std::array<CommandSpec, 15> kCommands{{
     {"HELP", Verb::kHelp, detail::kAny, false, false, true},
     {"STARTTLS", Verb::kStarttls, detail::kNoTransaction, true, true, true},
     {"AUTH", Verb::kAuth, detail::kReadyOnly, false, false, true},
-    {"BDAT", Verb::kBdat, detail::kInTransaction, false, false, false},
+    // BDAT is taken in every command state: out of sequence it is refused
+    // only after its chunk was read (RFC 3030 §2), in cmd_bdat.
+    {"BDAT", Verb::kBdat, detail::kAny, false, false, true},
     {"EXPN", Verb::kExpn, detail::kAny, false, false, false},
     {"ETRN", Verb::kEtrn, detail::kReadyOnly, false, false, false},
 }};

@@ -24,6 +24,27 @@ std::string encode_data(std::string_view message) {
   return out;
 }
 
+std::string encode_bdat(std::string_view message) {
+  std::string body;
+  body.reserve(message.size() + message.size() / 64 + 2);
+  bool line_start = true;
+  for (std::size_t i = 0; i < message.size(); ++i) {
+    char c = message[i];
+    if (c == '\r' || c == '\n') {
+      if (c == '\r' && i + 1 < message.size() && message[i + 1] == '\n') ++i;
+      body += "\r\n";
+      line_start = true;
+      continue;
+    }
+    body += c;
+    line_start = false;
+  }
+  if (!line_start) body += "\r\n";
+  std::string out = "BDAT " + std::to_string(body.size()) + " LAST\r\n";
+  out += body;
+  return out;
+}
+
 bool has_eight_bit(std::string_view message) {
   for (char c : message)
     if (static_cast<unsigned char>(c) >= 0x80) return true;

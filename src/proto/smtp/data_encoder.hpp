@@ -17,6 +17,12 @@ namespace tegami::smtp {
 // doubled (RFC 5321 §4.5.2), a final CRLF added when missing, then ".\r\n".
 std::string encode_data(std::string_view message);
 
+// RFC 3030 §2: "BDAT <n> LAST" CRLF, then the n octets of `message` in
+// canonical form: each CRLF, bare CR and bare LF written as CRLF, a final
+// CRLF added when missing, no dot-stuffing (a chunk has no terminator, so
+// nothing in it can end the message or be read as a command).
+std::string encode_bdat(std::string_view message);
+
 // True when `message` has an octet above 127: sending it needs a server that
 // offers 8BITMIME (RFC 6152 §3).
 bool has_eight_bit(std::string_view message);

@@ -24,7 +24,7 @@ std::string_view received_protocol(const Envelope& envelope) {
 
 bool ServerSession::wants_input() const {
   return kCommandStates.contains(state_) || state_ == State::kData ||
-         state_ == State::kAuthenticating;
+         state_ == State::kAuthenticating || state_ == State::kBdat;
 }
 
 Actions ServerSession::step(const Event& event) {
@@ -42,6 +42,7 @@ Actions ServerSession::step(const Event& event) {
                    spdlog::info("smtp session {} client={} disconnected in state {}",
                                 config_.session_id, config_.client_ip, to_string(state_));
                    data_.reset();
+                   bdat_.reset();
                    pending_.clear();
                    enter_state(State::kClosed);
                  },
@@ -67,6 +68,7 @@ void ServerSession::reply(Actions& out, std::string text, bool is_error) {
 void ServerSession::close(Actions& out) {
   out.emplace_back(Close{});
   data_.reset();
+  bdat_.reset();
   pending_.clear();
   input_ = {};
   enter_state(State::kClosed);
@@ -80,6 +82,8 @@ void ServerSession::drop(Actions& out, std::string text, std::string_view why) {
 
 void ServerSession::reset_transaction() {
   tx_ = Transaction{};
+  bdat_.reset();
+  bdat_failed_ = false;
 }
 
 void ServerSession::on_connected(const Connected& e, Actions& out) {
@@ -307,7 +311,8 @@ void ServerSession::on_timeout(Actions& out) {
 
 void ServerSession::on_shutdown(Actions& out) {
   shutdown_pending_ = true;
-  if (wants_input() && state_ != State::kData) {
+  // A BDAT chunk is read to its end first (it cannot be told from commands).
+  if (wants_input() && state_ != State::kData && state_ != State::kBdat) {
     drop(out, format_reply(421, "4.3.2", config_.hostname + " Service shutting down"),
          "server shutdown");
   }
@@ -320,6 +325,11 @@ void ServerSession::process(Actions& out) {
     if (state_ == State::kData) {
       if (input_.empty()) break;
       process_data(out);
+      continue;
+    }
+    if (state_ == State::kBdat) {
+      process_bdat(out);  // also with no input: a chunk of 0 octets is complete
+      if (state_ == State::kBdat) break;
       continue;
     }
     if (state_ == State::kAuthenticating) {

@@ -60,12 +60,20 @@
 //    handshake the machine is back in kGreeted and has forgotten EHLO and
 //    everything else the client said before (RFC 3207 §4.2); STARTTLS in TLS
 //    is refused 554 5.5.1;
+//  - BDAT (RFC 3030 CHUNKING): the chunk-size octets after a BDAT line are
+//    read in kBdat as message content, never as commands, also when the
+//    BDAT is refused (503/501/554: read and discarded first, §2); each
+//    chunk is answered after its last octet (250, or the error, which ends
+//    the transaction); BDAT LAST emits Deliver like the end of DATA; DATA
+//    after BDAT, and DATA with BODY=BINARYMIME, are 503 5.5.1 (§2, §3); a
+//    chunk-size that cannot be parsed, or too large to discard, drops;
 //  - after Close, step() returns no actions.
 //
 // RFC 5321 (§3.3 transaction, §4.1 commands, §4.2 replies, §4.3.2 sequences,
 // §4.5.3 limits), RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 6152
 // (8BITMIME), RFC 2034 + RFC 3463 (ENHANCEDSTATUSCODES), RFC 3207
 // (STARTTLS), RFC 8314 (implicit TLS), RFC 3848 (ESMTPS in Received:),
+// RFC 3030 (CHUNKING, BINARYMIME),
 // RFC 4954 (AUTH), RFC 4616 (PLAIN), draft-murchison-sasl-login (LOGIN),
 // RFC 5802 + RFC 7677 (SCRAM-SHA-256).
 #pragma once
@@ -82,6 +90,7 @@
 
 #include "core/result.hpp"
 #include "mail/address.hpp"
+#include "proto/smtp/bdat_receiver.hpp"
 #include "proto/smtp/command_parser.hpp"
 #include "proto/smtp/data_receiver.hpp"
 #include "proto/smtp/state.hpp"
@@ -202,8 +211,9 @@ struct Envelope {
   mail::Address mail_from;
   std::vector<EnvelopeRecipient> recipients;   // accepted ones, in RCPT order
   bool eight_bit_mime = false;                 // BODY=8BITMIME
+  bool binary_mime = false;                    // BODY=BINARYMIME (came with BDAT, RFC 3030 §3)
   std::optional<std::uint64_t> declared_size;  // SIZE=
-  std::string body;                            // the message: CRLF line endings, dots unstuffed
+  std::string body;  // the message: CRLF line endings, dots unstuffed (BDAT: bdat_receiver.hpp)
   std::uint64_t lines = 0;
   std::optional<TlsInfo> tls;  // the session was encrypted when the message came in
   std::string auth_account;    // SMTP AUTH account of the session, "" when none
@@ -250,6 +260,7 @@ struct CheckRecipient {
   mail::Address recipient;
   mail::Address sender;
   std::string helo;
+  bool binary_mime = false;  // MAIL had BODY=BINARYMIME (tegami keeps such mail local)
 };
 // Store the message, then step(DeliveryDone).
 struct Deliver {
@@ -288,6 +299,7 @@ class ServerSession {
     std::vector<EnvelopeRecipient> recipients;
     std::size_t rcpt_commands = 0;  // RCPT commands in this transaction, whatever their fate
     mail::Address pending;          // the recipient being checked
+    bool bdat = false;              // a BDAT chunk was accepted (DATA is 503 now, RFC 3030 §2)
   };
 
   // server_session.cpp: events and the input loop
@@ -306,6 +318,7 @@ class ServerSession {
   void process(Actions& out);
   void process_data(Actions& out);
   void process_auth_line(Actions& out);
+  void process_bdat(Actions& out);
   void dispatch(Command& cmd, bool more_input, Actions& out);
 
   // session_commands.cpp (one function per verb group)
@@ -313,6 +326,7 @@ class ServerSession {
   void cmd_mail(const Command& cmd, Actions& out);
   void cmd_rcpt(const Command& cmd, Actions& out);
   void cmd_data(const Command& cmd, Actions& out);
+  void cmd_bdat(const Command& cmd, Actions& out);    // session_bdat.cpp
   void cmd_simple(const Command& cmd, Actions& out);  // RSET NOOP VRFY HELP QUIT
   void cmd_starttls(const Command& cmd, Actions& out);
   void cmd_auth(const Command& cmd, Actions& out);
@@ -342,6 +356,19 @@ class ServerSession {
   State state_ = State::kStart;
   CommandParser parser_;
   std::unique_ptr<DataReceiver> data_;
+  // BDAT: the message being received (kept between chunks), or, for a
+  // refused chunk, the octets still to discard, the reply to send after
+  // them, the state to return to and whether the transaction ends.
+  std::unique_ptr<BdatReceiver> bdat_;
+  bool bdat_discard_ = false;
+  std::uint64_t bdat_discard_left_ = 0;
+  std::string bdat_refusal_;
+  bool bdat_refusal_counts_ = true;
+  State bdat_return_ = State::kReady;
+  // A BDAT transaction failed and no MAIL/RSET came yet: the chunks the
+  // client had already pipelined are refused (503) without counting as
+  // errors (RFC 3030 §2: the server must be ready to discard them).
+  bool bdat_failed_ = false;
   std::string pending_;     // input not yet processed (only while waiting)
   std::string_view input_;  // the input being processed by process()
   std::string helo_;

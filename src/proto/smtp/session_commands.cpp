@@ -44,6 +44,8 @@ std::string ServerSession::ehlo_reply() const {
   // clear-text password mechanism outside TLS unless the network allows it).
   std::vector<std::string> lines{config_.hostname, "PIPELINING",
                                  fmt::format("SIZE {}", config_.max_message_size), "8BITMIME"};
+  // RFC 3030 CHUNKING and BINARYMIME (BDAT), next to PIPELINING.
+  lines.insert(lines.begin() + 2, {"CHUNKING", "BINARYMIME"});
   if (config_.offer_starttls && !tls_) lines.emplace_back("STARTTLS");
   if (std::string mechs = auth_mechanisms(); !mechs.empty() && account_.empty())
     lines.emplace_back("AUTH " + mechs);
@@ -93,6 +95,9 @@ void ServerSession::dispatch(Command& cmd, bool more_input, Actions& out) {
       return;
     case Verb::kData:
       cmd_data(cmd, out);
+      return;
+    case Verb::kBdat:
+      cmd_bdat(cmd, out);
       return;
     case Verb::kStarttls:
       cmd_starttls(cmd, out);
@@ -206,12 +211,23 @@ void ServerSession::cmd_rcpt(const Command& cmd, Actions& out) {
   }
   tx_.pending = parsed->address;
   enter_state(State::kCheckingRecipient);
-  out.emplace_back(CheckRecipient{std::move(parsed->address), tx_.sender, helo_});
+  out.emplace_back(CheckRecipient{std::move(parsed->address), tx_.sender, helo_,
+                                  tx_.params.body == mail::BodyType::kBinaryMime});
 }
 
 void ServerSession::cmd_data(const Command& cmd, Actions& out) {
   if (!trim(cmd.args).empty()) {
     reply(out, format_reply(501, "5.5.4", "Syntax: DATA"), true);
+    return;
+  }
+  // RFC 3030 §2: no DATA after BDAT in a transaction; §3: BINARYMIME only
+  // with BDAT. Both 503; the client must RSET.
+  if (tx_.bdat || tx_.params.body == mail::BodyType::kBinaryMime) {
+    reply(out,
+          format_reply(503, "5.5.1",
+                       tx_.bdat ? "Error: DATA after BDAT in the same transaction"
+                                : "Error: BODY=BINARYMIME requires BDAT"),
+          true);
     return;
   }
   data_ = std::make_unique<DataReceiver>(config_.max_message_size, tx_.params.size.value_or(0),

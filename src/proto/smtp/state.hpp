@@ -4,6 +4,7 @@
 // Invariants: the command states are kGreeted, kReady, kMail and kRcpt; the
 // machine reads commands only in those. kAuthenticating reads one SASL
 // response line (RFC 4954 §4), not a command. kCheckingSender,
+// kBdat reads the octets of one BDAT chunk, never a command (RFC 3030 §2).
 // kCheckingRecipient, kVerifyingAuth, kDelivering and kStartingTls wait for
 // an event from the driver and read nothing (RFC 2920 §3.2: replies stay in
 // order because the machine never runs ahead of an unanswered MAIL or RCPT).
@@ -26,6 +27,7 @@ enum class State : std::uint8_t {
   kRcpt,               // at least one recipient accepted
   kCheckingRecipient,  // CheckRecipient emitted; waiting for RecipientChecked
   kData,               // 354 sent; reading the message
+  kBdat,               // BDAT accepted or refused; reading its chunk-size octets (RFC 3030)
   kDelivering,         // Deliver emitted; waiting for DeliveryDone
   kStartingTls,        // 220 to STARTTLS and StartTls emitted; waiting for TlsStarted
   kAuthenticating,     // 334 sent to AUTH; waiting for the client's response line
@@ -51,6 +53,8 @@ constexpr std::string_view to_string(State s) {
       return "checking-recipient";
     case State::kData:
       return "data";
+    case State::kBdat:
+      return "bdat";
     case State::kDelivering:
       return "delivering";
     case State::kStartingTls:

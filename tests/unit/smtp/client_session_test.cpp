@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "proto/smtp/data_encoder.hpp"
 #include "split_feed.hpp"
 
 namespace tegami::smtp {
@@ -42,7 +43,8 @@ struct Dialogue {
 void perform(const client::Actions& actions, Dialogue& r) {
   for (const auto& a : actions) {
     if (const auto* s = std::get_if<client::Send>(&a)) r.wire += s->bytes;
-    if (std::holds_alternative<client::SendMessage>(a)) r.wire += "<MSG>";
+    if (const auto* m = std::get_if<client::SendMessage>(&a))
+      r.wire += m->bdat ? "<BDAT>" : "<MSG>";
     if (std::holds_alternative<client::StartTls>(a)) r.wire += "<TLS>";
     if (std::holds_alternative<client::Close>(a)) {
       EXPECT_FALSE(r.closed) << "Close twice";
@@ -357,6 +359,73 @@ TEST(ClientSession, AddressesThatCouldSmuggleCommandsAreNeverSent) {
   auto s = run({}, "220 hi\r\n" + kEhloFull + "221 x\r\n", bad_sender);
   EXPECT_EQ(s.wire, "EHLO mail.example.test\r\nQUIT\r\n<CLOSE>");
   EXPECT_EQ(results(s), "P:5.1.7 ");
+}
+
+// RFC 3030: with CHUNKING the message goes as one BDAT LAST chunk once the
+// RCPT replies are in; no DATA is sent.
+const std::string kEhloChunking =
+    "250-mx.dest.test\r\n250-PIPELINING\r\n250-CHUNKING\r\n250-SIZE 10000\r\n250 8BITMIME\r\n";
+
+TEST(ClientSession, ChunkingSendsBdatInsteadOfData) {
+  std::string server = "220 mx.dest.test ESMTP\r\n" + kEhloChunking +
+                       "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 <c@dest.test>: unknown\r\n"
+                       "250 2.0.0 Ok: queued as 9\r\n221 2.0.0 Bye\r\n";
+  for (const auto& split : all_splits(server)) {
+    ClientSession s(config(), message({"b@dest.test", "c@dest.test"}));
+    auto r = run(s, split);
+    EXPECT_TRUE(s.chunking());
+    EXPECT_EQ(r.wire,
+              "EHLO mail.example.test\r\n"
+              "MAIL FROM:<alice@example.test> SIZE=100\r\nRCPT TO:<b@dest.test>\r\n"
+              "RCPT TO:<c@dest.test>\r\n<BDAT>QUIT\r\n<CLOSE>")
+        << describe_split(split);
+    EXPECT_EQ(results(r), "D:2.0.0 P:5.1.1 ");
+    EXPECT_EQ(r.outcomes[0].stage, "BDAT LAST");
+    EXPECT_EQ(r.outcomes[0].reply, "250 2.0.0 Ok: queued as 9");
+  }
+}
+
+TEST(ClientSession, ChunkingWithoutPipeliningAndItsFailures) {
+  // One command at a time, then BDAT.
+  auto r = run({"b@dest.test"},
+               "220 x\r\n250-mx.dest.test\r\n250 CHUNKING\r\n250 Ok\r\n"
+               "250 Ok\r\n250 Ok\r\n221 Bye\r\n");
+  EXPECT_EQ(r.wire,
+            "EHLO mail.example.test\r\nMAIL FROM:<alice@example.test>\r\n"
+            "RCPT TO:<b@dest.test>\r\n<BDAT>QUIT\r\n<CLOSE>");
+  EXPECT_EQ(results(r), "D:2.0.0 ");
+  // Every recipient refused: no chunk at all.
+  r = run({"b@dest.test"}, "220 x\r\n" + kEhloChunking + "250 Ok\r\n550 5.1.1 no\r\n221 Bye\r\n");
+  EXPECT_EQ(r.wire,
+            "EHLO mail.example.test\r\nMAIL FROM:<alice@example.test> SIZE=100\r\n"
+            "RCPT TO:<b@dest.test>\r\nQUIT\r\n<CLOSE>");
+  EXPECT_EQ(results(r), "P:5.1.1 ");
+  // MAIL refused: the pipelined RCPT reply is read, no chunk.
+  r = run({"b@dest.test"},
+          "220 x\r\n" + kEhloChunking + "451 4.3.0 later\r\n503 5.5.1 no MAIL\r\n221 Bye\r\n");
+  EXPECT_EQ(r.wire.find("<BDAT>"), std::string::npos);
+  EXPECT_EQ(results(r), "T:4.3.0 ");
+  // The reply to BDAT LAST decides like the reply to the final dot.
+  r = run({"b@dest.test"},
+          "220 x\r\n" + kEhloChunking + "250 Ok\r\n250 Ok\r\n452 4.3.1 full\r\n221 Bye\r\n");
+  EXPECT_EQ(results(r), "T:4.3.1 ");
+  r = run({"b@dest.test"},
+          "220 x\r\n" + kEhloChunking + "250 Ok\r\n250 Ok\r\n554 5.6.0 bad\r\n221 Bye\r\n");
+  EXPECT_EQ(results(r), "P:5.6.0 ");
+  // Connection lost after the chunk: temporary (it may have arrived).
+  r = run({"b@dest.test"}, "220 x\r\n" + kEhloChunking + "250 Ok\r\n250 Ok\r\n");
+  EXPECT_EQ(r.state, ClientState::kBody);
+}
+
+TEST(ClientSession, EncodeBdatIsCanonicalWithoutStuffing) {
+  EXPECT_EQ(encode_bdat("a\r\n.\r\n..x\nb\rc"), "BDAT 17 LAST\r\na\r\n.\r\n..x\r\nb\r\nc\r\n");
+  EXPECT_EQ(encode_bdat(""), "BDAT 0 LAST\r\n");
+  EXPECT_EQ(encode_bdat("x\r\n"), "BDAT 3 LAST\r\nx\r\n");
+  const std::string msg = std::string("Subject: x\r\n\r\n") + std::string(5000, 'y') + "\r\n.\r\n";
+  std::string out = encode_bdat(msg);
+  auto eol = out.find("\r\n");
+  EXPECT_EQ(out.substr(0, eol), "BDAT " + std::to_string(msg.size()) + " LAST");
+  EXPECT_EQ(out.substr(eol + 2), msg);
 }
 
 }  // namespace

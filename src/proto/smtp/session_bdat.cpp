@@ -1,0 +1,172 @@
+// ServerSession: BDAT (RFC 3030 CHUNKING). The octets of a chunk follow the
+// command line at once (pipelined by definition); they are read in kBdat and
+// are never parsed as commands — also when the BDAT is refused, since the
+// client sends them anyway (§2: the receiver reads and discards them before
+// the error reply). Only a chunk-size that cannot be parsed leaves no way to
+// know where the next command starts: that drops the connection.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+#include <utility>
+
+#include "core/log.hpp"
+#include "proto/smtp/reply.hpp"
+#include "proto/smtp/server_session.hpp"
+
+namespace tegami::smtp {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
+    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 'a' + 'A');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// chunk-size ::= 1*DIGIT (RFC 3030 §2), saturated at UINT64_MAX.
+std::optional<std::uint64_t> parse_chunk_size(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  std::uint64_t n = 0;
+  constexpr auto kMax = std::numeric_limits<std::uint64_t>::max();
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    auto d = static_cast<std::uint64_t>(c - '0');
+    n = (n > (kMax - d) / 10) ? kMax : n * 10 + d;
+  }
+  return n;
+}
+
+// What we read and throw away for one message: like DATA (data_receiver.hpp),
+// the limit plus max(limit, 10 MiB); beyond that the client is cut off.
+std::uint64_t discard_limit(std::uint64_t max_size) {
+  std::uint64_t allowance = std::max(max_size, kMinDiscardAllowance);
+  return max_size > UINT64_MAX - allowance ? UINT64_MAX : max_size + allowance;
+}
+
+}  // namespace
+
+void ServerSession::cmd_bdat(const Command& cmd, Actions& out) {
+  // bdat-cmd ::= "BDAT" SP chunk-size [ SP end-marker ] CR LF (RFC 3030 §2)
+  std::string_view args = trim(cmd.args);
+  std::string_view size_text = args.substr(0, args.find(' '));
+  std::string_view marker = trim(args.substr(size_text.size()));
+  auto size = parse_chunk_size(size_text);
+  if (!size) {
+    drop(out, format_reply(501, "5.5.4", "Syntax: BDAT chunk-size [LAST]"),
+         "BDAT without a chunk size: " + log_safe(cmd.args, 64));
+    return;
+  }
+  const bool last = iequals(marker, "LAST");
+  std::string refusal;
+  bool ends_transaction = false;
+  bool counts = true;
+  if (!marker.empty() && !last) {
+    refusal = format_reply(501, "5.5.4", "Syntax: BDAT chunk-size [LAST]");
+    ends_transaction = tx_.bdat;
+  } else if (state_ == State::kGreeted || state_ == State::kReady) {
+    // Also every BDAT after BDAT LAST or after a failed chunk (§2: 503).
+    refusal = format_reply(503, "5.5.1", "Error: need MAIL command");
+    counts = !bdat_failed_;
+  } else if (state_ == State::kMail) {
+    refusal = tx_.rcpt_commands == 0 ? format_reply(503, "5.5.1", "Error: need RCPT command")
+                                     : format_reply(554, "5.5.1", "Error: no valid recipients");
+  }
+  const std::uint64_t limit = discard_limit(config_.max_message_size);
+  if (!refusal.empty()) {
+    if (*size > limit) {
+      drop(out, std::move(refusal), fmt::format("refused BDAT of {} octets", *size));
+      return;
+    }
+    bdat_discard_ = true;
+    bdat_discard_left_ = *size;
+    bdat_refusal_ = std::move(refusal);
+    bdat_refusal_counts_ = counts;
+    bdat_return_ = ends_transaction ? State::kReady : state_;
+    if (ends_transaction) {
+      reset_transaction();
+      bdat_failed_ = true;
+    }
+    enter_state(State::kBdat);
+    return;
+  }
+  if (!bdat_) {
+    const bool binary = tx_.params.body == mail::BodyType::kBinaryMime;
+    bdat_ = std::make_unique<BdatReceiver>(config_.max_message_size, binary,
+                                           tx_.params.size.value_or(0));
+  }
+  if (*size > limit || bdat_->received() > limit - *size) {
+    drop(out, std::string(error_reply(BdatErrorKind::kTooBig)),
+         fmt::format("BDAT of {} octets far over the size limit", *size));
+    return;
+  }
+  tx_.bdat = true;
+  bdat_discard_ = false;
+  bdat_->start_chunk(*size, last);
+  enter_state(State::kBdat);
+}
+
+void ServerSession::process_bdat(Actions& out) {
+  if (bdat_discard_) {
+    auto n = static_cast<std::size_t>(std::min<std::uint64_t>(bdat_discard_left_, input_.size()));
+    input_.remove_prefix(n);
+    bdat_discard_left_ -= n;
+    if (bdat_discard_left_ > 0) return;
+    bdat_discard_ = false;
+    enter_state(bdat_return_);
+    reply(out, std::exchange(bdat_refusal_, std::string()), bdat_refusal_counts_);
+    return;
+  }
+  input_.remove_prefix(bdat_->feed(input_));
+  if (!bdat_->chunk_complete()) return;
+  if (auto err = bdat_->error()) {
+    // §2: the transaction has failed; later chunks meet 503 (kReady).
+    spdlog::info("smtp session {} message rejected: {} octets in BDAT, {}", config_.session_id,
+                 bdat_->received(), error_reply(*err).substr(0, 9));
+    reset_transaction();
+    bdat_failed_ = true;
+    enter_state(State::kReady);
+    reply(out, std::string(error_reply(*err)), true);
+    return;
+  }
+  if (!bdat_->last()) {
+    enter_state(State::kRcpt);
+    reply(out,
+          format_reply(250, "2.0.0", fmt::format("Ok: {} octets received", bdat_->chunk_size())),
+          false);
+    return;
+  }
+  spdlog::info("smtp session {} BDAT LAST: {} chunks, {} octets{}", config_.session_id,
+               bdat_->chunks(), bdat_->received(),
+               tx_.params.body == mail::BodyType::kBinaryMime ? " BINARYMIME" : "");
+  Deliver d;
+  Envelope& env = d.envelope;
+  env.helo = helo_;
+  env.esmtp = esmtp_;
+  env.mail_from = std::move(tx_.sender);
+  env.recipients = std::move(tx_.recipients);
+  env.eight_bit_mime = tx_.params.body == mail::BodyType::k8BitMime;
+  env.binary_mime = tx_.params.body == mail::BodyType::kBinaryMime;
+  env.declared_size = tx_.params.size;
+  env.lines = bdat_->lines();
+  env.tls = tls_;
+  env.auth_account = account_;
+  env.body = bdat_->take_body();
+  bdat_.reset();
+  enter_state(State::kDelivering);
+  out.emplace_back(std::move(d));
+}
+
+}  // namespace tegami::smtp
