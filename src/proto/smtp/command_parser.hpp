@@ -11,7 +11,9 @@
 //    preceded by CR, is a fatal "bare line ending" error (CHECKLIST: SMTP
 //    smuggling) reported as soon as it is seen;
 //  - a Command's text contains only printable US-ASCII and SP (NUL, other
-//    controls and 8-bit bytes make the line an error, RFC 5321 §2.3.1/§4.1.1);
+//    controls and 8-bit bytes make the line an error, RFC 5321 §2.3.1/§4.1.1),
+//    except that MAIL and RCPT may carry octets above 127: SMTPUTF8 paths
+//    (RFC 6531 §3.3), checked by the address parser;
 //  - the result never depends on how the input was split.
 //
 // RFC 5321 §2.3.8 (CRLF), §4.1.1 (command syntax), §4.5.3.1.4 (512 octets).
@@ -85,7 +87,8 @@ class CommandParser {
   bool cr_ = false;         // the last byte seen was CR
   bool overflow_ = false;   // the line exceeded its limit; discarding to CRLF
   bool auth_line_ = false;  // the line is an AUTH command (limit kMaxAuthLine)
-  bool bad_byte_ = false;   // the line contains NUL, a control or an 8-bit byte
+  bool bad_byte_ = false;   // the line contains NUL or a control byte
+  bool eight_bit_ = false;  // the line contains an octet above 127
 };
 
 // Splits a complete line (without CRLF) into a Command or a kNonSmtp error.
