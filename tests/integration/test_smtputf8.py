@@ -8,6 +8,7 @@ parameter is passed on; to a peer without it (test_queue.FakeSmtp) the
 message is downgraded when nothing needs UTF-8, else bounced with 5.6.7.
 """
 import os
+import poplib
 import re
 import smtplib
 import sys
@@ -17,7 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from harness import DOMAIN, Raw, Server, wait_for  # noqa: E402
+from harness import DOMAIN, PASSWORD, Raw, Server, wait_for  # noqa: E402
 from test_queue import ALICE, DEST, FakeSmtp, QueueTestCase, dsn_parts, route  # noqa: E402
 
 JOERG = "j\u00f6rg"                      # NFC: U+00F6
@@ -94,6 +95,23 @@ class ReceiveTest(unittest.TestCase):
         # The folder is the NFC local part as UTF-8 octets.
         self.assertTrue(os.path.isdir(os.path.join(self.srv.dir, "data", "mail", DOMAIN,
                                                    JOERG, "new")))
+
+    def test_pop3_login_with_a_utf8_address(self):
+        # The owner of a UTF-8 mailbox fetches it; the NFD spelling of the
+        # name is the same account (the directory compares in NFC).
+        send_utf8(self.srv, OUTSIDER, [f"{JOERG}@{DOMAIN}"], utf8_message("pop3 " + SUBJECT))
+        self.srv.wait_messages(JOERG, 1)
+        for name in (f"{JOERG}@{DOMAIN}", f"{JOERG_NFD}@{DOMAIN}"):
+            p = poplib.POP3("127.0.0.1", self.srv.ports["pop3"], timeout=30)
+            try:
+                p.user(name)
+                p.pass_(PASSWORD)
+                count, _ = p.stat()
+                self.assertGreaterEqual(count, 1)
+                lines = b"\n".join(p.retr(count)[1])
+                self.assertIn(f"Subject: pop3 {SUBJECT}".encode(), lines)
+            finally:
+                p.quit()
 
     def test_u_label_and_a_label_reach_the_same_mailbox(self):
         before = len(self.maildir_files("user", IDN_A))
