@@ -142,6 +142,12 @@ class ReceiveTest(unittest.TestCase):
         self.assertEqual(c.code(), 250)
         c.send(f"RCPT TO:<{JOERG}@{DOMAIN}>\r\n".encode())
         self.assertRegex(c.reply()[-1], r"^553 5\.6\.7 ")
+        c.send("RSET\r\n")
+        self.assertEqual(c.code(), 250)
+        # The U-label spelling of a local domain is that local domain: a
+        # stranger cannot use it to get round the local-sender check.
+        c.send(f"MAIL FROM:<x@{IDN}> SMTPUTF8\r\n".encode())
+        self.assertRegex(c.reply()[-1], r"^550 5\.7\.1 ")
         # Other commands still may not carry 8-bit octets.
         c.send("NOOP \u00e9\r\n".encode())
         self.assertRegex(c.reply()[-1], r"^500 5\.5\.2 ")
