@@ -8,6 +8,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
   libasio-dev libssl-dev libc-ares-dev libsqlite3-dev libcrypt-dev
   libtomlplusplus-dev libcli11-dev libfmt-dev libspdlog-dev nlohmann-json3-dev libexpected-dev
+  libidn2-dev libunistring-dev
   libgtest-dev libgmock-dev
   # tests: real clients and peers. Installed without Recommends, so every optional
   # module a test relies on is named here: swaks speaks TLS only with Net::SSLeay and

@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "mail/intl.hpp"
+
 namespace tegami::mail {
 namespace {
 
@@ -21,9 +23,11 @@ constexpr char lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-// RFC 5322 §3.2.3 atext, as RFC 5321 §4.1.2 uses it.
+// RFC 5322 §3.2.3 atext, as RFC 5321 §4.1.2 uses it, extended with
+// UTF8-non-ascii (RFC 6531 §3.3); octets above 127 only get here once the
+// whole path was checked to be well-formed UTF-8.
 constexpr bool is_atext(char c) {
-  if (is_let_dig(c)) return true;
+  if (is_let_dig(c) || static_cast<unsigned char>(c) >= 0x80) return true;
   switch (c) {
     case '!':
     case '#':
@@ -49,8 +53,10 @@ constexpr bool is_atext(char c) {
       return false;
   }
 }
-// RFC 5321 §4.1.2 qtextSMTP: %d32-33 / %d35-91 / %d93-126.
+// RFC 5321 §4.1.2 qtextSMTP: %d32-33 / %d35-91 / %d93-126, and
+// UTF8-non-ascii (RFC 6531 §3.3).
 constexpr bool is_qtext(char c) {
+  if (static_cast<unsigned char>(c) >= 0x80) return true;
   return c >= 32 && c <= 126 && c != '"' && c != '\\';
 }
 // RFC 5321 §4.1.2 quoted-pairSMTP: %d92 %d32-126.
@@ -175,10 +181,23 @@ bool parse_domain_part(std::string_view text, Address& a, bool& too_long) {
     return true;
   }
   if (!text.empty() && text.back() == '.') text.remove_suffix(1);  // one trailing dot
+  std::string domain = to_lower(text);
+  if (!is_ascii(text) || domain.find("xn--") != std::string::npos) {
+    // RFC 5891 §5: U-labels become A-labels (after NFC), A-labels are
+    // checked; the A-label form is the one every lookup uses.
+    auto ascii = domain_to_ascii(text);
+    if (!ascii) return false;
+    a.utf8_domain = !is_ascii(text);
+    domain = std::move(*ascii);
+    if (domain.size() > kMaxDomain) {
+      too_long = true;
+      return false;
+    }
+  }
   bool numeric = false;
-  if (!valid_domain(text, numeric)) return false;
+  if (!valid_domain(domain, numeric)) return false;
   a.numeric_domain = numeric;
-  a.domain = to_lower(text);
+  a.domain = std::move(domain);
   return true;
 }
 
@@ -254,6 +273,11 @@ Result<Address> parse_path(std::string_view text, PathKind kind) {
     return fail(path_error(kind, "missing angle brackets"));
   }
   std::string_view in = text.substr(1, text.size() - 2);
+  if (!is_ascii(in) && !printable_utf8(in)) {
+    // RFC 6531 §3.3 allows UTF-8 only: malformed or overlong sequences,
+    // surrogates and C1 controls are not characters of any address.
+    return fail(Error::perm("Malformed UTF-8 or control character in address", 501, "5.5.4"));
+  }
   Address a;
   if (in.empty()) {
     if (kind == PathKind::kForward) return fail(path_error(kind, "empty path"));
@@ -331,14 +355,16 @@ Result<Address> parse_path(std::string_view text, PathKind kind) {
   if (!parse_domain_part(in.substr(i + 1), a, too_long)) {
     return fail(path_error(kind, too_long ? "domain too long" : "bad domain"));
   }
-  a.local_lower = to_lower(a.local);
+  a.utf8_local = !is_ascii(a.local);
+  a.local_lower = local_key(a.local);
   a.local_has_at = a.local.find('@') != std::string::npos;
   a.local_has_percent = a.local.find('%') != std::string::npos;
   a.local_has_bang = a.local.find('!') != std::string::npos;
   return a;
 }
 
-Result<PathCommand> parse_path_command(std::string_view args, PathKind kind, bool allow_params) {
+Result<PathCommand> parse_path_command(std::string_view args, PathKind kind, bool allow_params,
+                                       bool smtputf8) {
   // RFC 5321 has no space after the colon; many clients send one (RFC 5321 §4.1.1.2 note).
   while (!args.empty() && args.front() == ' ') args.remove_prefix(1);
   if (args.empty() || args.front() != '<') return fail(path_error(kind, "missing angle brackets"));
@@ -353,6 +379,7 @@ Result<PathCommand> parse_path_command(std::string_view args, PathKind kind, boo
   if (!rest.empty() && rest.front() != ' ') return fail(path_error(kind, "junk after the path"));
   bool seen_size = false;
   bool seen_body = false;
+  bool seen_utf8 = false;
   while (!rest.empty()) {
     while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
     if (rest.empty()) break;
@@ -404,9 +431,23 @@ Result<PathCommand> parse_path_command(std::string_view args, PathKind kind, boo
       } else {
         return fail(param_error(501, "Bad BODY parameter"));
       }
+    } else if (iequals(keyword, "SMTPUTF8")) {
+      // RFC 6531 §3.4: a keyword without a value, on MAIL only.
+      if (seen_utf8) return fail(param_error(501, "Repeated SMTPUTF8 parameter"));
+      if (has_value) return fail(param_error(501, "SMTPUTF8 takes no value"));
+      seen_utf8 = true;
+      cmd.params.smtputf8 = true;
     } else {
       return fail(param_error(555, "Unsupported parameter " + std::string(keyword)));
     }
+  }
+  if (kind == PathKind::kReverse) smtputf8 = cmd.params.smtputf8;
+  if (cmd.address.utf8() && !smtputf8) {
+    // RFC 6531 §3.5: a non-ASCII mailbox without the SMTPUTF8 parameter.
+    return fail(Error::perm(kind == PathKind::kReverse
+                                ? "Non-ASCII sender address requires MAIL FROM ... SMTPUTF8"
+                                : "Non-ASCII recipient address requires MAIL FROM ... SMTPUTF8",
+                            553, "5.6.7"));
   }
   return cmd;
 }

@@ -13,11 +13,20 @@
 //    removed) with its case preserved (RFC 5321 §2.4: only the receiving host
 //    may interpret it), and local_lower is its lower-case form;
 //  - length limits are checked on the text as sent.
+//  - SMTPUTF8 (RFC 6531 §3.3): a path may hold UTF-8 (atext and qtextSMTP
+//    extended with UTF8-non-ascii, U-labels in the domain) when it is well
+//    formed (RFC 3629) and has no control character; malformed UTF-8 is
+//    501 5.5.4 whatever the parameters. A non-ASCII path is accepted by
+//    parse_path_command only with SMTPUTF8 (on MAIL, or `smtputf8` for
+//    RCPT); without it: 553 5.6.7 (RFC 6531 §3.5). U-label and A-label
+//    domains are stored as A-labels (mail/intl.hpp), so lookups, relay
+//    policy and Maildir paths stay ASCII; local_lower is mail::local_key()
+//    (NFC, ASCII lower case).
 //
 // RFC 5321 §4.1.2 (path grammar), §4.1.3 (address literals), §4.5.3.1.1-3
 // (64/255/256 octets), §4.1.1.3 (<Postmaster>), §4.1.1.11 and §4.5.3.1.x
 // error codes; RFC 1870 (SIZE=), RFC 6152 (BODY=), RFC 3463 (5.1.3, 5.1.7,
-// 5.5.4).
+// 5.5.4), RFC 6531 §3.3-§3.5 (SMTPUTF8, 5.6.7), RFC 5890/5891 (IDNA).
 #pragma once
 
 #include <cstddef>
@@ -45,7 +54,8 @@ struct Address {
   std::string local;         // decoded, case preserved; "" for the null path
   std::string local_lower;   // local, lower-cased (ASCII)
   std::string domain;        // lower case, no trailing dot; "[1.2.3.4]", "[ipv6:...]"
-                             // for literals; "" for <> and for <Postmaster>
+                             // for literals; "" for <> and for <Postmaster>;
+                             // an IDN as A-labels ("xn--r8jz45g.xn--zckzah")
   std::string source_route;  // the discarded "@a,@b" (for logs), "" if none
 
   bool null_path = false;          // "<>" (reverse-path only)
@@ -56,6 +66,11 @@ struct Address {
   bool local_has_bang = false;     // '!' in the local part ("other!user@here")
   bool ip_literal = false;         // "[1.2.3.4]" or "[IPv6:...]"
   bool numeric_domain = false;     // "1.2.3.4" written as a domain name
+  bool utf8_local = false;         // the local part has non-ASCII characters
+  bool utf8_domain = false;        // the domain was sent with U-labels
+
+  // Needs SMTPUTF8 as sent (non-ASCII anywhere in the path).
+  bool utf8() const { return utf8_local || utf8_domain; }
 
   // "local@domain", quoting the local part again when RFC 5321 requires it;
   // "" for the null path; "Postmaster" for a bare <Postmaster>.
@@ -76,6 +91,7 @@ enum class BodyType { k7Bit, k8BitMime, kBinaryMime };
 struct MailParameters {
   std::optional<std::uint64_t> size;  // SIZE=, saturated at UINT64_MAX
   BodyType body = BodyType::k7Bit;    // BODY=
+  bool smtputf8 = false;              // SMTPUTF8 (RFC 6531 §3.4)
 };
 
 struct PathCommand {
@@ -91,9 +107,13 @@ Result<Address> parse_path(std::string_view text, PathKind kind);
 // then SP-separated ESMTP parameters (RFC 5321 §4.1.1.2, §4.1.2).
 // `allow_params` is false after HELO (no ESMTP): any parameter is 555.
 // Errors: path errors as parse_path; a parameter we do not know, or any
-// parameter on RCPT: 555 5.5.4; a bad or repeated value: 501 5.5.4.
+// parameter on RCPT: 555 5.5.4; a bad or repeated value: 501 5.5.4
+// (SMTPUTF8 takes no value). A non-ASCII path without SMTPUTF8 (the MAIL
+// parameter; for RCPT, `smtputf8` says whether the transaction's MAIL had
+// it): 553 5.6.7 (RFC 6531 §3.5).
 // SIZE= is not compared with a limit here (the session answers 552 5.3.4).
-Result<PathCommand> parse_path_command(std::string_view args, PathKind kind, bool allow_params);
+Result<PathCommand> parse_path_command(std::string_view args, PathKind kind, bool allow_params,
+                                       bool smtputf8 = false);
 
 // True for every shape of address used to trick a server into relaying
 // (CHECKLIST "Open relay"): '%' or '!' in the local part, '@' in a quoted

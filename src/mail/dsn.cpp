@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "mail/date.hpp"
+#include "mail/intl.hpp"
 #include "mail/ip.hpp"
 #include "mail/received.hpp"
 
@@ -22,6 +23,13 @@ std::string ascii(std::string_view s, std::size_t max = kMaxDiagnostic) {
     out += (c >= 0x20 && c < 0x7f) ? ch : '?';
   }
   return out;
+}
+
+// An address as a global DSN may show it (RFC 6533): printable UTF-8 kept
+// as it is, anything else as ascii().
+std::string address_text(std::string_view s, bool global, std::size_t max = 400) {
+  if (global && s.size() <= max && !is_ascii(s) && printable_utf8(s)) return std::string(s);
+  return ascii(s, max);
 }
 
 bool valid_status(std::string_view s) {
@@ -136,7 +144,11 @@ std::string_view header_section(std::string_view message) {
 std::string build_dsn(const DsnReport& r) {
   bool failed = false;
   for (const auto& rc : r.recipients) failed = failed || rc.action == DsnAction::kFailed;
-  const std::string sender = ascii(r.sender, 400);
+  // RFC 6533: a report about or to a UTF-8 address is a global one.
+  bool global = !is_ascii(r.sender) && printable_utf8(r.sender);
+  for (const auto& rc : r.recipients)
+    global = global || (!is_ascii(rc.final_recipient) && printable_utf8(rc.final_recipient));
+  const std::string sender = address_text(r.sender, global);
   const std::string host = ascii(r.reporting_mta, 255);
   std::string_view original_headers = header_section(r.original);
 
@@ -159,7 +171,8 @@ std::string build_dsn(const DsnReport& r) {
   msg += "Message-ID: " + ascii(r.message_id, 300) + "\r\n";
   msg += "Auto-Submitted: auto-replied\r\n";  // RFC 3834 §5: never answer this automatically
   msg += "MIME-Version: 1.0\r\n";
-  msg += "Content-Type: multipart/report; report-type=delivery-status;\r\n";
+  msg += global ? "Content-Type: multipart/report; report-type=global-delivery-status;\r\n"
+                : "Content-Type: multipart/report; report-type=delivery-status;\r\n";
   msg += "\tboundary=\"" + boundary + "\"\r\n";
   msg += "\r\n";
   msg += "This is a MIME-encapsulated message.\r\n\r\n";
@@ -167,7 +180,9 @@ std::string build_dsn(const DsnReport& r) {
   // 1. For humans.
   msg += "--" + boundary + "\r\n";
   msg += "Content-Description: Notification\r\n";
-  msg += "Content-Type: text/plain; charset=us-ascii\r\n\r\n";
+  msg += global ? "Content-Type: text/plain; charset=utf-8\r\n"
+                  "Content-Transfer-Encoding: 8bit\r\n\r\n"
+                : "Content-Type: text/plain; charset=us-ascii\r\n\r\n";
   msg += "This is the mail system at host " + host + ".\r\n\r\n";
   if (failed) {
     wrap(msg,
@@ -185,7 +200,7 @@ std::string build_dsn(const DsnReport& r) {
            host + ">.");
   msg += "\r\n";
   for (const auto& rc : r.recipients) {
-    std::string line = "<" + ascii(rc.final_recipient, 400) + ">: ";
+    std::string line = "<" + address_text(rc.final_recipient, global) + ">: ";
     if (rc.action == DsnAction::kDelayed) line += "delivery delayed: ";
     const bool reply = rc.diagnostic.rfind("smtp;", 0) == 0;
     if (!rc.remote_mta.empty())
@@ -207,13 +222,18 @@ std::string build_dsn(const DsnReport& r) {
   // 2. For machines (RFC 3464 §2.2, §2.3).
   msg += "--" + boundary + "\r\n";
   msg += "Content-Description: Delivery report\r\n";
-  msg += "Content-Type: message/delivery-status\r\n\r\n";
+  msg += global ? "Content-Type: message/global-delivery-status\r\n"
+                  "Content-Transfer-Encoding: 8bit\r\n\r\n"
+                : "Content-Type: message/delivery-status\r\n\r\n";
   msg += fold_field("Reporting-MTA", "dns; " + host) + "\r\n";
   msg += fold_field("X-Tegami-Queue-ID", ascii(r.queue_id, 64)) + "\r\n";
   msg += "Arrival-Date: " + date(r.arrival, r.offset_minutes) + "\r\n";
   for (const auto& rc : r.recipients) {
     msg += "\r\n";
-    msg += fold_field("Final-Recipient", "rfc822; " + ascii(rc.final_recipient, 400)) + "\r\n";
+    // RFC 6533 §3: the "utf-8" address type, here as a plain utf-8-address
+    // (message/global-delivery-status may carry UTF-8).
+    std::string rcpt = address_text(rc.final_recipient, global);
+    msg += fold_field("Final-Recipient", (is_ascii(rcpt) ? "rfc822; " : "utf-8; ") + rcpt) + "\r\n";
     msg += rc.action == DsnAction::kFailed ? "Action: failed\r\n" : "Action: delayed\r\n";
     msg += "Status: " + status_of(rc) + "\r\n";
     // RFC 3464 §2.3.5: optional, its name type "dns"; no DNS name, no field.
@@ -230,7 +250,9 @@ std::string build_dsn(const DsnReport& r) {
   // 3. The original header section.
   msg += "--" + boundary + "\r\n";
   msg += "Content-Description: Undelivered Message Headers\r\n";
-  msg += "Content-Type: text/rfc822-headers\r\n";
+  // RFC 6533 §6.3: message/global-headers may hold UTF-8 header fields.
+  msg +=
+      global ? "Content-Type: message/global-headers\r\n" : "Content-Type: text/rfc822-headers\r\n";
   bool eight_bit = false;
   for (char c : original_headers) eight_bit = eight_bit || static_cast<unsigned char>(c) >= 0x80;
   if (eight_bit) msg += "Content-Transfer-Encoding: 8bit\r\n";

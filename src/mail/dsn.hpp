@@ -22,6 +22,13 @@
 // no DNS name, so the optional field is left out and the address is named
 // in the text part only.
 //
+// RFC 6533 (internationalised DSNs): when the sender or a final recipient is
+// a UTF-8 address (SMTPUTF8), the report is global: report-type=
+// global-delivery-status, a text/plain part in UTF-8, message/global-
+// delivery-status with "Final-Recipient: utf-8; ADDRESS" for the UTF-8
+// addresses, message/global-headers for the original header section; the
+// addresses are kept as printable UTF-8 (To: too). ASCII reports are as above.
+//
 // Invariants: every line ends in CRLF and is at most 998 octets (RFC 5322
 // §2.1.1): long field values are folded, over-long text is cut; values
 // taken from the network (diagnostics) were sanitised by the SMTP client and

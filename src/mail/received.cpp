@@ -3,6 +3,7 @@
 #include <array>
 
 #include "mail/ascii.hpp"
+#include "mail/intl.hpp"
 #include "mail/ip.hpp"
 
 namespace tegami::mail {
@@ -450,7 +451,14 @@ std::string format_received(const ReceivedStamp& st) {
   out += "\r\n\tby " + sanitize_client_text(st.by_host) + " (tegami) with " +
          sanitize_client_text(st.protocol.empty() ? "ESMTP" : st.protocol);
   if (!st.id.empty()) out += " id " + sanitize_client_text(st.id);
-  if (!st.for_addr.empty()) out += "\r\n\tfor <" + sanitize_client_text(st.for_addr) + ">";
+  if (!st.for_addr.empty()) {
+    // An SMTPUTF8 recipient (RFC 6531 §3.7.3 allows UTF-8 in "for"): kept
+    // when it is printable UTF-8 with no byte the field's syntax uses.
+    bool utf8_ok = !is_ascii(st.for_addr) && printable_utf8(st.for_addr) &&
+                   st.for_addr.size() <= 255 &&
+                   st.for_addr.find_first_of(" ()\\<>;\"") == std::string::npos;
+    out += "\r\n\tfor <" + (utf8_ok ? st.for_addr : sanitize_client_text(st.for_addr)) + ">";
+  }
   out += "; " + format_rfc5322_date(st.time, st.offset_minutes);
   return out;
 }

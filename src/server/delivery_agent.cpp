@@ -9,6 +9,7 @@
 
 #include "core/log.hpp"
 #include "mail/dsn.hpp"
+#include "mail/intl.hpp"
 #include "proto/smtp/data_encoder.hpp"
 #include "server/next_hop.hpp"
 
@@ -144,6 +145,11 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
   for (auto i : request.recipients) msg.recipients.push_back(entry.recipients[i].address);
   msg.size = entry.size;
   msg.eight_bit = entry.eight_bit;
+  // RFC 6531: SMTPUTF8 when the message came with it, or when an address
+  // needs it anyway (a DSN to a UTF-8 sender).
+  msg.smtputf8 = entry.smtputf8 || !mail::is_ascii(msg.sender);
+  for (const auto& r : msg.recipients) msg.smtputf8 = msg.smtputf8 || !mail::is_ascii(r);
+  msg.utf8_headers = msg.smtputf8 && smtp::has_eight_bit_headers(*request.message);
 
   Error last = Error::temp("no address to deliver to", 451, "4.4.1");
   std::string last_mta, last_relay = "none";

@@ -31,7 +31,7 @@ net::awaitable<Result<void>> store_message(ServerContext& ctx, const std::string
                                            const std::string& sender,
                                            const std::vector<MailboxRef>& local,
                                            const std::vector<std::string>& remote,
-                                           const std::string& message) {
+                                           const std::string& message, bool smtputf8) {
   std::string_view queued = message;
   if (queued.rfind("Return-Path:", 0) == 0) {
     auto eol = queued.find("\r\n");
@@ -46,6 +46,7 @@ net::awaitable<Result<void>> store_message(ServerContext& ctx, const std::string
     entry.created = ctx.clock.now();
     entry.size = queued.size();
     entry.eight_bit = smtp::has_eight_bit(queued);
+    entry.smtputf8 = smtputf8;
     for (const auto& a : remote) {
       QueueRecipient r;
       r.address = a;

@@ -27,11 +27,12 @@
 namespace tegami::server {
 
 // `message` starts with the "Return-Path:" line the driver added.
+// `smtputf8`: the client used MAIL ... SMTPUTF8 (recorded in the queue entry).
 net::awaitable<Result<void>> store_message(ServerContext& ctx, const std::string& queue_id,
                                            const std::string& sender,
                                            const std::vector<MailboxRef>& local,
                                            const std::vector<std::string>& remote,
-                                           const std::string& message);
+                                           const std::string& message, bool smtputf8 = false);
 
 // The opaque RecipientChecked::resolved key for a recipient to relay, and back.
 std::string remote_key(const std::string& address);

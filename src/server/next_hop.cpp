@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <random>
 
+#include "mail/intl.hpp"
+
 namespace tegami::server {
 
 namespace {
@@ -45,6 +47,12 @@ Result<NextHop> parse_route(const std::string& value) {
 std::optional<std::string> route_for(const std::map<std::string, std::string>& routes,
                                      const std::string& domain) {
   if (auto it = routes.find(domain); it != routes.end()) return it->second;
+  // Domains in the queue are A-labels (SMTPUTF8); a route may name the
+  // domain with U-labels ("例え.テスト" = "xn--r8jz45g.xn--zckzah").
+  for (const auto& [key, target] : routes) {
+    if (mail::is_ascii(key)) continue;
+    if (auto a = mail::domain_to_ascii(key); a && *a == domain) return target;
+  }
   if (auto it = routes.find("*"); it != routes.end()) return it->second;
   return std::nullopt;
 }

@@ -521,7 +521,7 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver(smtp::Deliver& d) {
       }
     }
     const std::string sender = env.mail_from.to_string();
-    auto r = co_await store_message(ctx_, qid, sender, boxes, remote, message);
+    auto r = co_await store_message(ctx_, qid, sender, boxes, remote, message, env.smtputf8);
     if (r) {
       done.queue_id = qid;
     } else {

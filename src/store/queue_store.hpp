@@ -69,6 +69,9 @@ struct QueueEntry {
   std::uint64_t size = 0;     // octets of the stored message (CRLF line endings)
   bool eight_bit = false;     // the message has octets above 127 (RFC 6152)
   bool delay_warned = false;  // a "delayed" DSN was sent
+  // The message came with MAIL ... SMTPUTF8 (RFC 6531): relay it with
+  // SMTPUTF8, or downgrade it only when nothing in it needs UTF-8.
+  bool smtputf8 = false;
   std::vector<QueueRecipient> recipients;
 
   bool null_sender() const { return sender.empty(); }

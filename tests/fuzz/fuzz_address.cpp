@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "mail/address.hpp"
+#include "mail/intl.hpp"
 
 using namespace tegami::mail;
 
@@ -19,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto cmd = parse_path_command(input, kind, allow_params);
   if (!cmd) {
     int code = cmd.error().smtp_code;
-    if (code != 501 && code != 555) std::abort();
+    // 553: a non-ASCII path without SMTPUTF8 (RFC 6531 §3.5).
+    if (code != 501 && code != 555 && code != 553) std::abort();
     if (cmd.error().temporary) std::abort();
   }
   auto parsed = parse_path(input, kind);
@@ -31,7 +33,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (c >= 'A' && c <= 'Z') std::abort();
   }
   if (!a.domain.empty() && a.domain.back() == '.') std::abort();
-  if (a.local_lower.size() != a.local.size()) std::abort();
+  // local_lower is NFC (RFC 6532): only an ASCII local part keeps its length.
+  if (is_ascii(a.local) && a.local_lower.size() != a.local.size()) std::abort();
+  // Whatever was accepted is printable UTF-8, and the domain is ASCII (A-labels).
+  if (!printable_utf8(a.local) || !is_ascii(a.domain)) std::abort();
   if (a.ip_literal && a.numeric_domain) std::abort();
 
   // Round trip: the printed path parses to the same address (minus the route).

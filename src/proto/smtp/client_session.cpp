@@ -4,21 +4,26 @@
 
 #include "core/log.hpp"
 #include "core/overloaded.hpp"
+#include "mail/intl.hpp"
 
 namespace tegami::smtp {
 
 namespace {
 
 // Printable US-ASCII without '<', '>' and SP outside quotes is what our own
-// SMTP server lets into an envelope; anything with a control byte here would
-// let a command be smuggled, so it is refused before anything is sent.
+// SMTP server lets into an envelope (and, with SMTPUTF8, printable UTF-8);
+// anything with a control byte here would let a command be smuggled, so it
+// is refused before anything is sent.
 bool safe_path(std::string_view s) {
   for (char ch : s) {
     auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c >= 0x7f || c == '<' || c == '>') return false;
+    if (c < 0x20 || c == 0x7f || c == '<' || c == '>') return false;
   }
-  return true;
+  return mail::is_ascii(s) || mail::printable_utf8(s);
 }
+
+// RFC 6531 §3.2: what a server without SMTPUTF8 is told nothing about.
+constexpr std::string_view kNoSmtpUtf8 = "SMTPUTF8 is required, but was not offered by";
 
 std::string_view stage_of(ClientState s) {
   switch (s) {
@@ -215,7 +220,8 @@ client::Actions ClientSession::step(const client::Event& event) {
                      return;
                    }
                    tls_active_ = true;
-                   pipelining_ = eight_bit_mime_ = starttls_ = size_offered_ = chunking_ = false;
+                   pipelining_ = eight_bit_mime_ = starttls_ = size_offered_ = chunking_ =
+                       smtputf8_ = false;
                    size_limit_ = 0;
                    parser_ = ReplyParser{};
                    out.emplace_back(client::Send{"EHLO " + config_.helo_name + "\r\n"});
@@ -301,6 +307,8 @@ void ClientSession::parse_extensions(const ServerReply& r) {
       starttls_ = true;
     } else if (iequals(kw, "CHUNKING")) {
       chunking_ = true;
+    } else if (iequals(kw, "SMTPUTF8")) {
+      smtputf8_ = true;
     } else if (iequals(kw, "SIZE")) {
       size_offered_ = true;
       std::uint64_t n = 0;
@@ -366,6 +374,25 @@ void ClientSession::start_transaction(client::Actions& out) {
     quit(out);
     return;
   }
+  if (message_.smtputf8 && !smtputf8_) {
+    // RFC 6531 §3.2: downgrade only what needs no change (A-label domains
+    // are already in the envelope); bounce the rest with 5.6.7.
+    std::string why = fmt::format("{} the next hop {} (RFC 6531)", kNoSmtpUtf8, config_.peer);
+    if (!mail::is_ascii(message_.sender) || message_.utf8_headers) {
+      settle_unknown(ours(RecipientResult::kPermanent,
+                          why + (message_.utf8_headers ? "; the header has UTF-8"
+                                                       : "; the sender address has UTF-8"),
+                          "5.6.7", "MAIL FROM"));
+      quit(out);
+      return;
+    }
+    for (std::size_t i = 0; i < outcomes_.size(); ++i) {
+      if (outcomes_[i].result == RecipientResult::kUnknown &&
+          !mail::is_ascii(message_.recipients[i]))
+        outcomes_[i] = ours(RecipientResult::kPermanent, why + "; the recipient address has UTF-8",
+                            "5.6.7", "RCPT TO");
+    }
+  }
   if (message_.eight_bit && !eight_bit_mime_) {
     settle_unknown(ours(RecipientResult::kPermanent,
                         fmt::format("the message has 8-bit content and {} does not offer 8BITMIME "
@@ -385,6 +412,7 @@ void ClientSession::start_transaction(client::Actions& out) {
   std::string cmd = "MAIL FROM:<" + message_.sender + ">";
   if (size_offered_) cmd += " SIZE=" + std::to_string(message_.size);
   if (message_.eight_bit) cmd += " BODY=8BITMIME";
+  if (message_.smtputf8 && smtputf8_) cmd += " SMTPUTF8";
   cmd += "\r\n";
   if (pipelining_) {
     // RFC 2920 §3.1: MAIL, every RCPT and DATA in one group; DATA ends it.

@@ -32,7 +32,15 @@
 //    lost, timeout, a malformed reply;
 //  - permanent: 5xx to MAIL, its RCPT, DATA or the final dot; content the
 //    server cannot take: 8-bit data without 8BITMIME (5.6.3), over its SIZE
-//    (5.3.4).
+//    (5.3.4); SMTPUTF8 needed but not offered (5.6.7, below).
+//
+// SMTPUTF8 (RFC 6531 §3.2, §3.4): a ClientMessage with smtputf8 goes out
+// as "MAIL FROM:<...> SMTPUTF8" when the server offers SMTPUTF8. When it
+// does not, the message is downgraded (sent without the parameter) if that
+// changes nothing: domains are A-labels already, so a recipient whose
+// local part is ASCII goes out, one with a UTF-8 local part fails with
+// 5.6.7; a UTF-8 sender local part or UTF-8 headers fail every recipient
+// with 5.6.7 ("SMTPUTF8 is required, but was not offered"), so they bounce.
 // host_failed() is true when the session failed before MAIL was answered
 // (greeting, EHLO/HELO, connection, TLS): nothing was decided for the
 // recipients, and the driver should try the next MX host (RFC 5321 §5.1).
@@ -44,7 +52,7 @@
 // once closed, every recipient has an outcome other than kUnknown.
 //
 // RFC 5321 §3.3, §4.1.1, §4.2, §4.5.3.2 (timeouts), RFC 2920, RFC 1870,
-// RFC 6152, RFC 3207, RFC 3030 (CHUNKING), RFC 2034 / RFC 3463 (enhanced codes).
+// RFC 6152, RFC 3207, RFC 3030 (CHUNKING), RFC 2034 / RFC 3463 (enhanced codes), RFC 6531.
 #pragma once
 
 #include <chrono>
@@ -95,6 +103,8 @@ struct ClientMessage {
   std::vector<std::string> recipients;  // forward-paths without <>; at least one
   std::uint64_t size = 0;               // octets as stored (for SIZE=)
   bool eight_bit = false;               // has_eight_bit() of the message
+  bool smtputf8 = false;                // send with SMTPUTF8 when offered (RFC 6531)
+  bool utf8_headers = false;            // has_eight_bit_headers() of the message
 };
 
 enum class RecipientResult : std::uint8_t { kUnknown, kDelivered, kTemporary, kPermanent };
@@ -150,6 +160,7 @@ class ClientSession {
   bool host_failed() const { return host_failed_; }
   // What the server offered in its EHLO reply.
   bool pipelining() const { return pipelining_; }
+  bool smtputf8_offered() const { return smtputf8_; }
   bool eight_bit_mime() const { return eight_bit_mime_; }
   bool chunking() const { return chunking_; }  // CHUNKING: the message goes with BDAT
   bool starttls_offered() const { return starttls_; }
@@ -199,6 +210,7 @@ class ClientSession {
   bool pipelining_ = false, eight_bit_mime_ = false, starttls_ = false, tls_active_ = false;
   bool size_offered_ = false;
   bool chunking_ = false;
+  bool smtputf8_ = false;
   std::uint64_t size_limit_ = 0;
 };
 

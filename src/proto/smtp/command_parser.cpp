@@ -39,6 +39,14 @@ bool acceptable(unsigned char c) {
   return c >= 0x20 && c < 0x7f;
 }
 
+// RFC 6531 §3.3: with SMTPUTF8, only the paths of MAIL and RCPT may carry
+// UTF-8; the address parser judges it (malformed: 501 5.5.4, no SMTPUTF8:
+// 553 5.6.7). Any other command with an 8-bit octet stays invalid.
+bool may_carry_utf8(const CommandResult& r) {
+  const auto* cmd = std::get_if<Command>(&r);
+  return cmd != nullptr && (cmd->verb == Verb::kMail || cmd->verb == Verb::kRcpt);
+}
+
 }  // namespace
 
 std::string_view error_reply(CommandErrorKind kind) {
@@ -86,6 +94,7 @@ void CommandParser::reset() {
   overflow_ = false;
   auth_line_ = false;
   bad_byte_ = false;
+  eight_bit_ = false;
 }
 
 CommandResult CommandParser::finish_line() {
@@ -96,6 +105,7 @@ CommandResult CommandParser::finish_line() {
     r = CommandError{CommandErrorKind::kInvalidByte};
   } else {
     r = classify_line(line_);
+    if (eight_bit_ && !may_carry_utf8(r)) r = CommandError{CommandErrorKind::kInvalidByte};
   }
   reset();
   return r;
@@ -121,7 +131,12 @@ CommandFeed CommandParser::feed(std::string_view bytes) {
       length_ += run;
       if (!overflow_) {
         for (std::size_t k = 0; k < run; ++k) {
-          if (!acceptable(static_cast<unsigned char>(begin[k]))) bad_byte_ = true;
+          auto c = static_cast<unsigned char>(begin[k]);
+          if (c >= 0x80) {
+            eight_bit_ = true;
+          } else if (!acceptable(c)) {
+            bad_byte_ = true;
+          }
         }
         line_.append(begin, run);
         // RFC 4954 §4: AUTH lines carry base64 and may be longer.

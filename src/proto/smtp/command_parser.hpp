@@ -13,7 +13,9 @@
 //    "normalize" mode (as Postfix 3.9's smtpd_forbid_bare_newline =
 //    normalize), and is the same fatal error in strict mode;
 //  - a Command's text contains only printable US-ASCII and SP (NUL, other
-//    controls and 8-bit bytes make the line an error, RFC 5321 §2.3.1/§4.1.1);
+//    controls and 8-bit bytes make the line an error, RFC 5321 §2.3.1/§4.1.1),
+//    except that MAIL and RCPT may carry octets above 127: SMTPUTF8 paths
+//    (RFC 6531 §3.3), checked by the address parser;
 //  - the result never depends on how the input was split.
 //
 // RFC 5321 §2.3.8 (CRLF), §4.1.1 (command syntax), §4.5.3.1.4 (512 octets).
@@ -90,7 +92,8 @@ class CommandParser {
   bool cr_ = false;         // the last byte seen was CR
   bool overflow_ = false;   // the line exceeded its limit; discarding to CRLF
   bool auth_line_ = false;  // the line is an AUTH command (limit kMaxAuthLine)
-  bool bad_byte_ = false;   // the line contains NUL, a control or an 8-bit byte
+  bool bad_byte_ = false;   // the line contains NUL or a control byte
+  bool eight_bit_ = false;  // the line contains an octet above 127
   bool bare_lf_ = true;     // a bare LF ends the line (else: fatal error)
 };
 

@@ -51,4 +51,10 @@ bool has_eight_bit(std::string_view message) {
   return false;
 }
 
+bool has_eight_bit_headers(std::string_view message) {
+  std::size_t end = message.find("\r\n\r\n");
+  if (message.rfind("\r\n", 0) == 0) end = 0;  // no header at all
+  return has_eight_bit(message.substr(0, end));
+}
+
 }  // namespace tegami::smtp

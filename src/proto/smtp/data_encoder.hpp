@@ -27,4 +27,9 @@ std::string encode_bdat(std::string_view message);
 // offers 8BITMIME (RFC 6152 §3).
 bool has_eight_bit(std::string_view message);
 
+// True when the header section of `message` (up to the first empty line)
+// has an octet above 127: RFC 6532 UTF-8 headers, which only an SMTPUTF8
+// server may receive (RFC 6531 §3.2).
+bool has_eight_bit_headers(std::string_view message);
+
 }  // namespace tegami::smtp

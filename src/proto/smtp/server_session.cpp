@@ -18,6 +18,12 @@ std::string_view received_protocol(const Envelope& envelope) {
   // RFC 3848 registers ESMTPS (ESMTP + TLS); a HELO client stays "SMTP" and
   // the TLS comment of the Received: field still records the encryption.
   if (!envelope.esmtp) return "SMTP";
+  // RFC 6531 §3.7.3: UTF8SMTP, UTF8SMTPA, UTF8SMTPS, UTF8SMTPSA for a
+  // transaction with the SMTPUTF8 parameter (which needs EHLO).
+  if (envelope.smtputf8) {
+    if (!envelope.auth_account.empty()) return envelope.tls ? "UTF8SMTPSA" : "UTF8SMTPA";
+    return envelope.tls ? "UTF8SMTPS" : "UTF8SMTP";
+  }
   if (!envelope.auth_account.empty()) return envelope.tls ? "ESMTPSA" : "ESMTPA";
   return envelope.tls ? "ESMTPS" : "ESMTP";
 }
@@ -398,6 +404,7 @@ void ServerSession::process_data(Actions& out) {
   env.recipients = std::move(tx_.recipients);
   env.eight_bit_mime = tx_.params.body == mail::BodyType::k8BitMime;
   env.declared_size = tx_.params.size;
+  env.smtputf8 = tx_.params.smtputf8;
   env.lines = data_->lines();
   if (data_->bare_lfs() > 0)
     spdlog::info("smtp session {} message had {} line(s) ended by a bare LF (normalized to CRLF)",

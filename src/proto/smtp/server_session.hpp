@@ -71,7 +71,7 @@
 //
 // RFC 5321 (§3.3 transaction, §4.1 commands, §4.2 replies, §4.3.2 sequences,
 // §4.5.3 limits), RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 6152
-// (8BITMIME), RFC 2034 + RFC 3463 (ENHANCEDSTATUSCODES), RFC 3207
+// (8BITMIME), RFC 6531 (SMTPUTF8), RFC 2034 + RFC 3463 (ENHANCEDSTATUSCODES), RFC 3207
 // (STARTTLS), RFC 8314 (implicit TLS), RFC 3848 (ESMTPS in Received:),
 // RFC 3030 (CHUNKING, BINARYMIME),
 // RFC 4954 (AUTH), RFC 4616 (PLAIN), draft-murchison-sasl-login (LOGIN),
@@ -213,6 +213,7 @@ struct Envelope {
   bool eight_bit_mime = false;                 // BODY=8BITMIME
   bool binary_mime = false;                    // BODY=BINARYMIME (came with BDAT, RFC 3030 §3)
   std::optional<std::uint64_t> declared_size;  // SIZE=
+  bool smtputf8 = false;  // MAIL ... SMTPUTF8 (RFC 6531)
   std::string body;  // the message: CRLF line endings, dots unstuffed (BDAT: bdat_receiver.hpp)
   std::uint64_t lines = 0;
   std::optional<TlsInfo> tls;  // the session was encrypted when the message came in
@@ -220,7 +221,8 @@ struct Envelope {
 };
 
 // The RFC 3848 "with" keyword for Received:: SMTP, ESMTP, or ESMTPS when the
-// message came over TLS after EHLO; ESMTPA / ESMTPSA after SMTP AUTH.
+// message came over TLS after EHLO; ESMTPA / ESMTPSA after SMTP AUTH; with
+// SMTPUTF8 the RFC 6531 §3.7.3 forms UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA.
 std::string_view received_protocol(const Envelope& envelope);
 
 // One or more complete reply lines, CRLF included.

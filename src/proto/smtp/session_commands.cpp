@@ -49,6 +49,7 @@ std::string ServerSession::ehlo_reply() const {
   if (config_.offer_starttls && !tls_) lines.emplace_back("STARTTLS");
   if (std::string mechs = auth_mechanisms(); !mechs.empty() && account_.empty())
     lines.emplace_back("AUTH " + mechs);
+  lines.emplace_back("SMTPUTF8");  // RFC 6531 §3.1
   lines.emplace_back("ENHANCEDSTATUSCODES");
   return format_multiline(250, lines);
 }
@@ -197,7 +198,8 @@ void ServerSession::cmd_rcpt(const Command& cmd, Actions& out) {
     reply(out, format_reply(501, "5.5.4", "Syntax: RCPT TO:<address>"), true);
     return;
   }
-  auto parsed = mail::parse_path_command(args, mail::PathKind::kForward, esmtp_);
+  auto parsed =
+      mail::parse_path_command(args, mail::PathKind::kForward, esmtp_, tx_.params.smtputf8);
   if (!parsed) {
     reply(out, error_text(parsed.error()), true);
     return;

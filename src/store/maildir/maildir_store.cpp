@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "mail/intl.hpp"
 #include "store/maildir/maildir_fs.hpp"
 #include "store/maildir/maildir_maildrop.hpp"
 #include "store/maildir/maildir_names.hpp"
@@ -31,9 +32,12 @@ std::string lower(std::string s) {
   return s;
 }
 
+// One path component: not empty, not "." or "..", no '/', and printable
+// UTF-8 (no NUL or other control byte, no malformed sequence). UTF-8 local
+// parts (SMTPUTF8) are directory names as the directory stores them (NFC).
 bool safe_component(const std::string& s) {
   return !s.empty() && s != "." && s != ".." && s.find('/') == std::string::npos &&
-         s.find('\0') == std::string::npos;
+         mail::printable_utf8(s);
 }
 
 std::string system_hostname() {

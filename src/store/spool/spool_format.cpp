@@ -93,6 +93,9 @@ std::string format_envelope(const QueueEntry& e) {
   out += fmt::format("size {}\n", e.size);
   out += fmt::format("eight-bit {}\n", e.eight_bit ? 1 : 0);
   out += fmt::format("delay-warned {}\n", e.delay_warned ? 1 : 0);
+  // Written only when set: envelopes of ASCII mail stay readable by older
+  // versions, and an absent key reads as 0.
+  if (e.smtputf8) out += "smtputf8 1\n";
   for (const auto& r : e.recipients) {
     out += fmt::format("rcpt {}\n", escape_value(r.address));
     out += fmt::format("status {}\n", to_string(r.status));
@@ -115,8 +118,8 @@ Result<QueueEntry> parse_envelope(std::string_view text) {
   std::size_t line_no = 0, pos = 0;
   bool ended = false;
   std::set<std::string> seen;  // keys of the current section (header or one recipient)
-  const std::set<std::string_view> kHeaderKeys = {"id",   "sender",    "created",
-                                                  "size", "eight-bit", "delay-warned"};
+  const std::set<std::string_view> kHeaderKeys = {"id",        "sender",       "created", "size",
+                                                  "eight-bit", "delay-warned", "smtputf8"};
   const std::set<std::string_view> kRcptKeys = {"status",       "attempts",    "next-attempt",
                                                 "last-attempt", "status-code", "remote-mta",
                                                 "diagnostic",   "stage"};
@@ -165,9 +168,11 @@ Result<QueueEntry> parse_envelope(std::string_view text) {
         e.created = from_unix(s);
       } else if (key == "size") {
         ok = parse_number(raw, e.size);
-      } else if (key == "eight-bit" || key == "delay-warned") {
+      } else if (key == "eight-bit" || key == "delay-warned" || key == "smtputf8") {
         ok = raw == "0" || raw == "1";
-        (key == "eight-bit" ? e.eight_bit : e.delay_warned) = raw == "1";
+        (key == "eight-bit"  ? e.eight_bit
+         : key == "smtputf8" ? e.smtputf8
+                             : e.delay_warned) = raw == "1";
       }
     } else {
       auto& r = e.recipients.back();

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "mail/intl.hpp"
+
 namespace tegami::address_rules {
 
 namespace {
@@ -30,10 +32,20 @@ std::string to_lower(std::string_view s) {
 
 std::string normalize_domain(std::string_view domain) {
   if (!domain.empty() && domain.back() == '.') domain.remove_suffix(1);
+  if (!mail::is_ascii(domain)) {
+    if (auto a = mail::domain_to_ascii(domain)) return *a;
+  }
   return to_lower(domain);
 }
 
 Result<std::string> check_domain(std::string_view domain) {
+  std::string_view text = domain;
+  if (!text.empty() && text.back() == '.') text.remove_suffix(1);
+  if (!mail::is_ascii(text) || to_lower(text).find("xn--") != std::string::npos) {
+    // IDNA2008 (RFC 5891 §5): U-labels are stored as A-labels; A-labels are checked.
+    auto a = mail::domain_to_ascii(text);
+    if (!a) return fail(bad(a.error().message, domain));
+  }
   std::string d = normalize_domain(domain);
   if (d.empty()) return fail(bad("empty domain", domain));
   if (d.size() > kMaxDomain) return fail(bad("domain longer than 255 octets", domain));
@@ -59,11 +71,21 @@ Result<Parts> check_address(std::string_view address) {
   if (at == std::string_view::npos) return fail(bad("not an address (local@domain)", address));
   std::string_view local = address.substr(0, at);
   if (local.empty()) return fail(bad("empty local part", address));
+  std::string normal;  // NFC (RFC 6532 §3.1), checked as stored
+  if (!mail::is_ascii(local)) {
+    if (!mail::printable_utf8(local))
+      return fail(bad("local part is not printable UTF-8", address));
+    auto n = mail::nfc(local);
+    if (!n) return fail(bad(n.error().message, address));
+    normal = std::move(*n);
+    local = normal;
+  }
   if (local.size() > kMaxLocalPart) return fail(bad("local part longer than 64 octets", address));
   if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos)
     return fail(bad("misplaced '.' in local part", address));
   for (char c : local)
-    if (c != '.' && !is_local_char(c)) return fail(bad("invalid character in local part", address));
+    if (c != '.' && !is_local_char(c) && static_cast<unsigned char>(c) < 0x80)
+      return fail(bad("invalid character in local part", address));
   auto d = check_domain(address.substr(at + 1));
   if (!d) return fail(d.error());
   return Parts{to_lower(local), *d};
@@ -72,7 +94,7 @@ Result<Parts> check_address(std::string_view address) {
 std::optional<Parts> split_address(std::string_view address) {
   auto at = address.rfind('@');
   if (at == std::string_view::npos || at == 0 || at + 1 == address.size()) return std::nullopt;
-  Parts p{to_lower(address.substr(0, at)), normalize_domain(address.substr(at + 1))};
+  Parts p{mail::local_key(address.substr(0, at)), normalize_domain(address.substr(at + 1))};
   if (p.domain.empty()) return std::nullopt;
   return p;
 }

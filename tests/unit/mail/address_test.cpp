@@ -100,7 +100,34 @@ std::vector<PathCase> path_cases() {
       {"<user%other@example.test>", F, true, "user%other", "example.test", "%"},
       {"<other!user@example.test>", F, true, "other!user", "example.test", "!"},
       {"<\"a@b\"@example.test>", F, true, "a@b", "example.test", "Q@"},
-      {"<a@exa\xc3\xa9.test>", F, false, "", "", "", "5.1.3"},
+      // RFC 6531 §3.3: UTF-8 is syntax here (parse_path_command decides
+      // whether SMTPUTF8 allows it); domains come back as A-labels.
+      {"<a@exa\xc3\xa9.test>", F, true, "a", "xn--exa-dma.test", ""},
+      {"<j\xc3\xb6rg@B\xc3\xbc"
+       "cher.EXAMPLE>",
+       F, true, "j\xc3\xb6rg", "xn--bcher-kva.example", ""},
+      {"<\"j\xc3\xb6 rg\"@example.test>", F, true, "j\xc3\xb6 rg", "example.test", "Q"},
+      {"<a@xn--zz.test>", F, false, "", "", "", "5.1.3"},  // bad punycode
+      {"<a@bad\xe2\x80\x8b"
+       "domain.test>",
+       F, false, "", "", "", "5.1.3"},                           // U+200B
+      {"<a@M\xc3\x9cNCHEN.de>", F, false, "", "", "", "5.1.3"},  // non-ASCII upper case
+      // Malformed UTF-8: overlong '/', lone continuation, surrogate, truncated,
+      // over U+10FFFF; C1 control U+0085: 501 5.5.4.
+      {"<a\xc0\xaf"
+       "b@example.test>",
+       F, false, "", "", "", "5.5.4"},
+      {"<a\x80"
+       "b@example.test>",
+       R, false, "", "", "", "5.5.4"},
+      {"<a\xed\xa0\x80"
+       "b@example.test>",
+       F, false, "", "", "", "5.5.4"},
+      {"<a\xe3\x81@example.test>", F, false, "", "", "", "5.5.4"},
+      {"<a\xf4\x90\x80\x80@example.test>", F, false, "", "", "", "5.5.4"},
+      {"<a\xc2\x85"
+       "b@example.test>",
+       F, false, "", "", "", "5.5.4"},
   };
 }
 
@@ -221,6 +248,40 @@ struct CommandCase {
   BodyType body;
 };
 
+TEST(Address, Utf8Fields) {
+  // SMTPUTF8 on RCPT comes from the transaction: parse_path_command's flag.
+  auto r = parse_path_command(
+      "<J\xc3\xb6rg@\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88>", F, true, true);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->address.utf8_local);
+  EXPECT_TRUE(r->address.utf8_domain);
+  EXPECT_EQ(r->address.domain, "xn--r8jz45g.xn--zckzah");
+  EXPECT_EQ(r->address.local, "J\xc3\xb6rg");
+  EXPECT_EQ(r->address.local_lower, "j\xc3\xb6rg");
+  EXPECT_EQ(r->address.to_string(), "J\xc3\xb6rg@xn--r8jz45g.xn--zckzah");
+  // A U-label domain and its A-label are the same domain; an ASCII local
+  // part on a U-label domain needs SMTPUTF8 too (as sent it is not ASCII).
+  auto u = parse_path("<user@\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88>", F);
+  auto a = parse_path("<user@XN--R8JZ45G.xn--zckzah>", F);
+  ASSERT_TRUE(u && a);
+  EXPECT_EQ(u->domain, a->domain);
+  EXPECT_TRUE(u->utf8());
+  EXPECT_FALSE(a->utf8());
+  EXPECT_FALSE(parse_path_command("<user@\xe4\xbe\x8b\xe3\x81\x88.test>", F, true, false));
+  // NFC: "e" + U+0301 and U+00E9 give one local_lower.
+  auto d = parse_path("<caf\x65\xcc\x81@example.test>", F);
+  auto c = parse_path("<caf\xc3\xa9@example.test>", F);
+  ASSERT_TRUE(d && c);
+  EXPECT_EQ(d->local_lower, c->local_lower);
+  EXPECT_NE(d->local, c->local);  // the local part as sent is kept for relaying
+  // Length limits are octets (RFC 6531 §3.3 leaves RFC 5321's limits alone):
+  // 22 three-octet characters are 66 octets, over 64.
+  std::string kana;
+  for (int i = 0; i < 22; ++i) kana += "\xe3\x81\x82";
+  EXPECT_FALSE(parse_path("<" + kana + "@example.test>", F));
+  EXPECT_TRUE(parse_path("<" + kana.substr(3) + "@example.test>", F));
+}
+
 TEST(Address, PathCommandTable) {
   const auto k7 = BodyType::k7Bit;
   const auto k8 = BodyType::k8BitMime;
@@ -240,7 +301,18 @@ TEST(Address, PathCommandTable) {
       {"<a@example.test> body=binarymime", R, true, 0, "", std::nullopt, BodyType::kBinaryMime},
       {"<a@example.test> BODY=BINARYMIME BODY=7BIT", R, true, 501, "5.5.4", std::nullopt, k7},
       {"<a@example.test> BODY=9BIT", R, true, 501, "5.5.4", std::nullopt, k7},
-      {"<a@example.test> SMTPUTF8", R, true, 555, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> SMTPUTF8", R, true, 0, "", std::nullopt, k7},
+      {"<a@example.test> smtputf8 SIZE=5", R, true, 0, "", 5, k7},
+      {"<a@example.test> SMTPUTF8=1", R, true, 501, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> SMTPUTF8 SMTPUTF8", R, true, 501, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> SMTPUTF8", R, false, 555, "5.5.4", std::nullopt, k7},
+      {"<b@example.test> SMTPUTF8", F, true, 555, "5.5.4", std::nullopt, k7},
+      // RFC 6531 §3.5: a non-ASCII path without SMTPUTF8 is 553 5.6.7.
+      {"<j\xc3\xb6rg@example.test>", R, true, 553, "5.6.7", std::nullopt, k7},
+      {"<jorg@\xe4\xbe\x8b\xe3\x81\x88.test>", R, true, 553, "5.6.7", std::nullopt, k7},
+      {"<j\xc3\xb6rg@example.test>", F, true, 553, "5.6.7", std::nullopt, k7},
+      {"<j\xc3\xb6rg@example.test> SMTPUTF8", R, true, 0, "", std::nullopt, k7},
+      {"<j\xc3\x28@example.test> SMTPUTF8", R, true, 501, "5.5.4", std::nullopt, k7},
       {"<a@example.test> RET=HDRS", R, true, 555, "5.5.4", std::nullopt, k7},
       {"<a@example.test> -X=1", R, true, 501, "5.5.4", std::nullopt, k7},
       {"<a@example.test> SIZE=10", R, false, 555, "5.5.4", std::nullopt, k7},
@@ -254,6 +326,10 @@ TEST(Address, PathCommandTable) {
   for (const auto& c : cases) {
     auto r = parse_path_command(c.args, c.kind, c.allow_params);
     if (c.code == 0) {
+      if (c.args.find("SMTPUTF8") != std::string::npos ||
+          c.args.find("smtputf8") != std::string::npos) {
+        EXPECT_TRUE(r && r->params.smtputf8) << c.args;
+      }
       ASSERT_TRUE(r) << c.args << ": " << r.error().message;
       EXPECT_EQ(r->params.size, c.size) << c.args;
       EXPECT_EQ(r->params.body, c.body) << c.args;

@@ -211,6 +211,33 @@ TEST(Dsn, StatusFallbackAndHostileValues) {
   EXPECT_NE(m.find("--Received=_\r\n"), std::string::npos);
 }
 
+TEST(Dsn, GlobalReportForUtf8Addresses) {
+  // RFC 6533: a UTF-8 final recipient (or sender) makes the report global.
+  auto r = report();
+  r.recipients[0].final_recipient = "\xe3\x81\x82@dest.test";
+  r.recipients[0].status = "5.6.7";
+  r.sender = "j\xc3\xb6rg@example.test";
+  std::string dsn = build_dsn(r);
+  EXPECT_NE(dsn.find("To: <j\xc3\xb6rg@example.test>\r\n"), std::string::npos) << dsn;
+  EXPECT_NE(dsn.find("report-type=global-delivery-status;"), std::string::npos);
+  EXPECT_NE(dsn.find("Content-Type: text/plain; charset=utf-8\r\n"), std::string::npos);
+  EXPECT_NE(dsn.find("<\xe3\x81\x82@dest.test>: host mx.dest.test said:"), std::string::npos);
+  EXPECT_NE(dsn.find("Content-Type: message/global-delivery-status\r\n"), std::string::npos);
+  EXPECT_NE(dsn.find("Final-Recipient: utf-8; \xe3\x81\x82@dest.test\r\n"), std::string::npos);
+  EXPECT_NE(dsn.find("Content-Type: message/global-headers\r\n"), std::string::npos);
+  EXPECT_EQ(dsn.find("message/delivery-status"), std::string::npos);
+  // An ASCII recipient in a global report keeps the rfc822 type.
+  r.recipients.push_back(report().recipients[0]);
+  dsn = build_dsn(r);
+  EXPECT_NE(dsn.find("Final-Recipient: rfc822; bob@dest.test\r\n"), std::string::npos);
+  // Malformed UTF-8 never gets through: the report stays ASCII.
+  auto bad = report();
+  bad.recipients[0].final_recipient = "a\xc0\xaf@dest.test";
+  dsn = build_dsn(bad);
+  EXPECT_NE(dsn.find("report-type=delivery-status;"), std::string::npos);
+  EXPECT_NE(dsn.find("Final-Recipient: rfc822; a??@dest.test\r\n"), std::string::npos);
+}
+
 TEST(Dsn, HeaderSection) {
   EXPECT_EQ(header_section("A: 1\r\nB: 2\r\n\r\nbody\r\n"), "A: 1\r\nB: 2\r\n");
   EXPECT_EQ(header_section("A: 1\nB: 2\n\nbody\n"), "A: 1\nB: 2\n");

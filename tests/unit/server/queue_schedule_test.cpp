@@ -136,6 +136,11 @@ TEST(NextHop, Routes) {
   EXPECT_EQ(route_for(routes, "example.net"), "127.0.0.1:2526");
   EXPECT_EQ(route_for(routes, "other.org"), "smarthost.example:587");
   EXPECT_EQ(route_for({{"example.net", "1.2.3.4:25"}}, "other.org"), std::nullopt);
+  // A route written with U-labels matches the A-label domain of the queue.
+  EXPECT_EQ(
+      route_for({{"\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88", "1.2.3.4:25"}},
+                "xn--r8jz45g.xn--zckzah"),
+      "1.2.3.4:25");
   EXPECT_EQ(destination_key(routes, "other.org"), "route:smarthost.example:587");
   EXPECT_EQ(destination_key({}, "other.org"), "other.org");
 

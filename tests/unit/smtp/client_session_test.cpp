@@ -178,6 +178,62 @@ TEST(ClientSession, EightBitWithEightBitMime) {
   EXPECT_EQ(results(r), "D:2.0.0 ");
 }
 
+// RFC 6531 §3.2/§3.4: SMTPUTF8 is passed on when offered; without it the
+// message is downgraded only when nothing needs UTF-8, else 5.6.7.
+const std::string kEhloUtf8 =
+    "250-mx.dest.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 "
+    "ENHANCEDSTATUSCODES\r\n";
+
+TEST(ClientSession, SmtpUtf8WhenOffered) {
+  ClientMessage m{"j\xc3\xb6rg@example.test", {"\xe3\x81\x82@dest.test"}, 10, true, true, true};
+  auto r =
+      run({}, "220 hi\r\n" + kEhloUtf8 + "250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n221 bye\r\n", m);
+  EXPECT_NE(r.wire.find("MAIL FROM:<j\xc3\xb6rg@example.test> BODY=8BITMIME SMTPUTF8\r\nRCPT "
+                        "TO:<\xe3\x81\x82@dest.test>\r\n"),
+            std::string::npos)
+      << r.wire;
+  EXPECT_EQ(results(r), "D:2.0.0 ");
+}
+
+TEST(ClientSession, SmtpUtf8DowngradedWhenNothingNeedsIt) {
+  // ASCII sender and headers; one recipient with a UTF-8 local part fails
+  // alone (5.6.7), the ASCII one goes out without the parameter.
+  ClientMessage m{
+      "alice@example.test", {"\xe3\x81\x82@dest.test", "bob@dest.test"}, 10, false, true, false};
+  auto r =
+      run({}, "220 hi\r\n" + kEhloFull + "250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n221 bye\r\n", m);
+  EXPECT_NE(
+      r.wire.find("MAIL FROM:<alice@example.test> SIZE=10\r\nRCPT TO:<bob@dest.test>\r\nDATA"),
+      std::string::npos)
+      << r.wire;
+  EXPECT_EQ(r.wire.find("SMTPUTF8"), std::string::npos) << r.wire;
+  EXPECT_EQ(results(r), "P:5.6.7 D:2.0.0 ");
+  EXPECT_NE(r.outcomes[0].reply.find("SMTPUTF8 is required, but was not offered"),
+            std::string::npos);
+}
+
+TEST(ClientSession, SmtpUtf8RequiredButNotOfferedBounces) {
+  for (bool utf8_sender : {true, false}) {
+    ClientMessage m{utf8_sender ? "j\xc3\xb6rg@example.test" : "alice@example.test",
+                    {"bob@dest.test"},
+                    10,
+                    true,
+                    true,
+                    !utf8_sender};
+    auto r = run({}, "220 hi\r\n" + kEhloFull + "221 bye\r\n", m);
+    EXPECT_EQ(r.wire, "EHLO mail.example.test\r\nQUIT\r\n<CLOSE>") << utf8_sender;
+    EXPECT_EQ(results(r), "P:5.6.7 ") << utf8_sender;
+    EXPECT_FALSE(r.host_failed);
+  }
+}
+
+TEST(ClientSession, MalformedUtf8AddressIsNeverSent) {
+  ClientMessage m{"alice@example.test", {"a\xc0\xaf@dest.test"}, 10, false, true, false};
+  auto r = run({}, "220 hi\r\n" + kEhloUtf8 + "221 bye\r\n", m);
+  EXPECT_EQ(r.wire.find("RCPT"), std::string::npos) << r.wire;
+  EXPECT_EQ(results(r), "P:5.1.3 ");
+}
+
 TEST(ClientSession, OverTheServersSizeIsPermanent) {
   auto m = message({"b@dest.test"}, 20000);
   auto r = run({}, "220 hi\r\n" + kEhloFull + "221 bye\r\n", m);

@@ -145,6 +145,18 @@ TEST(SmtpStartTls, EnvelopeRecordsTlsAndReceivedProtocol) {
   EXPECT_EQ(received_protocol(e), "ESMTPS");
   e.esmtp = false;
   EXPECT_EQ(received_protocol(e), "SMTP");
+  // RFC 6531 §3.7.3: with SMTPUTF8, UTF8SMTP / UTF8SMTPS / UTF8SMTPA / UTF8SMTPSA.
+  e.esmtp = true;
+  e.smtputf8 = true;
+  EXPECT_EQ(received_protocol(e), "UTF8SMTPS");
+  e.auth_account = "alice@example.test";
+  EXPECT_EQ(received_protocol(e), "UTF8SMTPSA");
+  e.tls.reset();
+  EXPECT_EQ(received_protocol(e), "UTF8SMTPA");
+  e.auth_account.clear();
+  EXPECT_EQ(received_protocol(e), "UTF8SMTP");
+  e.smtputf8 = false;
+  e.esmtp = false;
 
   ServerSession s(tls_config());
   s.step(Connected{});

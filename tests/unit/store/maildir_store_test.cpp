@@ -104,6 +104,24 @@ TEST_F(MaildirTest, MailboxNamesAreLowerCaseAndSafe) {
   }
 }
 
+TEST_F(MaildirTest, Utf8LocalPartIsItsNfcFolderAndBadBytesAreRefused) {
+  // A UTF-8 local part (SMTPUTF8) is a folder of the same UTF-8 octets (the
+  // directory stores it in NFC); the domain is an A-label.
+  MailboxRef utf8{"xn--r8jz45g.xn--zckzah", "caf\xc3\xa9"};
+  ASSERT_TRUE(store_.deliver({utf8}, kMessage));
+  EXPECT_EQ(new_of(utf8).size(), 1u);
+  EXPECT_TRUE(fs::is_directory(fs::path(box(utf8)) / "new"));
+  EXPECT_EQ(*store_.mailbox_path(utf8), box(utf8));
+  // Malformed UTF-8, control bytes (C0, DEL, C1) never become a path.
+  for (const auto& bad :
+       {MailboxRef{"example.test", "a\xc0\xaf"}, MailboxRef{"example.test", "a\x01"},
+        MailboxRef{"example.test", "a\x7f"}, MailboxRef{"example.test", "a\xc2\x85"},
+        MailboxRef{"example.test", "a\nb"}, MailboxRef{"exa\xff", "x"}}) {
+    EXPECT_FALSE(store_.deliver({bad}, kMessage)) << bad.address();
+    EXPECT_FALSE(store_.mailbox_path(bad)) << bad.address();
+  }
+}
+
 // Tests run as root, so permissions cannot make a directory unwritable; a
 // regular FILE where a directory should be makes link()/open() fail instead.
 TEST_F(MaildirTest, FailureInLaterMailboxLeavesNothing) {

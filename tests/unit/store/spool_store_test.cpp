@@ -55,6 +55,7 @@ void expect_same(const QueueEntry& a, const QueueEntry& b) {
   EXPECT_EQ(a.size, b.size);
   EXPECT_EQ(a.eight_bit, b.eight_bit);
   EXPECT_EQ(a.delay_warned, b.delay_warned);
+  EXPECT_EQ(a.smtputf8, b.smtputf8);
   ASSERT_EQ(a.recipients.size(), b.recipients.size());
   for (std::size_t i = 0; i < a.recipients.size(); ++i) {
     const auto &x = a.recipients[i], &y = b.recipients[i];
@@ -130,6 +131,44 @@ TEST(SpoolFormat, NullSenderRoundTrip) {
   ASSERT_TRUE(back);
   EXPECT_TRUE(back->null_sender());
   EXPECT_TRUE(back->delay_warned);
+}
+
+TEST(SpoolFormat, SmtpUtf8RoundTrip) {
+  // RFC 6531: the envelope records that the message came with SMTPUTF8;
+  // UTF-8 addresses are %XX-escaped like every other 8-bit byte.
+  auto e = sample("5A");
+  e.smtputf8 = true;
+  e.sender = "j\xc3\xb6rg@xn--r8jz45g.xn--zckzah";
+  e.recipients[0].address = "\xe3\x81\x82@dest.test";
+  auto text = spool::format_envelope(e);
+  EXPECT_NE(text.find("\nsmtputf8 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nsender j%C3%B6rg@xn--r8jz45g.xn--zckzah\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nrcpt %E3%81%82@dest.test\n"), std::string::npos) << text;
+  auto back = spool::parse_envelope(text);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_TRUE(back->smtputf8);
+  expect_same(e, *back);
+}
+
+TEST(SpoolFormat, EnvelopesWithoutSmtpUtf8KeyStillRead) {
+  // An envelope written before the key existed (and every ASCII one now:
+  // the key is only written when set) reads as smtputf8 = false.
+  auto e = sample("5B");
+  auto text = spool::format_envelope(e);
+  EXPECT_EQ(text.find("smtputf8"), std::string::npos) << text;
+  auto back = spool::parse_envelope(text);
+  ASSERT_TRUE(back);
+  EXPECT_FALSE(back->smtputf8);
+  // Explicit 0 reads; a bad value, or the key twice, is refused.
+  std::string zero = text;
+  zero.insert(zero.find("rcpt "), "smtputf8 0\n");
+  ASSERT_TRUE(spool::parse_envelope(zero));
+  std::string bad = text;
+  bad.insert(bad.find("rcpt "), "smtputf8 yes\n");
+  EXPECT_FALSE(spool::parse_envelope(bad));
+  std::string twice = text;
+  twice.insert(twice.find("rcpt "), "smtputf8 1\nsmtputf8 1\n");
+  EXPECT_FALSE(spool::parse_envelope(twice));
 }
 
 TEST(SpoolFormat, EscapeTable) {

@@ -85,7 +85,17 @@ TEST(AddressRules, Table) {
       {"alice.@example.test", false, ""},
       {"al..ice@example.test", false, ""},
       {"\"alice\"@example.test", false, ""},
-      {"al\xc3\xa9@example.test", false, ""},
+      // RFC 6531/6532: UTF-8 local parts (stored NFC), U-label domains (stored
+      // as A-labels); malformed UTF-8 and C1 controls are refused.
+      {"Al\xc3\xa9@example.test", true, "al\xc3\xa9@example.test"},
+      {"ale\xcc\x81@example.test", true, "al\xc3\xa9@example.test"},
+      {"user@\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88", true,
+       "user@xn--r8jz45g.xn--zckzah"},
+      {"user@XN--R8JZ45G.xn--zckzah", true, "user@xn--r8jz45g.xn--zckzah"},
+      {"user@xn--zz.test", false, ""},
+      {"al\xc0\xaf@example.test", false, ""},
+      {"al\xc2\x85@example.test", false, ""},
+      {"al\xe3\x81@example.test", false, ""},
       {"a@b@example.test", false, ""},
       {"alice@exa_mple.test", false, ""},
       {"alice@-example.test", false, ""},
@@ -104,6 +114,28 @@ TEST(AddressRules, Table) {
       EXPECT_FALSE(r.error().temporary);
     }
   }
+}
+
+TEST_F(DirectoryTest, InternationalisedNamesAreOneKey) {
+  // The U-label and A-label spellings of a domain are one domain; a local
+  // part matches in NFC whatever form the lookup uses.
+  add_domain("\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88");
+  EXPECT_FALSE(dir_->add_domain("xn--r8jz45g.xn--zckzah"));  // the same domain
+  EXPECT_EQ(*dir_->list_domains(), (std::vector<std::string>{"xn--r8jz45g.xn--zckzah"}));
+  EXPECT_TRUE(
+      *dir_->is_local_domain("\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88"));
+  add_user("caf\x65\xcc\x81@xn--r8jz45g.xn--zckzah");  // decomposed: stored NFC
+  EXPECT_FALSE(
+      dir_->add_user("CAF\xc3\xa9@\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88",
+                     a_hash(), std::nullopt));  // duplicate
+  auto a = dir_->find_account(
+      "caf\xc3\xa9@\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88");
+  ASSERT_TRUE(a && a->has_value());
+  EXPECT_EQ((*a)->address, "caf\xc3\xa9@xn--r8jz45g.xn--zckzah");
+  EXPECT_EQ((*a)->mailbox, (MailboxRef{"xn--r8jz45g.xn--zckzah", "caf\xc3\xa9"}));
+  auto r = dir_->resolve("Caf\x65\xcc\x81@XN--R8JZ45G.xn--zckzah");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->kind, Resolution::Kind::Local);
 }
 
 TEST_F(DirectoryTest, DomainsCrud) {
