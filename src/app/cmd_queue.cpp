@@ -87,7 +87,8 @@ int show(const Config&, SpoolStore& spool, const std::string& id) {
               << (r.status == RecipientStatus::kPending ? when(r.next_attempt) : "-") << "\n"
               << "  status-code: " << (r.status_code.empty() ? "-" : r.status_code) << "\n"
               << "  remote-mta: " << (r.remote_mta.empty() ? "-" : r.remote_mta) << "\n"
-              << "  diagnostic: " << (r.diagnostic.empty() ? "-" : r.diagnostic) << "\n";
+              << "  diagnostic: " << (r.diagnostic.empty() ? "-" : r.diagnostic) << "\n"
+              << "  stage: " << (r.stage.empty() ? "-" : r.stage) << "\n";
   }
   auto m = spool.read_message(id);
   if (m) std::cout << "\n" << mail::header_section(*m);

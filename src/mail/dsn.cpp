@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "mail/date.hpp"
+#include "mail/ip.hpp"
+#include "mail/received.hpp"
 
 namespace tegami::mail {
 
@@ -72,6 +74,19 @@ void wrap(std::string& out, std::string_view text, std::size_t width = 76) {
 
 }  // namespace
 
+std::string in_reply_to(std::string_view stage) {
+  if (stage.empty()) return {};
+  std::string s = ascii(stage, 64);
+  if (s == "greeting") return "in reply to the initial greeting";
+  if (s == "end of data") return "in reply to end of DATA command";
+  return "in reply to " + s + " command";
+}
+
+bool is_dns_name(std::string_view remote_mta) {
+  if (remote_mta.empty() || remote_mta.front() == '[') return false;
+  return !normalize_ip(remote_mta).has_value();  // a bare IP (spool entries of old versions)
+}
+
 std::string fold_field(std::string_view name, std::string_view value) {
   std::string out(name);
   out += ':';
@@ -130,6 +145,12 @@ std::string build_dsn(const DsnReport& r) {
   while (original_headers.find(boundary) != std::string_view::npos) boundary += "=_";
 
   std::string msg;
+  LocalStamp stamp;
+  stamp.by_host = host;
+  stamp.id = ascii(r.dsn_id, 64);
+  stamp.time = r.now;
+  stamp.offset_minutes = r.offset_minutes;
+  msg += "Received: " + format_local_received(stamp) + "\r\n";
   msg += "From: Mail Delivery System <MAILER-DAEMON@" + host + ">\r\n";
   msg += fold_field("To", "<" + sender + ">") + "\r\n";
   msg += failed ? "Subject: Undelivered Mail Returned to Sender\r\n"
@@ -166,12 +187,16 @@ std::string build_dsn(const DsnReport& r) {
   for (const auto& rc : r.recipients) {
     std::string line = "<" + ascii(rc.final_recipient, 400) + ">: ";
     if (rc.action == DsnAction::kDelayed) line += "delivery delayed: ";
-    if (!rc.remote_mta.empty()) line += "host " + ascii(rc.remote_mta, 255) + " said: ";
+    const bool reply = rc.diagnostic.rfind("smtp;", 0) == 0;
+    if (!rc.remote_mta.empty())
+      line += "host " + ascii(rc.remote_mta, 255) + (reply ? " said: " : ": ");
     auto semi = rc.diagnostic.find(';');
     std::string_view diag = rc.diagnostic;
     if (semi != std::string::npos) diag = std::string_view(rc.diagnostic).substr(semi + 1);
     while (!diag.empty() && diag.front() == ' ') diag.remove_prefix(1);
     line += diag.empty() ? "(no further detail)" : ascii(diag);
+    // The stage belongs here, not in Diagnostic-Code (the reply alone).
+    if (reply && !diag.empty() && !rc.stage.empty()) line += " (" + in_reply_to(rc.stage) + ")";
     wrap(msg, line);
     if (rc.action == DsnAction::kDelayed && rc.will_retry_until)
       wrap(msg, "The mail system will retry until " + date(*rc.will_retry_until, r.offset_minutes) +
@@ -191,7 +216,8 @@ std::string build_dsn(const DsnReport& r) {
     msg += fold_field("Final-Recipient", "rfc822; " + ascii(rc.final_recipient, 400)) + "\r\n";
     msg += rc.action == DsnAction::kFailed ? "Action: failed\r\n" : "Action: delayed\r\n";
     msg += "Status: " + status_of(rc) + "\r\n";
-    if (!rc.remote_mta.empty())
+    // RFC 3464 §2.3.5: optional, its name type "dns"; no DNS name, no field.
+    if (is_dns_name(rc.remote_mta))
       msg += fold_field("Remote-MTA", "dns; " + ascii(rc.remote_mta, 255)) + "\r\n";
     if (!rc.diagnostic.empty()) msg += fold_field("Diagnostic-Code", ascii(rc.diagnostic)) + "\r\n";
     if (rc.last_attempt.time_since_epoch().count() != 0)

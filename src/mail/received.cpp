@@ -455,4 +455,11 @@ std::string format_received(const ReceivedStamp& st) {
   return out;
 }
 
+std::string format_local_received(const LocalStamp& st) {
+  std::string out = "from localhost\r\n\tby " + sanitize_client_text(st.by_host) + " (tegami)";
+  if (!st.id.empty()) out += " id " + sanitize_client_text(st.id);
+  out += "; " + format_rfc5322_date(st.time, st.offset_minutes);
+  return out;
+}
+
 }  // namespace tegami::mail

@@ -81,4 +81,22 @@ struct ReceivedStamp {
 // parentheses, backslashes, '<', '>' and ';' in it become '?'.
 std::string format_received(const ReceivedStamp& stamp);
 
+// What tegami knows about a message it writes itself (a bounce, a delay
+// warning): no SMTP client, so no HELO, address or protocol.
+struct LocalStamp {
+  std::string by_host;  // our hostname
+  std::string id;       // the new message's queue id
+  std::chrono::system_clock::time_point time;
+  int offset_minutes = 0;  // the server's zone, east of UTC
+};
+
+// "from localhost\r\n\tby HOST (tegami) id ID; DATE": the same layout as
+// format_received() (folded before "by", same sanitising, same "(tegami)"
+// comment) so that parse_received() and `tegami trace` read it like any of our
+// fields. "localhost" says the message was made on this host (RFC 5321 §4.4
+// requires a From-domain; RFC 5322 §3.6.7 allows any tokens); there is no
+// "with" clause because no protocol carried it. The value, without
+// "Received: " and without the final CRLF.
+std::string format_local_received(const LocalStamp& stamp);
+
 }  // namespace tegami::mail

@@ -31,6 +31,7 @@ std::string Bouncer::build(const QueueEntry& entry, const std::vector<std::size_
   mail::DsnReport r;
   r.reporting_mta = options_.hostname;
   r.queue_id = entry.id;
+  r.dsn_id = dsn_id;
   r.sender = entry.sender;
   r.arrival = entry.created;
   r.now = clock_.now();
@@ -45,6 +46,7 @@ std::string Bouncer::build(const QueueEntry& entry, const std::vector<std::size_
     rc.status = q.status_code;
     rc.remote_mta = q.remote_mta;
     rc.diagnostic = q.diagnostic;
+    rc.stage = q.stage;
     rc.last_attempt = q.last_attempt;
     if (action == mail::DsnAction::kDelayed)
       rc.will_retry_until = entry.created + options_.lifetime;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "mail/dsn.hpp"
 #include "proto/smtp/data_encoder.hpp"
 #include "server/next_hop.hpp"
 
@@ -41,6 +42,15 @@ DeliveryOutcome everyone(const Error& e) {
 }
 
 }  // namespace
+
+std::string DeliveryAgent::remote_mta_of(const Target& t) {
+  // RFC 3464 §2.3.5: the Remote-MTA is named with mta-name-type "dns". A
+  // next hop given as an IP (a route) has no name: it is recorded as an
+  // address literal, which the DSN leaves out of Remote-MTA (mail/dsn.hpp).
+  if (!t.literal) return t.host;
+  return t.address.is_v6() ? "[IPv6:" + t.address.to_string() + "]"
+                           : "[" + t.address.to_string() + "]";
+}
 
 DeliveryAgent::DeliveryAgent(asio::any_io_executor executor, net::DnsResolver& resolver,
                              DeliveryOptions options)
@@ -88,7 +98,7 @@ net::awaitable<Result<std::vector<DeliveryAgent::Target>>> DeliveryAgent::plan(
   bool temporary = false;
   for (const auto& h : hops) {
     if (h.literal) {
-      targets.push_back(Target{h.host, asio::ip::make_address(h.host), h.port});
+      targets.push_back(Target{h.host, asio::ip::make_address(h.host), h.port, true});
       continue;
     }
     auto a = co_await resolver_.lookup_addresses(h.host);
@@ -97,7 +107,7 @@ net::awaitable<Result<std::vector<DeliveryAgent::Target>>> DeliveryAgent::plan(
       temporary = temporary || a.status == net::DnsStatus::kTempFail;
       continue;
     }
-    for (const auto& addr : a.addresses) targets.push_back(Target{h.host, addr, h.port});
+    for (const auto& addr : a.addresses) targets.push_back(Target{h.host, addr, h.port, false});
   }
   if (targets.empty()) {
     if (implicit_mx && !temporary)
@@ -137,6 +147,9 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
 
   Error last = Error::temp("no address to deliver to", 451, "4.4.1");
   std::string last_mta, last_relay = "none";
+  // When the last host failed with a reply of its own (a 421 greeting, a
+  // refused EHLO), that reply is the diagnostic ("smtp; ..."), with its stage.
+  std::optional<smtp::RecipientOutcome> last_reply;
   for (const auto& t : *planned) {
     std::string peer = fmt::format("{}[{}]:{}", t.host, t.address.to_string(), t.port);
     net::tcp::endpoint ep(t.address, t.port);
@@ -150,6 +163,7 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
         spdlog::info("queue {} {}", request.session_id, failure);
         last = Error::temp(failure, 451, "4.4.1");
         last_mta.clear();
+        last_reply.reset();
         last_relay = peer;
         conversation.reset();
         break;
@@ -172,15 +186,18 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
     if (session.host_failed()) {
       std::string reason = "host " + peer + " failed";
       std::string status = "4.4.0";
+      last_reply.reset();
       for (const auto& o : oc) {
         if (o.result != smtp::RecipientResult::kTemporary) continue;
         reason = o.reply;
         status = o.status;
+        if (o.from_server) last_reply = o;
         break;
       }
-      spdlog::info("queue {} {}: {}; trying the next host", request.session_id, peer, reason);
+      spdlog::info("queue {} {}: {}{}; trying the next host", request.session_id, peer, reason,
+                   last_reply ? " (" + mail::in_reply_to(last_reply->stage) + ")" : "");
       last = Error::temp(reason, 451, status);
-      last_mta = t.host;
+      last_mta = remote_mta_of(t);
       last_relay = peer;
       continue;
     }
@@ -188,15 +205,21 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
       const auto& o = oc[k];
       out[k].result = o.result;
       out[k].status = o.status;
+      // RFC 3464 §2.3.6: the server's reply alone; the stage is kept apart
+      // (the DSN's text part says "in reply to RCPT TO command").
       out[k].diagnostic = (o.from_server ? "smtp; " : "X-Tegami; ") + o.reply;
-      if (o.from_server && !o.stage.empty()) out[k].diagnostic += " (in reply to " + o.stage + ")";
-      out[k].remote_mta = t.host;
+      out[k].stage = o.from_server ? o.stage : std::string();
+      out[k].remote_mta = remote_mta_of(t);
       out[k].relay = peer;
     }
     co_return out;
   }
   for (auto& o : out) {
     o = everyone(last);
+    if (last_reply) {
+      o.diagnostic = "smtp; " + last_reply->reply;
+      o.stage = last_reply->stage;
+    }
     o.remote_mta = last_mta;
     o.relay = last_relay;
   }

@@ -58,9 +58,12 @@ struct DeliveryRequest {
 struct DeliveryOutcome {
   smtp::RecipientResult result = smtp::RecipientResult::kTemporary;
   std::string status;      // RFC 3463
-  std::string diagnostic;  // RFC 3464 Diagnostic-Code: "smtp; ..." or "X-Tegami; ..."
-  std::string remote_mta;  // host name that answered, "" when none
-  std::string relay;       // "host[ip]:port" for logs, "none" when no connection was made
+  std::string diagnostic;  // RFC 3464 Diagnostic-Code: "smtp; <reply>" or "X-Tegami; ..."
+  // The server that answered: the MX or route host name; "[IP]" when the
+  // next hop was an address literal (no name to give); "" when none answered.
+  std::string remote_mta;
+  std::string stage;  // the command an "smtp;" reply answered ("RCPT TO"), else ""
+  std::string relay;  // "host[ip]:port" for logs, "none" when no connection was made
 };
 
 struct DeliveryOptions {
@@ -87,10 +90,13 @@ class DeliveryAgent {
 
  private:
   struct Target {
-    std::string host;  // for Remote-MTA
+    std::string host;  // the MX or route host name; the address itself for an IP route
     asio::ip::address address;
     std::uint16_t port;
+    bool literal = false;  // the next hop was an IP address: no host name
   };
+  // What the queue records as remote-mta for a target (see DeliveryOutcome).
+  static std::string remote_mta_of(const Target& t);
   // The addresses to try, or a final outcome for everyone (error) instead.
   net::awaitable<Result<std::vector<Target>>> plan(const std::string& domain);
   // One SMTP session over a connected stream (closed on return). False when

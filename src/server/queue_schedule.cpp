@@ -19,6 +19,7 @@ RecipientStatus apply_outcome(QueueRecipient& r, const DeliveryOutcome& o, TimeP
   r.status_code = o.status;
   r.diagnostic = o.diagnostic;
   r.remote_mta = o.remote_mta;
+  r.stage = o.stage;
   switch (o.result) {
     case smtp::RecipientResult::kDelivered:
       r.status = RecipientStatus::kDelivered;

@@ -55,7 +55,10 @@ struct QueueRecipient {
   TimePoint last_attempt{};  // epoch when never tried
   std::string status_code;   // RFC 3463 of the last outcome ("5.1.1"), "" when none
   std::string diagnostic;    // RFC 3464 Diagnostic-Code: "smtp; 550 5.1.1 ..." or "X-Tegami; ..."
-  std::string remote_mta;    // the host that answered last, "" when none
+  // The host that answered last: its DNS name (the MX or route host), or an
+  // address literal "[192.0.2.1]" for a route given as an IP; "" when none.
+  std::string remote_mta;
+  std::string stage;  // the command an "smtp;" diagnostic answered ("RCPT TO"), "" when none
 };
 
 struct QueueEntry {

@@ -284,18 +284,32 @@ class Pop3PoplibTest(unittest.TestCase):
         return msgs
 
     def test_capa(self):
+        """RFC 2449 §5: "Capabilities available in the AUTHORIZATION state MUST
+        be announced in both states": the list after login is the same list,
+        USER and SASL included, although USER and AUTH then answer -ERR."""
         p = pop(self.srv)
         try:
+            seen = {}
             for when in ("before login", "after login"):
                 caps = p.capa()
+                seen[when] = caps
                 for c in ("TOP", "USER", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING",
                           "SASL", "IMPLEMENTATION"):
                     self.assertIn(c, caps, f"{when}: {caps}")
                 self.assertIn("PLAIN", caps["SASL"], caps)
                 self.assertTrue(caps["IMPLEMENTATION"], caps)
+                # Not enforced, so never announced.
+                self.assertNotIn("LOGIN-DELAY", caps)
+                self.assertNotIn("EXPIRE", caps)
                 if when == "before login":
                     p.user(addr("hank"))
                     p.pass_(PASSWORD)
+            self.assertEqual(seen["before login"], seen["after login"])
+            self.assertEqual(p.stat()[0], 0)  # in TRANSACTION indeed
+            for cmd in (f"USER {addr('hank')}", "AUTH PLAIN", "STLS"):
+                with self.assertRaises(poplib.error_proto) as e:
+                    p._shortcmd(cmd)
+                self.assertIn("-ERR command not valid in this state", str(e.exception), cmd)
         finally:
             p.quit()
 

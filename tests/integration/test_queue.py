@@ -83,13 +83,33 @@ def dsn_parts(raw):
     return parts[0].get_payload(), dict(status[0].items()), per_rcpt, parts[2].get_payload()
 
 
+def unfold(text):
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def dsn_received(raw):
+    """The DSN's own Received: fields (the part before its From:), unfolded."""
+    head = raw.split(b"\nFrom: ", 1)[0].decode()
+    return [unfold(v) for v in re.findall(r"(?m)^Received: (.*(?:\n[ \t].*)*)", head)]
+
+
+def trace_json(raw):
+    """`tegami trace --format json` of a message, as the operator would run it."""
+    p = subprocess.run([a_bin(), "trace", "--format", "json", "-"], input=raw,
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    import json
+    return json.loads(p.stdout)
+
+
 class FakeSmtp:
     """A scripted SMTP peer. `rcpt(addr)` and `data_end(n)` return reply lines;
     every transaction is recorded with the exact DATA bytes (dot-stuffed, as
     received on the wire)."""
 
     def __init__(self, ehlo=("PIPELINING", "8BITMIME", "SIZE 10000000"), rcpt=None,
-                 data_end=None, starttls=None):
+                 data_end=None, starttls=None, greeting="220 fake.test ESMTP"):
+        self.greeting = greeting
         self.ehlo = ehlo
         self.rcpt = rcpt or (lambda addr: "250 2.1.5 Ok")
         self.data_end = data_end or (lambda n: "250 2.0.0 Ok: queued")
@@ -142,7 +162,14 @@ class FakeSmtp:
                     self.active -= 1
                     counted[0] = False
         try:
-            out("220 fake.test ESMTP")
+            out(self.greeting)
+            if not self.greeting.startswith("220"):
+                # A refusal at the greeting: wait for the client's QUIT.
+                line = f.readline()
+                if line[:4].upper() == b"QUIT":
+                    done()
+                    out("221 2.0.0 Bye")
+                return
             while True:
                 line = f.readline()
                 if not line:
@@ -329,11 +356,27 @@ class RouteDeliveryTest(QueueTestCase):
         self.assertEqual(r["Final-Recipient"], f"rfc822; carol@{DEST}")
         self.assertEqual(r["Action"], "failed")
         self.assertEqual(r["Status"], "5.1.1")
-        self.assertEqual(r["Remote-MTA"], "dns; 127.0.0.1")
-        diag = re.sub(r"\s+", " ", r["Diagnostic-Code"])
+        # The route is an IP: no DNS name, so no Remote-MTA (RFC 3464 §2.3.5,
+        # type "dns"); the text part names the address literal instead.
+        self.assertNotIn("Remote-MTA", r)
+        # Diagnostic-Code: B's reply alone; the stage is in the text part.
+        diag = unfold(r["Diagnostic-Code"])
         self.assertTrue(diag.startswith("smtp; 550 5.1.1 <carol@dest.test>"), diag)
-        self.assertIn("(in reply to RCPT TO)", diag)
-        self.assertIn("carol@dest.test", text)
+        self.assertNotIn("in reply to", diag)
+        self.assertRegex(unfold(text), r"<carol@dest\.test>: host \[127\.0\.0\.1\] said: 550 5\.1\.1 "
+                                       r"<carol@dest\.test>.* \(in reply to RCPT TO command\)")
+        # Our own Received: on the DSN, which `tegami trace` reads as one hop.
+        dsn_id = re.search(r"Message-ID: <([0-9A-F]+)\.dsn@mail\.example\.test>",
+                           raw.decode()).group(1)
+        rx = dsn_received(raw)
+        self.assertEqual(len(rx), 1, rx)
+        self.assertRegex(rx[0], r"^from localhost by mail\.example\.test \(tegami\) id "
+                                + dsn_id + r"; \w{3}, \d{1,2} \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}$")
+        hops = trace_json(raw)["hops"]
+        self.assertEqual(len(hops), 1, hops)
+        self.assertEqual(hops[0]["by_host"], "mail.example.test")
+        self.assertEqual(hops[0]["id"], dsn_id)
+        self.assertIsNotNone(hops[0]["time"], hops)
         self.assertIn("Subject: mixed", headers)
         self.assertIn("Message-ID: <mixed@example.test>", headers)
         self.assertNotIn("starts with a dot", raw.decode())  # headers only, no body
@@ -367,8 +410,10 @@ class RouteDeliveryTest(QueueTestCase):
             s.mail(ALICE)
             for trick in (f"bob%{DEST}@{DOMAIN}", f"{DEST}!bob@{DOMAIN}", "bob@[127.0.0.1]",
                           f"@{DOMAIN}:bob@{DEST}"):
-                code, _ = s.rcpt(trick)
-                self.assertEqual(code, 554, trick)
+                # Raw RCPT: smtplib.quoteaddr() rewrites a source route
+                # ("<@a:b@c>" becomes "<@a>"), which would test something else.
+                code, text = s.docmd("RCPT", f"TO:<{trick}>")
+                self.assertEqual(code, 554, (trick, text))
 
     def test_remote_sender_gets_dsn_through_the_queue_and_never_a_bounce_of_a_bounce(self):
         b = self.dest(users=("bob",))
@@ -427,6 +472,42 @@ class MxDeliveryTest(QueueTestCase):
         self.assertIn("null MX", re.sub(r"\s+", " ", by["rfc822; x@null.test"]["Diagnostic-Code"]))
         self.assertEqual(by["rfc822; y@nowhere.test"]["Status"], "5.1.2")
         self.assertEqual(by["rfc822; y@nowhere.test"]["Action"], "failed")
+        # No remote MTA was involved: no Remote-MTA (RFC 3464 §2.3.5 MUST NOT).
+        self.assertNotIn("Remote-MTA", by["rfc822; x@null.test"])
+        self.assertNotIn("Remote-MTA", by["rfc822; y@nowhere.test"])
+        self.wait_queue_empty(a)
+
+    def test_dsn_names_the_mx_host_and_quotes_its_reply_alone(self):
+        """Remote-MTA is the MX host name connected to; Diagnostic-Code is the
+        MX's exact reply; the stage is in the text part (issue 12)."""
+        peer = FakeSmtp(rcpt=lambda addr: ("550 5.1.1 <%s>: User unknown" % addr
+                                           if addr.startswith("x@") else "250 2.1.5 Ok"))
+        self.addCleanup(peer.close)
+        dns = Dnsmasq(f"--mx-host={DEST},{DEST_HOST},10", f"--host-record={DEST_HOST},127.0.0.1")
+        self.addCleanup(dns.stop)
+        a = self.relay(**{"dns.servers": f'["127.0.0.1:{dns.port}"]',
+                          "relay.mx_port": str(peer.port)})
+        send(a, [f"x@{DEST}", f"ok@{DEST}"], message("to the mx"))
+        dsn = wait_for(lambda: self.dsns(a), 20)
+        self.assertTrue(dsn, a.log())
+        self.assertEqual(len(dsn), 1)
+        text, per_msg, per_rcpt, _ = dsn_parts(dsn[0])
+        self.assertEqual(per_msg["Reporting-MTA"], "dns; mail.example.test")
+        self.assertEqual(len(per_rcpt), 1, per_rcpt)
+        r = per_rcpt[0]
+        self.assertEqual(r["Final-Recipient"], f"rfc822; x@{DEST}")
+        self.assertEqual(r["Status"], "5.1.1")
+        self.assertEqual(r["Remote-MTA"], "dns; mx.dest.test")
+        self.assertEqual(unfold(r["Diagnostic-Code"]), f"smtp; 550 5.1.1 <x@{DEST}>: User unknown")
+        self.assertIn(f"<x@{DEST}>: host mx.dest.test said: 550 5.1.1 <x@{DEST}>: User unknown "
+                      "(in reply to RCPT TO command)", unfold(text))
+        self.assertRegex(dsn_received(dsn[0])[0],
+                         r"^from localhost by mail\.example\.test \(tegami\) id [0-9A-F]+; ")
+        # The queue recorded the same, field by field, while it held the entry
+        # (`queue show` would print it); the log names the MX too.
+        self.assertRegex(a.log(), r"to=<x@dest\.test> relay=mx\.dest\.test\[127\.0\.0\.1\]:\d+ .*"
+                                  r"status=bounced dsn=5\.1\.1 \(smtp; 550 5\.1\.1 <x@dest\.test>: "
+                                  r"User unknown\)")
         self.wait_queue_empty(a)
 
 
@@ -489,6 +570,26 @@ class RetryTest(QueueTestCase):
         self.assertIn("Connection refused", re.sub(r"\s+", " ", r["Diagnostic-Code"]))
         self.assertIn("Subject: expires", headers)
         self.assertRegex(a.log(), r"to=<bob@dest\.test> .*status=expired")
+        self.wait_queue_empty(a)
+
+    def test_host_refusal_is_quoted_with_its_stage(self):
+        """Every host refused at the greeting until the lifetime ended: the
+        bounce quotes the server's own reply (not a paraphrase), the stage is in
+        the text part, and a route given as an IP has no Remote-MTA."""
+        peer = FakeSmtp(greeting="421 4.3.2 fake.test busy, come back later")
+        self.addCleanup(peer.close)
+        a = self.relay(**route(peer.port), **{"queue.lifetime": '"3s"', "queue.retry": '["1s"]'})
+        send(a, [f"bob@{DEST}"], message("refused"))
+        dsn = wait_for(lambda: self.dsns(a), 30)
+        self.assertTrue(dsn, a.log())
+        text, _, per_rcpt, _ = dsn_parts(dsn[0])
+        r = per_rcpt[0]
+        self.assertEqual(r["Status"], "4.4.7")
+        self.assertEqual(unfold(r["Diagnostic-Code"]), "smtp; 421 4.3.2 fake.test busy, come back later")
+        self.assertNotIn("Remote-MTA", r)
+        self.assertIn("<bob@dest.test>: host [127.0.0.1] said: 421 4.3.2 fake.test busy, come back "
+                      "later (in reply to the initial greeting)", unfold(text))
+        self.assertGreaterEqual(peer.connections, 2)
         self.wait_queue_empty(a)
 
     def test_delay_warning_once(self):
@@ -581,9 +682,10 @@ class ClientBehaviourTest(QueueTestCase):
         send(a, [f"bob@{DEST}"], message("helo only"))
         dsn = wait_for(lambda: self.dsns(a), 20)
         self.assertTrue(dsn, a.log())
-        _, _, per_rcpt, _ = dsn_parts(dsn[0])
+        text, _, per_rcpt, _ = dsn_parts(dsn[0])
         self.assertEqual(per_rcpt[0]["Status"], "5.7.0")
-        self.assertIn("(in reply to end of data)", re.sub(r"\s+", " ", per_rcpt[0]["Diagnostic-Code"]))
+        self.assertEqual(unfold(per_rcpt[0]["Diagnostic-Code"]), "smtp; 554 5.7.0 content rejected")
+        self.assertIn("554 5.7.0 content rejected (in reply to end of DATA command)", unfold(text))
         self.assertEqual(len(peer.transactions), 1)
         self.assertNotIn("SIZE=", peer.transactions[0]["mail"])  # no ESMTP after HELO
 

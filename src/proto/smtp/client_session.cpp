@@ -245,7 +245,7 @@ void ClientSession::on_reply(const ServerReply& r, client::Actions& out) {
       case ClientState::kEhlo:
       case ClientState::kHelo:
       case ClientState::kStartTls:
-        fail_host(why, false, out);
+        fail_host_reply(r, false, out);
         return;
       default:
         settle_unknown(from_reply(r, stage_of(state_)));
@@ -279,7 +279,7 @@ void ClientSession::on_reply(const ServerReply& r, client::Actions& out) {
 
 void ClientSession::on_greeting(const ServerReply& r, client::Actions& out) {
   if (r.kind() != 2) {
-    fail_host(fmt::format("{} refused to talk to us: {}", config_.peer, r.text()), true, out);
+    fail_host_reply(r, true, out);
     return;
   }
   out.emplace_back(client::Send{"EHLO " + config_.helo_name + "\r\n"});
@@ -331,7 +331,7 @@ void ClientSession::on_ehlo(const ServerReply& r, client::Actions& out) {
     enter_state(ClientState::kHelo);
     return;
   }
-  fail_host(fmt::format("{} refused EHLO: {}", config_.peer, r.text()), true, out);
+  fail_host_reply(r, true, out);
 }
 
 void ClientSession::on_helo(const ServerReply& r, client::Actions& out) {
@@ -339,7 +339,7 @@ void ClientSession::on_helo(const ServerReply& r, client::Actions& out) {
     start_transaction(out);
     return;
   }
-  fail_host(fmt::format("{} refused HELO: {}", config_.peer, r.text()), true, out);
+  fail_host_reply(r, true, out);
 }
 
 void ClientSession::on_starttls(const ServerReply& r, client::Actions& out) {
@@ -483,6 +483,22 @@ void ClientSession::close(client::Actions& out) {
                       stage_of(state_)));
   out.emplace_back(client::Close{});
   enter_state(ClientState::kClosed);
+}
+
+void ClientSession::fail_host_reply(const ServerReply& r, bool polite, client::Actions& out) {
+  // The server's own words, exactly (they become "smtp; <reply>" in a DSN,
+  // RFC 3464 §2.3.6) with the stage they answered. Temporary whatever the
+  // code: the next host may do better (RFC 5321 §5.1).
+  host_failed_ = true;
+  RecipientOutcome o = from_reply(r, stage_of(state_));
+  o.result = RecipientResult::kTemporary;
+  o.status = "4.4.0";
+  settle_unknown(o);
+  if (polite) {
+    quit(out);
+  } else {
+    close(out);
+  }
 }
 
 void ClientSession::fail_host(std::string why, bool polite, client::Actions& out) {

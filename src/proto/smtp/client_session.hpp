@@ -169,6 +169,7 @@ class ClientSession {
   // The session failed before the transaction: every recipient temporary;
   // QUIT first when `polite` (the server is still talking), else Close.
   void fail_host(std::string why, bool polite, client::Actions& out);
+  void fail_host_reply(const ServerReply& r, bool polite, client::Actions& out);
   // Every recipient without an outcome gets `o`.
   void settle_unknown(const RecipientOutcome& o);
   // The connection ended (lost, timeout, bad reply) while waiting in state_.

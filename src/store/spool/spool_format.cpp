@@ -102,6 +102,9 @@ std::string format_envelope(const QueueEntry& e) {
     out += fmt::format("status-code {}\n", escape_value(r.status_code));
     out += fmt::format("remote-mta {}\n", escape_value(r.remote_mta));
     out += fmt::format("diagnostic {}\n", escape_value(r.diagnostic));
+    // Optional (issue 12): written only when set, so that most envelopes stay
+    // readable by versions that do not know the key.
+    if (!r.stage.empty()) out += fmt::format("stage {}\n", escape_value(r.stage));
   }
   out += "end\n";
   return out;
@@ -116,7 +119,7 @@ Result<QueueEntry> parse_envelope(std::string_view text) {
                                                   "size", "eight-bit", "delay-warned"};
   const std::set<std::string_view> kRcptKeys = {"status",       "attempts",    "next-attempt",
                                                 "last-attempt", "status-code", "remote-mta",
-                                                "diagnostic"};
+                                                "diagnostic",   "stage"};
   while (pos < text.size()) {
     auto nl = text.find('\n', pos);
     if (nl == std::string_view::npos) return fail(bad(line_no + 1, "no line end (truncated?)"));
@@ -182,6 +185,8 @@ Result<QueueEntry> parse_envelope(std::string_view text) {
         r.remote_mta = *value;
       } else if (key == "diagnostic") {
         r.diagnostic = *value;
+      } else if (key == "stage") {
+        r.stage = *value;
       }
     }
     if (!ok) return fail(bad(line_no, "bad value for '" + key + "'"));

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "mail/header.hpp"
+#include "mail/received.hpp"
 
 namespace tegami::mail {
 namespace {
@@ -22,6 +23,7 @@ DsnReport report() {
   DsnReport r;
   r.reporting_mta = "mail.example.test";
   r.queue_id = "0123456789ABCDEF";
+  r.dsn_id = "00000000000000AA";
   r.sender = "alice@example.test";
   r.arrival = TimePoint(seconds(1700000000));
   r.now = TimePoint(seconds(1700000100));
@@ -32,6 +34,7 @@ DsnReport report() {
   rc.status = "5.1.1";
   rc.remote_mta = "mx.dest.test";
   rc.diagnostic = "smtp; 550 5.1.1 <bob@dest.test>: Recipient address rejected: User unknown";
+  rc.stage = "RCPT TO";
   rc.last_attempt = TimePoint(seconds(1700000090));
   r.recipients.push_back(rc);
   r.original = kOriginal;
@@ -81,6 +84,93 @@ TEST(Dsn, FailedReport) {
   }
   EXPECT_EQ(m.find("SECRET BODY"), std::string::npos) << "the body must not be returned";
   EXPECT_EQ(m.find("Will-Retry-Until"), std::string::npos);
+}
+
+// Issue 12: the reply alone in Diagnostic-Code; the stage in the text part.
+TEST(Dsn, StageInTextNotInDiagnostic) {
+  auto m = build_dsn(report());
+  auto status = m.find("Content-Type: message/delivery-status");
+  ASSERT_NE(status, std::string::npos);
+  auto diag = m.find("Diagnostic-Code: ", status);
+  ASSERT_NE(diag, std::string::npos);
+  auto diag_end = m.find("\r\nLast-Attempt-Date:", diag);
+  ASSERT_NE(diag_end, std::string::npos);
+  EXPECT_EQ(m.substr(diag, diag_end - diag),
+            "Diagnostic-Code: smtp; 550 5.1.1 <bob@dest.test>: Recipient address rejected:\r\n"
+            " User unknown");
+  // Text part (before the delivery-status part), unfolded.
+  std::string text;
+  for (char c : m.substr(0, status))
+    if (c != '\r') text += c == '\n' ? ' ' : c;
+  EXPECT_NE(text.find("<bob@dest.test>: host mx.dest.test said: 550 5.1.1 <bob@dest.test>: "
+                      "Recipient address rejected: User unknown (in reply to RCPT TO command)"),
+            std::string::npos)
+      << m;
+  EXPECT_EQ(m.find("in reply to", status), std::string::npos) << "only in the text part";
+}
+
+TEST(Dsn, InReplyToWording) {
+  EXPECT_EQ(in_reply_to("RCPT TO"), "in reply to RCPT TO command");
+  EXPECT_EQ(in_reply_to("MAIL FROM"), "in reply to MAIL FROM command");
+  EXPECT_EQ(in_reply_to("DATA"), "in reply to DATA command");
+  EXPECT_EQ(in_reply_to("end of data"), "in reply to end of DATA command");
+  EXPECT_EQ(in_reply_to("greeting"), "in reply to the initial greeting");
+  EXPECT_EQ(in_reply_to(""), "");
+}
+
+TEST(Dsn, NoStageForOurOwnDiagnostics) {
+  auto r = report();
+  r.recipients[0].diagnostic = "X-Tegami; lost connection with mx while waiting for RCPT TO";
+  auto m = build_dsn(r);
+  EXPECT_NE(m.find("host mx.dest.test: lost connection"), std::string::npos) << m;
+  EXPECT_EQ(m.find("command)"), std::string::npos) << m;
+}
+
+// RFC 3464 §2.3.5: Remote-MTA is "dns; NAME"; an address has no DNS name.
+TEST(Dsn, RemoteMtaOnlyForHostNames) {
+  EXPECT_TRUE(is_dns_name("mx.dest.test"));
+  EXPECT_FALSE(is_dns_name(""));
+  EXPECT_FALSE(is_dns_name("[192.0.2.1]"));
+  EXPECT_FALSE(is_dns_name("[IPv6:2001:db8::1]"));
+  EXPECT_FALSE(is_dns_name("192.0.2.1"));  // written by older versions
+  EXPECT_FALSE(is_dns_name("2001:db8::1"));
+  for (const char* literal : {"[192.0.2.1]", "192.0.2.1", "[IPv6:2001:db8::1]"}) {
+    auto r = report();
+    r.recipients[0].remote_mta = literal;
+    auto m = build_dsn(r);
+    expect_well_formed(m);
+    EXPECT_EQ(m.find("Remote-MTA"), std::string::npos) << literal << "\n" << m;
+    EXPECT_NE(m.find(std::string("host ") + literal + " said: 550 5.1.1"), std::string::npos)
+        << literal << "\n"
+        << m;
+    EXPECT_NE(m.find("Diagnostic-Code: smtp; 550 5.1.1"), std::string::npos);
+  }
+}
+
+// Like every message tegami writes, the DSN opens with our Received: field,
+// which the trace parser reads back.
+TEST(Dsn, ReceivedFieldFirst) {
+  auto m = build_dsn(report());
+  ASSERT_EQ(m.rfind("Received: from localhost\r\n\tby mail.example.test (tegami) id "
+                    "00000000000000AA; Tue, 14 Nov 2023 22:15:00 +0000\r\nFrom: ",
+                    0),
+            0u)
+      << m.substr(0, 200);
+  auto h = parse_header(m);
+  ASSERT_NE(h.find("Received"), nullptr);
+  auto rx = parse_received(h.find("Received")->value);
+  EXPECT_EQ(rx.by_host, "mail.example.test");
+  EXPECT_EQ(rx.id, "00000000000000AA");
+  EXPECT_TRUE(rx.has_from);
+  EXPECT_EQ(rx.helo, "localhost");
+  EXPECT_TRUE(rx.date.has_value());
+  EXPECT_TRUE(rx.problems.empty());
+  // The id is sanitised like any of our Received: values.
+  auto r = report();
+  r.dsn_id = "X; by evil\r\nBcc: v@example.net";
+  auto bad = build_dsn(r);
+  expect_well_formed(bad);
+  EXPECT_EQ(bad.find("\r\nBcc:"), std::string::npos);
 }
 
 TEST(Dsn, DelayedReport) {

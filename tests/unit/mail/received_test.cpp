@@ -413,6 +413,31 @@ TEST(Received, FormatRoundTrips) {
   EXPECT_TRUE(r.problems.empty());
 }
 
+TEST(Received, FormatLocalRoundTrips) {
+  LocalStamp st;
+  st.by_host = "mail.tegami.test";
+  st.id = "14D2260DF800001";
+  st.time = sys_days{year{2024} / 3 / 5} + hours{7} + minutes{8} + seconds{9};
+  st.offset_minutes = -5 * 60;
+  std::string v = format_local_received(st);
+  EXPECT_EQ(v,
+            "from localhost\r\n"
+            "\tby mail.tegami.test (tegami) id 14D2260DF800001; Tue, 5 Mar 2024 02:08:09 -0500");
+  std::string unfolded;
+  for (char c : v)
+    if (c != '\r' && c != '\n') unfolded.push_back(c);
+  auto r = parse_received(unfolded);
+  EXPECT_TRUE(r.has_from);
+  EXPECT_TRUE(r.has_by);
+  EXPECT_EQ(r.helo, "localhost");
+  EXPECT_EQ(r.from_ip, "");
+  EXPECT_EQ(r.by_host, "mail.tegami.test");
+  EXPECT_EQ(r.with, "");
+  EXPECT_EQ(r.id, "14D2260DF800001");
+  EXPECT_EQ(utc(r), "2024-03-05T07:08:09Z");
+  EXPECT_TRUE(r.problems.empty());
+}
+
 TEST(Received, FormatNeutralisesHostileHelo) {
   ReceivedStamp st;
   st.helo = "evil) by forged.example; Mon\r\nX-Injected: 1";

@@ -291,6 +291,57 @@ TEST(Pop3ServerSession, StlsDropsPipelinedInputAndEnablesPlaintext) {
   EXPECT_EQ(std::get<VerifyUserPass>(a[1]), (VerifyUserPass{"alice", "secret"}));
 }
 
+// RFC 2449 §5: "Capabilities available in the AUTHORIZATION state MUST be
+// announced in both states." USER, SASL (RFC 2449 §6.2, §6.3) and STLS
+// (RFC 2595 §4) are announced in both states although their commands are
+// valid only in AUTHORIZATION (answered -ERR after login). LOGIN-DELAY and
+// EXPIRE are never announced: nothing enforces them (docs/pop3.md).
+TEST(Pop3ServerSession, CapaIsTheSameListBeforeAndAfterLogin) {
+  for (bool plaintext : {true, false}) {
+    for (bool stls : {false, true}) {
+      SCOPED_TRACE(std::string("plaintext=") + (plaintext ? "on" : "off") +
+                   " stls=" + (stls ? "on" : "off"));
+      Config c = test_config();
+      c.plaintext_allowed = plaintext;
+      c.stls_offered = stls;
+      ServerSession s(c);
+      s.step(Connected{});
+      auto capa = [&s] {
+        Actions a = s.step(Input{"CAPA\r\n"});
+        EXPECT_EQ(a.size(), 1u);
+        return a.empty() ? std::string() : std::get<Reply>(a[0]).text;
+      };
+      const std::string before = capa();
+      std::string want = "+OK capability list follows\r\nTOP\r\n";
+      if (plaintext) want += "USER\r\n";
+      want += "UIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n";
+      if (plaintext) want += "SASL PLAIN\r\n";
+      if (stls) want += "STLS\r\n";
+      want += "IMPLEMENTATION tegami\r\n.\r\n";
+      EXPECT_EQ(before, want);
+
+      s.step(Input{plaintext ? "USER a\r\nPASS b\r\n"
+                             : "APOP a 0123456789abcdef0123456789abcdef\r\n"});
+      s.step(AuthResult{true, "a@b", Failure::BadCredentials});
+      MaildropOpened opened;
+      opened.ok = true;
+      opened.messages = {{1, "u1"}};
+      s.step(opened);
+      ASSERT_EQ(s.state(), State::Transaction);
+      EXPECT_EQ(capa(), before);
+      EXPECT_EQ(before.find("LOGIN-DELAY"), std::string::npos);
+      EXPECT_EQ(before.find("EXPIRE"), std::string::npos);
+      // Announced, but their commands belong to AUTHORIZATION only.
+      for (const char* cmd : {"STLS\r\n", "USER a\r\n", "AUTH PLAIN\r\n"}) {
+        Actions a = s.step(Input{cmd});
+        ASSERT_EQ(a.size(), 1u) << cmd;
+        EXPECT_EQ(std::get<Reply>(a[0]).text, "-ERR command not valid in this state\r\n") << cmd;
+      }
+      EXPECT_EQ(s.state(), State::Transaction);
+    }
+  }
+}
+
 TEST(Pop3ServerSession, FailedHandshakeCloses) {
   Config c = test_config();
   c.stls_offered = true;

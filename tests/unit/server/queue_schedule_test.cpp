@@ -43,6 +43,7 @@ DeliveryOutcome outcome(smtp::RecipientResult r, std::string status, std::string
   o.status = std::move(status);
   o.diagnostic = std::move(diag);
   o.remote_mta = "mx.dest.test";
+  if (o.diagnostic.rfind("smtp;", 0) == 0) o.stage = "RCPT TO";
   return o;
 }
 
@@ -85,6 +86,7 @@ TEST(QueueSchedule, ApplyOutcome) {
             RecipientStatus::kFailed);
   EXPECT_EQ(e2.recipients[0].status_code, "5.1.1");
   EXPECT_EQ(e2.recipients[0].remote_mta, "mx.dest.test");
+  EXPECT_EQ(e2.recipients[0].stage, "RCPT TO");
   EXPECT_EQ(apply_outcome(e2.recipients[1],
                           outcome(smtp::RecipientResult::kDelivered, "2.0.0", "smtp; 250 ok"), kT0,
                           kT0, p),

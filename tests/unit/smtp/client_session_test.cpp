@@ -194,14 +194,16 @@ TEST(ClientSession, HostFailures) {
     const char* name;
     std::string server;
     std::string wire;
+    std::string reply;  // the server's reply, kept exactly; "" when none
+    std::string stage;
   } cases[] = {
-      {"5xx greeting", "554 go away\r\n221 bye\r\n", "QUIT\r\n<CLOSE>"},
-      {"421 greeting", "421 4.3.2 busy\r\n", "<CLOSE>"},
+      {"5xx greeting", "554 go away\r\n221 bye\r\n", "QUIT\r\n<CLOSE>", "554 go away", "greeting"},
+      {"421 greeting", "421 4.3.2 busy\r\n", "<CLOSE>", "421 4.3.2 busy", "greeting"},
       {"4xx EHLO", "220 hi\r\n451 later\r\n221 bye\r\n",
-       "EHLO mail.example.test\r\nQUIT\r\n<CLOSE>"},
+       "EHLO mail.example.test\r\nQUIT\r\n<CLOSE>", "451 later", "EHLO"},
       {"HELO refused too", "220 hi\r\n500 no\r\n550 no\r\n221 bye\r\n",
-       "EHLO mail.example.test\r\nHELO mail.example.test\r\nQUIT\r\n<CLOSE>"},
-      {"garbage greeting", "SSH-2.0-OpenSSH\r\n", "<CLOSE>"},
+       "EHLO mail.example.test\r\nHELO mail.example.test\r\nQUIT\r\n<CLOSE>", "550 no", "HELO"},
+      {"garbage greeting", "SSH-2.0-OpenSSH\r\n", "<CLOSE>", "", "greeting"},
   };
   for (const auto& c : cases) {
     auto r = run({"b@dest.test", "c@dest.test"}, c.server);
@@ -209,6 +211,13 @@ TEST(ClientSession, HostFailures) {
     EXPECT_TRUE(r.host_failed) << c.name;
     EXPECT_EQ(results(r), "T:4.4.0 T:4.4.0 ") << c.name;
     EXPECT_EQ(r.state, ClientState::kClosed) << c.name;
+    for (const auto& o : r.outcomes) {
+      EXPECT_EQ(o.from_server, !c.reply.empty()) << c.name;
+      if (!c.reply.empty()) {
+        EXPECT_EQ(o.reply, c.reply) << c.name;
+      }
+      EXPECT_EQ(o.stage, c.stage) << c.name;
+    }
   }
 }
 

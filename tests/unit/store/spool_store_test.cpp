@@ -42,6 +42,7 @@ QueueEntry sample(const std::string& id) {
   r.status_code = "5.1.1";
   r.remote_mta = "mx.dest.test";
   r.diagnostic = "smtp; 550 5.1.1 <x>: 100% unknown\r\n\x01\xe3\x81\x82";
+  r.stage = "RCPT TO";
   e.recipients.push_back(r);
   return e;
 }
@@ -65,6 +66,7 @@ void expect_same(const QueueEntry& a, const QueueEntry& b) {
     EXPECT_EQ(x.status_code, y.status_code);
     EXPECT_EQ(x.remote_mta, y.remote_mta);
     EXPECT_EQ(x.diagnostic, y.diagnostic);
+    EXPECT_EQ(x.stage, y.stage);
   }
 }
 
@@ -92,6 +94,32 @@ TEST(SpoolFormat, RoundTrip) {
   auto back = spool::parse_envelope(text);
   ASSERT_TRUE(back) << back.error().message;
   expect_same(e, *back);
+}
+
+// Issue 12: "stage" is optional — written only when set, absent = empty — so
+// envelopes written before it existed still parse.
+TEST(SpoolFormat, StageIsOptional) {
+  auto e = sample("0B");
+  auto text = spool::format_envelope(e);
+  EXPECT_NE(text.find("diagnostic smtp; 550 5.1.1 <x>: 100%25 unknown%0D%0A%01%E3%81%82\n"
+                      "stage RCPT TO\nend\n"),
+            std::string::npos)
+      << text;
+  // The first recipient has no stage: no line for it.
+  EXPECT_EQ(text.find("stage"), text.rfind("stage")) << text;
+  std::string old_format = text;
+  old_format.erase(old_format.find("stage RCPT TO\n"), std::string("stage RCPT TO\n").size());
+  auto back = spool::parse_envelope(old_format);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->recipients[1].stage, "");
+  EXPECT_EQ(back->recipients[1].diagnostic, e.recipients[1].diagnostic);
+  // Still strict: twice is an error, and it is a recipient key.
+  auto twice = text;
+  twice.replace(twice.find("stage RCPT TO\n"), 0, "stage DATA\n");
+  EXPECT_FALSE(spool::parse_envelope(twice));
+  auto in_header = text;
+  in_header.replace(in_header.find("size "), 0, "stage DATA\n");
+  EXPECT_FALSE(spool::parse_envelope(in_header));
 }
 
 TEST(SpoolFormat, NullSenderRoundTrip) {
