@@ -108,6 +108,18 @@ struct TlsInfo {
   std::string cipher;    // "TLS_AES_256_GCM_SHA384"
 };
 
+struct Envelope;
+
+// Issue 13: where DATA goes as it arrives. The driver implements this; at
+// DATA (before the 354) the session asks for a sink for the transaction so
+// far (the envelope without a body). Null: the message cannot be stored now
+// and DATA is answered 451 4.3.0 (the transaction stays; RSET or retry).
+class BodySinkFactory {
+ public:
+  virtual ~BodySinkFactory() = default;
+  virtual BodySink* open_body(const Envelope& envelope) = 0;
+};
+
 struct SessionConfig {
   std::string hostname = "localhost";                  // in the greeting and EHLO
   std::uint64_t max_message_size = 25ull << 20;        // RFC 1870 SIZE; 552 5.3.4 above
@@ -120,6 +132,8 @@ struct SessionConfig {
   // A bare LF ends a command or content line ("normalize", the default; only
   // CRLF.CRLF ends DATA); false: strict, a bare LF is 550 5.5.2 and a drop.
   bool bare_lf_ends_line = true;
+  // Non-null: DATA streams into the sink it opens (Envelope::streamed).
+  BodySinkFactory* body_sinks = nullptr;
   std::optional<TlsInfo> tls;   // set: implicit TLS (RFC 8314), the session starts encrypted
   std::string session_id;       // for logs
   std::string client_ip;        // for logs
@@ -204,6 +218,7 @@ struct Envelope {
   bool eight_bit_mime = false;                 // BODY=8BITMIME
   std::optional<std::uint64_t> declared_size;  // SIZE=
   std::string body;                            // the message: CRLF line endings, dots unstuffed
+  bool streamed = false;                       // the message went to a BodySink; `body` is empty
   std::uint64_t lines = 0;
   std::optional<TlsInfo> tls;  // the session was encrypted when the message came in
   std::string auth_account;    // SMTP AUTH account of the session, "" when none
@@ -336,12 +351,14 @@ class ServerSession {
   void resume(Actions& out);
   void reset_transaction();
   void enter_state(State next);
+  Envelope envelope_without_body() const;
   std::string ehlo_reply() const;
 
   SessionConfig config_;
   State state_ = State::kStart;
   CommandParser parser_;
   std::unique_ptr<DataReceiver> data_;
+  bool streamed_ = false;  // data_ writes into a BodySink
   std::string pending_;     // input not yet processed (only while waiting)
   std::string_view input_;  // the input being processed by process()
   std::string helo_;
