@@ -97,11 +97,17 @@ MailboxRef mailbox_from_key(const std::string& key) {
 // The message of the current DATA, streaming through the cleanup stage
 // (issue 13): what deliver() needs once the data has ended.
 struct StreamedBody final : smtp::BodySink {
+  std::string sid;
   std::string qid;
   std::vector<std::string> remote;  // relayed recipients, in the queue entry
   std::unique_ptr<Cleanup> cleanup;
   void write(std::string_view crlf) override { cleanup->write(crlf); }
-  void abandon() override { cleanup->abandon(); }
+  void abandon() override {
+    spdlog::info("smtp {} qid={} message over a limit after {} octets: partial files removed, "
+                 "discarding to the end of DATA",
+                 sid, qid, cleanup->size());
+    cleanup->abandon();
+  }
 };
 
 class SmtpDriver final : public smtp::BodySinkFactory {
@@ -498,6 +504,7 @@ mail::ReceivedStamp SmtpDriver::received_stamp(const smtp::Envelope& env,
 smtp::BodySink* SmtpDriver::open_body(const smtp::Envelope& env) {
   body_.reset();  // an earlier DATA that never ended: its files go
   auto b = std::make_unique<StreamedBody>();
+  b->sid = sid_;
   b->qid = ctx_.queue_ids.next();
   std::set<std::string> keys;
   for (const auto& r : env.recipients)

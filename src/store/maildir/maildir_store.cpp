@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -70,6 +72,29 @@ std::string MaildirStore::unique_name(std::uint64_t disk_size, std::uint64_t wir
   std::string host = sanitize_host(host_, budget);
   if (!host.empty()) base += "." + host;
   return fmt::format("{},S={},W={}", base, disk_size, wire_size);
+}
+
+std::string MaildirStore::incoming_prefix() const {
+  return "incoming." + sanitize_host(host_, 64) + ".";
+}
+
+std::string MaildirStore::incoming_name() {
+  return fmt::format("{}{}.{}", incoming_prefix(), pid_,
+                     counter_.fetch_add(1, std::memory_order_relaxed) + 1);
+}
+
+bool MaildirStore::abandoned_incoming(const std::string& name) const {
+  // "incoming.HOST.PID.N": ours if HOST is this host; abandoned when that
+  // process is gone (or is this one: nothing is written before start-up ends,
+  // and a restarted container often gets the same pid again).
+  const std::string prefix = incoming_prefix();
+  if (name.rfind(prefix, 0) != 0) return false;
+  std::size_t i = prefix.size(), j = i;
+  while (j < name.size() && name[j] >= '0' && name[j] <= '9') ++j;
+  if (j == i || j >= name.size() || name[j] != '.' || j - i > 9) return false;
+  const pid_t pid = static_cast<pid_t>(std::stol(name.substr(i, j - i)));
+  if (pid == pid_) return true;
+  return ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
 Result<std::string> MaildirStore::deliver_copy(const std::string& dir, const std::string& src,
@@ -199,7 +224,7 @@ Result<std::unique_ptr<MailboxDelivery>> MaildirStore::begin_delivery(
     if (auto r = ensure_maildir(mail_dir_, d); !r) return fail(r.error());
   // 1. One file, in the first mailbox's tmp/.
   for (int attempt = 0;; ++attempt) {
-    auto w = SyncedWriter::create(dirs[0] + "/tmp/" + unique_name(0, 0));
+    auto w = SyncedWriter::create(dirs[0] + "/tmp/" + incoming_name());
     if (w) {
       return std::unique_ptr<MailboxDelivery>(
           std::make_unique<MaildirDelivery>(*this, std::move(dirs), std::move(*w)));
@@ -237,7 +262,9 @@ Result<std::size_t> MaildirStore::cleanup_tmp(std::chrono::seconds max_age) {
         struct stat st {};
         std::string p = f.path().string();
         if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        if (std::chrono::system_clock::from_time_t(st.st_mtime) >= cutoff) continue;
+        if (std::chrono::system_clock::from_time_t(st.st_mtime) >= cutoff &&
+            !abandoned_incoming(f.path().filename().string()))
+          continue;
         if (::unlink(p.c_str()) == 0) {
           ++removed;
           spdlog::info("removed stale tmp file {}", log_safe(p, 400));

@@ -53,8 +53,9 @@ class MaildirStore final : public MailboxStore {
       const std::vector<MailboxRef>& boxes) override;
   Result<std::unique_ptr<Maildrop>> open_maildrop(const MailboxRef& box) override;
 
-  // Removes regular files in every mailbox's tmp/ not modified for `max_age`
-  // (call at start-up). Returns how many were removed.
+  // Removes regular files in every mailbox's tmp/ not modified for `max_age`,
+  // and this host's streaming files whose process is gone (a crash or kill -9
+  // during DATA) (call at start-up). Returns how many were removed.
   Result<std::size_t> cleanup_tmp(std::chrono::seconds max_age = kStaleTmpAge);
 
   // mail_dir/DOMAIN/LOCAL, lower case. Permanent Error for a component that
@@ -65,6 +66,10 @@ class MaildirStore final : public MailboxStore {
 
  private:
   friend class MaildirDelivery;
+  // tmp/ names of messages being streamed: "incoming.HOST.PID.N".
+  std::string incoming_prefix() const;
+  std::string incoming_name();
+  bool abandoned_incoming(const std::string& name) const;
   // A name unique to this delivery: time, pid, per-store counter, host, sizes.
   std::string unique_name(std::uint64_t disk_size, std::uint64_t wire_size);
   // Copies the fsynced file `src` into dir/tmp and links it to
