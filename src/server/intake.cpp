@@ -27,6 +27,37 @@ bool in_networks(const std::vector<Cidr>& networks, const std::string& ip) {
   return false;
 }
 
+Result<void> commit_message(ServerContext& ctx, Cleanup& cleanup, const std::string& queue_id,
+                            const std::string& sender, const std::vector<std::string>& remote) {
+  if (cleanup.has_remote()) {
+    if (ctx.outbound == nullptr)
+      return fail(Error::temp("the outbound queue is not running", 451, "4.3.0"));
+    QueueEntry entry;
+    entry.id = queue_id;
+    entry.sender = sender;
+    entry.created = ctx.clock.now();
+    for (const auto& a : remote) {
+      QueueRecipient r;
+      r.address = a;
+      r.next_attempt = entry.created;
+      entry.recipients.push_back(std::move(r));
+    }
+    if (auto q = cleanup.commit_remote(ctx.outbound->store(), entry); !q) return q;
+  }
+  if (cleanup.has_local()) {
+    if (auto d = cleanup.commit_local(); !d) {
+      if (!remote.empty()) {
+        auto undo = ctx.outbound->cancel(queue_id);
+        if (!undo)
+          spdlog::error("qid={} local delivery failed and the queued copy could not be removed: {}",
+                        queue_id, undo.error().message);
+      }
+      return d;
+    }
+  }
+  return {};
+}
+
 net::awaitable<Result<void>> store_message(ServerContext& ctx, const std::string& queue_id,
                                            const std::string& sender,
                                            const std::vector<MailboxRef>& local,

@@ -22,6 +22,7 @@
 #include "core/config.hpp"
 #include "core/result.hpp"
 #include "net/asio.hpp"
+#include "server/cleanup.hpp"
 #include "server/server_context.hpp"
 
 namespace tegami::server {
@@ -33,6 +34,12 @@ net::awaitable<Result<void>> store_message(ServerContext& ctx, const std::string
                                            const std::vector<MailboxRef>& local,
                                            const std::vector<std::string>& remote,
                                            const std::string& message, bool smtputf8 = false);
+
+// The streamed form (issue 13; blocking, on the worker pool): the queue
+// entry for `remote` first, then the local copy; when the local copy fails
+// the queue entry is removed again. Same promise as store_message().
+Result<void> commit_message(ServerContext& ctx, Cleanup& cleanup, const std::string& queue_id,
+                            const std::string& sender, const std::vector<std::string>& remote);
 
 // The opaque RecipientChecked::resolved key for a recipient to relay, and back.
 std::string remote_key(const std::string& address);

@@ -132,6 +132,10 @@ Result<void> Outbound::enqueue(const QueueEntry& entry, std::string_view message
   return spool_.enqueue(entry, message);
 }
 
+QueueStore& Outbound::store() {
+  return spool_;
+}
+
 Result<bool> Outbound::cancel(const std::string& id) {
   return spool_.remove(id);
 }

@@ -67,6 +67,8 @@ class Outbound {
 
   // Blocking (run them on the worker pool).
   Result<void> enqueue(const QueueEntry& entry, std::string_view message);
+  // The streaming form (issue 13): the message file, then its envelope.
+  QueueStore& store();
   Result<bool> cancel(const std::string& id);
   // Thread-safe.
   void submit(const std::string& id);

@@ -25,8 +25,10 @@
 #include "policy/sender_policy.hpp"
 #include "proto/smtp/server_session.hpp"
 #include "server/admission.hpp"
+#include "server/cleanup.hpp"
 #include "server/credentials.hpp"
 #include "server/intake.hpp"
+#include "server/outbound.hpp"
 #include "server/tls_handshake.hpp"
 
 namespace tegami::server {
@@ -93,14 +95,35 @@ MailboxRef mailbox_from_key(const std::string& key) {
   return MailboxRef{key.substr(at + 1), key.substr(0, at)};
 }
 
-class SmtpDriver {
+// The message of the current DATA, streaming through the cleanup stage
+// (issue 13): what deliver() needs once the data has ended.
+struct StreamedBody final : smtp::BodySink {
+  std::string sid;
+  std::string qid;
+  std::vector<std::string> remote;  // relayed recipients, in the queue entry
+  std::unique_ptr<Cleanup> cleanup;
+  void write(std::string_view crlf) override { cleanup->write(crlf); }
+  void abandon() override {
+    spdlog::info("smtp {} qid={} message over a limit after {} octets: partial files removed, "
+                 "discarding to the end of DATA",
+                 sid, qid, cleanup->size());
+    cleanup->abandon();
+  }
+};
+
+class SmtpDriver final : public smtp::BodySinkFactory {
  public:
   SmtpDriver(ServerContext& ctx, std::shared_ptr<Connection> conn, SmtpListener kind)
       : ctx_(ctx), conn_(std::move(conn)), kind_(kind) {}
 
   net::awaitable<void> run();
+  // At DATA: the files of this message are created and the session streams
+  // into them (null: cannot store now, 451).
+  smtp::BodySink* open_body(const smtp::Envelope& env) override;
 
  private:
+  mail::ReceivedStamp received_stamp(const smtp::Envelope& env, const std::string& qid);
+  net::awaitable<smtp::Actions> deliver_streamed(smtp::Deliver& d);
   net::awaitable<smtp::Actions> check_sender(const smtp::CheckSender& a);
   net::awaitable<smtp::Actions> verify_auth(const smtp::VerifyAuth& a);
   // SCRAM-SHA-256: the driver keeps the exchange between the two steps.
@@ -116,6 +139,8 @@ class SmtpDriver {
   // The header From: of a message whose sender-login match applies; a
   // refusal, or nothing when the author is owned by the account.
   std::optional<Error> check_header_from(const std::string& body, const std::string& account);
+  std::optional<Error> check_header_from(const mail::MessageHeader& header,
+                                         const std::string& account);
   // The Date: and Message-ID: fields a submitted message lacks (empty: none).
   std::string submission_fixups(const std::string& body, const std::string& qid,
                                 std::chrono::system_clock::time_point now);
@@ -136,6 +161,7 @@ class SmtpDriver {
   bool trusted_ = false;                        // [relay] trusted_networks
   policy::SenderVerdict sender_{};              // the current transaction's MAIL FROM verdict
   unsigned messages_ = 0;
+  std::unique_ptr<StreamedBody> body_;  // from open_body() to deliver()
   bool data_started_ = false;
   std::chrono::steady_clock::time_point data_deadline_{};
 };
@@ -360,7 +386,11 @@ std::string SmtpDriver::submission_fixups(const std::string& body, const std::st
 
 std::optional<Error> SmtpDriver::check_header_from(const std::string& body,
                                                    const std::string& account) {
-  auto header = mail::parse_header(body);
+  return check_header_from(mail::parse_header(body), account);
+}
+
+std::optional<Error> SmtpDriver::check_header_from(const mail::MessageHeader& header,
+                                                   const std::string& account) {
   const auto* from = header.find("From");
   if (from == nullptr) {
     spdlog::info("smtp {} ip={} no header From: (account {})", sid_, ip_, log_safe(account));
@@ -465,7 +495,139 @@ net::awaitable<smtp::Actions> SmtpDriver::check_recipient(const smtp::CheckRecip
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
+mail::ReceivedStamp SmtpDriver::received_stamp(const smtp::Envelope& env,
+                                               const std::string& qid) {
+  mail::ReceivedStamp stamp;
+  stamp.helo = env.helo;
+  stamp.rdns = rdns_;
+  stamp.ip = ip_;
+  stamp.by_host = ctx_.config.hostname;
+  stamp.protocol = std::string(smtp::received_protocol(env));
+  if (env.tls) stamp.tls_info = env.tls->protocol + " with cipher " + env.tls->cipher;
+  stamp.id = qid;
+  if (env.recipients.size() == 1) stamp.for_addr = env.recipients[0].address.to_string();
+  if (ctx_.config.authenticated_header) stamp.authenticated = env.auth_account;
+  stamp.time = ctx_.clock.now();
+  stamp.offset_minutes = local_utc_offset_minutes(stamp.time);
+  return stamp;
+}
+
+smtp::BodySink* SmtpDriver::open_body(const smtp::Envelope& env) {
+  body_.reset();  // an earlier DATA that never ended: its files go
+  auto b = std::make_unique<StreamedBody>();
+  b->sid = sid_;
+  b->qid = ctx_.queue_ids.next();
+  std::set<std::string> keys;
+  for (const auto& r : env.recipients)
+    for (const auto& k : r.resolved) keys.insert(k);
+  std::vector<MailboxRef> boxes;
+  for (const auto& k : keys) {
+    if (is_remote_key(k)) {
+      b->remote.push_back(remote_address(k));
+    } else {
+      boxes.push_back(mailbox_from_key(k));
+    }
+  }
+  const auto stamp = received_stamp(env, b->qid);
+  CleanupSettings s;
+  s.return_path = env.mail_from.to_path();
+  s.received = mail::format_received(stamp);
+  // RFC 6409 §8.2-8.3: a submission server may add a missing Date: and
+  // Message-ID: (big mailbox providers refuse mail without a Message-ID).
+  // Only on the submission listeners: mail relayed to us or arriving at the
+  // MX is passed on as it came.
+  if (kind_ != SmtpListener::kSmtp) {
+    s.add_missing_fields = true;
+    s.date = mail::format_rfc5322_date(stamp.time, stamp.offset_minutes);
+    unsigned char rnd[8];
+    std::string tag;
+    if (RAND_bytes(rnd, sizeof rnd) == 1) {
+      tag = ".";
+      for (unsigned char c : rnd) tag += fmt::format("{:02x}", c);
+    }
+    s.message_id = "<" + b->qid + tag + "@" + ctx_.config.hostname + ">";
+  }
+  // Creating the files is quick (open with O_EXCL; mkdir for a mailbox's
+  // first mail); the writes, fsyncs and links come later.
+  std::unique_ptr<MailboxDelivery> local;
+  if (!boxes.empty()) {
+    auto d = ctx_.mailboxes.begin_delivery(boxes);
+    if (!d) {
+      spdlog::error("smtp {} qid={} cannot store: {}", sid_, b->qid, d.error().message);
+      return nullptr;
+    }
+    local = std::move(*d);
+  }
+  std::unique_ptr<QueueMessageWriter> queued;
+  if (!b->remote.empty()) {
+    if (ctx_.outbound == nullptr) {
+      spdlog::error("smtp {} qid={} cannot queue: the outbound queue is not running", sid_,
+                    b->qid);
+      return nullptr;
+    }
+    auto w = ctx_.outbound->store().begin(b->qid);
+    if (!w) {
+      spdlog::error("smtp {} qid={} cannot queue: {}", sid_, b->qid, w.error().message);
+      return nullptr;
+    }
+    queued = std::move(*w);
+  }
+  b->cleanup = std::make_unique<Cleanup>(std::move(s), std::move(local), std::move(queued));
+  body_ = std::move(b);
+  return body_.get();
+}
+
+net::awaitable<smtp::Actions> SmtpDriver::deliver_streamed(smtp::Deliver& d) {
+  auto& env = d.envelope;
+  auto body = std::move(body_);
+  const std::string qid = body->qid;
+  Cleanup& c = *body->cleanup;
+  std::string rcpts;
+  for (const auto& r : env.recipients) {
+    if (!rcpts.empty()) rcpts += ",";
+    rcpts += r.address.to_path();
+  }
+  smtp::DeliveryDone done;
+  std::optional<Error> refusal;
+  if (auto ended = c.end(); !ended) {
+    spdlog::error("smtp {} qid={} delivery failed: {}", sid_, qid, ended.error().message);
+    refusal = Error::temp("Error: queue file write error", 451, "4.3.0");
+  } else if (!sender_.login_account.empty() &&
+             (c.has_remote() || !sender_.login_check_relay_only)) {
+    const std::string& account = sender_.login_account;
+    refusal = co_await ctx_.workers.run(
+        [this, &c, &account] { return check_header_from(c.header(), account); });
+  }
+  if (!refusal && c.received_count() > kMaxReceivedFields)
+    refusal = Error::perm("Too many hops (mail loop?)", 554, "5.4.6");
+  if (refusal) {
+    done.queue_id = fail(*refusal);  // `body` goes out of scope: its files are removed
+  } else {
+    const std::string sender = env.mail_from.to_string();
+    auto r = co_await ctx_.workers.run(
+        [this, &c, &qid, &sender, &body] { return commit_message(ctx_, c, qid, sender, body->remote); });
+    if (r) {
+      if (!body->remote.empty()) ctx_.outbound->submit(qid);
+      done.queue_id = qid;
+      if (!c.added().empty())
+        spdlog::info("smtp {} ip={} qid={} added {}", sid_, ip_, qid, c.added());
+    } else {
+      spdlog::error("smtp {} qid={} delivery failed: {}", sid_, qid, r.error().message);
+      done.queue_id = fail(Error::temp("Error: queue file write error", 451, "4.3.0"));
+    }
+  }
+  ++messages_;
+  spdlog::info("smtp {} ip={} qid={} from={} to={} size={}{} result={}", sid_, ip_, qid,
+               log_safe(env.mail_from.to_path()), log_safe(rcpts, 2000), c.size(),
+               env.auth_account.empty() ? std::string() : " account=" + log_safe(env.auth_account),
+               done.queue_id ? "delivered"
+                             : fmt::format("{} {}", done.queue_id.error().smtp_code,
+                                           done.queue_id.error().message));
+  co_return sm_->step(done);
+}
+
 net::awaitable<smtp::Actions> SmtpDriver::deliver(smtp::Deliver& d) {
+  if (d.envelope.streamed && body_) co_return co_await deliver_streamed(d);
   auto& env = d.envelope;
   auto qid = ctx_.queue_ids.next();
   std::set<std::string> keys;
@@ -600,6 +762,7 @@ net::awaitable<void> SmtpDriver::run() {
   sc.session_id = sid_;
   sc.client_ip = ip_;
   sc.client_rdns = rdns_;
+  sc.body_sinks = this;
   sm_ = std::make_unique<smtp::ServerSession>(sc);
 
   // An early talker (bytes before our greeting) is a spam bot or a

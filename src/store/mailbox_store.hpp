@@ -46,9 +46,24 @@ class Maildrop {
   virtual Result<void> commit(const std::vector<bool>& deleted, const std::vector<bool>& seen) = 0;
 };
 
+// One delivery written as a stream (issue 13): append() the message as it
+// will be stored (LF line endings, Return-Path: first), then commit(): the
+// data is fsynced, then it appears in every mailbox's new/ and those
+// directories are fsynced. Destroying it without a successful commit leaves
+// nothing visible.
+class MailboxDelivery {
+ public:
+  virtual ~MailboxDelivery() = default;
+  virtual Result<void> append(std::string_view lf_data) = 0;
+  virtual Result<void> commit() = 0;
+};
+
 class MailboxStore {
  public:
   virtual ~MailboxStore() = default;
+  // The streaming form of deliver(); nothing is visible until commit().
+  virtual Result<std::unique_ptr<MailboxDelivery>> begin_delivery(
+      const std::vector<MailboxRef>& boxes) = 0;
   // `message` has CRLF line endings (as received over SMTP, already unstuffed).
   virtual Result<void> deliver(const std::vector<MailboxRef>& boxes, std::string_view message) = 0;
   // Error with enhanced == "IN-USE" when another session holds the lock.

@@ -34,6 +34,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,18 @@ struct QueueEntry {
   bool unfinished() const;
 };
 
+// A queued message written as a stream (issue 13): append() the message
+// (CRLF line endings, not dot-stuffed) in pieces, then QueueStore::commit()
+// makes it and its envelope durable. Destroyed without a commit, it leaves
+// nothing behind.
+class QueueMessageWriter {
+ public:
+  virtual ~QueueMessageWriter() = default;
+  virtual Result<void> append(std::string_view crlf_data) = 0;
+  virtual std::uint64_t size() const = 0;
+  virtual bool eight_bit() const = 0;  // an octet above 127 was appended
+};
+
 class QueueStore {
  public:
   virtual ~QueueStore() = default;
@@ -86,6 +99,10 @@ class QueueStore {
   // Stores `message` (CRLF line endings, not dot-stuffed) and `entry`
   // durably. entry.size is set by the caller.
   virtual Result<void> enqueue(const QueueEntry& entry, std::string_view message) = 0;
+  // The streaming form of enqueue(): begin(), append, then commit() with the
+  // envelope (entry.id must be the id given to begin()).
+  virtual Result<std::unique_ptr<QueueMessageWriter>> begin(const std::string& id) = 0;
+  virtual Result<void> commit(const QueueEntry& entry, QueueMessageWriter& message) = 0;
   // Ids of every visible entry, oldest first (ids sort by time).
   virtual Result<std::vector<std::string>> list() = 0;
   // The envelope; Error with enhanced "ENOENT" when the entry does not exist.

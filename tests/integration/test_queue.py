@@ -548,7 +548,9 @@ class RetryTest(QueueTestCase):
         a = self.relay(**route(port), **{"queue.retry": '["1h"]'})
         send(a, [f"bob@{DEST}"], message("deferred"))
         self.assertTrue(a.wait_log(r"to=<bob@dest\.test> .*status=deferred"), a.log())
-        listing = a.cli("queue", "list").stdout
+        # The log line comes before the envelope update is on disk: wait for it.
+        listing = wait_for(lambda: (lambda out: out if "attempts=1" in out else None)(
+            a.cli("queue", "list").stdout), 10) or a.cli("queue", "list").stdout
         self.assertRegex(listing, r"(?m)^[0-9A-F]+\t\d+\t\d{4}-\d\d-\d\dT[\d:]+Z\t<alice@example\.test>$")
         self.assertRegex(listing, r"(?m)^\t<bob@dest\.test>\tpending\tattempts=1\tnext=\S+Z\t"
                                   r"X-Tegami; connect to .*Connection refused")

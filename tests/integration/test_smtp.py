@@ -17,6 +17,7 @@ per case instead of piling errors on one session.
 import datetime
 import email.utils
 import os
+import poplib
 import re
 import select
 import shutil
@@ -34,7 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from harness import need_tool, DOMAIN, HOSTNAME, Raw, Server  # noqa: E402
+import harness  # noqa: E402
+from harness import missing, need_tool, wait_for, DOMAIN, HOSTNAME, Raw, Server  # noqa: E402
 
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
@@ -1944,6 +1946,11 @@ class StorageFailureTest(SmtpTestCase):
                 restore = self.break_path(user, sub)
                 try:
                     code, text = smtplib_send(self.port, rcpts, message(f"broken {user} {sub}"))
+                except smtplib.SMTPDataError as e:
+                    # Issue 13: the files are created at DATA, so a mailbox
+                    # that cannot take a file is answered there, before the
+                    # client sends the message (Postfix answers the same).
+                    code, text = e.smtp_code, e.smtp_error.decode()
                 finally:
                     restore()
                 self.assertEqual(code, 451, text)
@@ -2253,3 +2260,190 @@ class ChunkingTimeoutTest(SmtpTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# =============================================================================
+# Streaming intake (issue 13)
+# =============================================================================
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class RssSampler:
+    """Samples a process's resident set from /proc while a block runs."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.before = rss_kib(pid)
+        self.peak = self.before
+        self._done = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._done.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.005)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._t.join()
+
+    @property
+    def growth_mib(self):
+        return (self.peak - self.before) / 1024
+
+
+def big_body(mib):
+    """`mib` MiB of 78-octet lines, some with a leading dot, some 8-bit."""
+    block = b"".join((b"." if i % 50 == 0 else b"") + (b"%05d " % i) + b"x" * 60 + b"\xe9\r\n"
+                     for i in range(1000))
+    return block * (mib * 1024 * 1024 // len(block) + 1)
+
+
+class StreamingIntakeTest(SmtpTestCase):
+    """DATA goes to disk as it arrives: memory stays bounded whatever the
+    size, the limit is enforced on the stream, and a crash leaves nothing
+    half-delivered."""
+
+    config = {"relay.trusted_networks": '["127.0.0.1/32"]',
+              "relay.routes": '{ "dest.test" = "127.0.0.1:9" }'}
+
+    def tmp_files(self, user):
+        d = os.path.join(self.srv.maildir(user), "tmp")
+        return os.listdir(d) if os.path.isdir(d) else []
+
+    def spool_files(self):
+        q = os.path.join(self.srv.dir, "data", "queue")
+        return {sub: sorted(os.listdir(os.path.join(q, sub)))
+                for sub in ("tmp", "msg", "env") if os.path.isdir(os.path.join(q, sub))}
+
+    def test_24mib_byte_exact_in_bounded_memory_both_ways(self):
+        snap = self.snapshot("alice")
+        msg = message("big streamed") + big_body(24)
+        with RssSampler(self.srv.proc.pid) as smtp_rss:
+            code, text = smtplib_send(self.port, [ALICE], msg)
+        qid = self.assertQueued(code, text)
+        name, data = self.one_new(snap, "alice")
+        self.assertStored(name, data, msg, qid=qid, for_rcpt=ALICE)
+        p = poplib.POP3("127.0.0.1", self.srv.ports["pop3"], timeout=120)
+        p.user(ALICE)
+        p.pass_(harness.PASSWORD)
+        n = len(p.list()[1])
+        with RssSampler(self.srv.proc.pid) as pop_rss:
+            resp, lines, _ = p.retr(n)
+        p.quit()
+        self.assertEqual(b"".join(l + b"\r\n" for l in lines), crlf(data))
+        print(f"\n24 MiB: SMTP intake RSS +{smtp_rss.growth_mib:.1f} MiB, "
+              f"POP3 RETR RSS +{pop_rss.growth_mib:.1f} MiB")
+        # A whole copy in memory would be +24 MiB or more.
+        self.assertLess(smtp_rss.growth_mib, 12)
+        self.assertLess(pop_rss.growth_mib, 12)
+
+    def test_limit_crossed_mid_stream_removes_the_partial_files(self):
+        snap = self.snapshot("alice")
+        c = self.raw(timeout=120)
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nRCPT TO:<far@dest.test>\r\nDATA\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(250)
+        c.expect(354)
+        # The files exist while the message streams in ...
+        c.send(message("too big") + big_body(2))
+        self.assertTrue(wait_for(lambda: self.tmp_files("alice")), "no streaming file in tmp/")
+        self.assertTrue(wait_for(lambda: self.spool_files().get("tmp")), "no spool file")
+        # ... and go as soon as the limit (25 MiB) is crossed, long before the end.
+        body = big_body(30)
+        c.send(body[:26 * 1024 * 1024])
+        self.assertTrue(wait_for(lambda: not self.tmp_files("alice") and
+                                 not self.spool_files().get("tmp")),
+                        f"partial files left: {self.tmp_files('alice')} {self.spool_files()}")
+        self.assertTrue(self.srv.wait_log(r"message over a limit after \d+ octets: partial files "
+                                          r"removed, discarding to the end of DATA"))
+        c.send(body[26 * 1024 * 1024:] + b"\r\n.\r\n")
+        c.expect(552, "5.3.4")
+        c.send("QUIT\r\n")
+        c.expect(221)
+        self.assertNothingNew(snap)
+        self.assertEqual(self.spool_files(), {"tmp": [], "msg": [], "env": []})
+
+    def test_kill9_mid_stream_leaves_nothing_visible(self):
+        srv = Server(users=("alice",))
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        snap = [n for n, _ in srv.messages("alice")]
+        c = RawClient(srv.ports["smtp"], timeout=60)
+        self.addCleanup(c.close)
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(354)
+        c.send(message("killed") + big_body(3))
+        tmp = os.path.join(srv.maildir("alice"), "tmp")
+        self.assertTrue(wait_for(lambda: os.listdir(tmp)), "no streaming file")
+        srv.kill9()
+        self.assertEqual([n for n, _ in srv.messages("alice")], snap)
+        self.assertTrue(os.listdir(tmp), "the crash left no partial file to clean up")
+        srv.start()
+        self.assertTrue(srv.wait_log(r"removed stale tmp file"))
+        self.assertEqual(os.listdir(tmp), [])
+        self.assertEqual([n for n, _ in srv.messages("alice")], snap)
+        code, text = smtplib_send(srv.ports["smtp"], [ALICE], message("after the crash"))
+        self.assertEqual(code, 250, text)
+        self.assertEqual(srv.stop(), 0)
+
+
+class DiskFullTest(SmtpTestCase):
+    """A full disk during the stream (a 2 MiB tmpfs as the mailbox): 451
+    4.3.0, nothing visible, and the next message fits once space is free."""
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            missing("root, to mount a small tmpfs as a mailbox")
+        need_tool("mount", "mount")
+        code, text = smtplib_send(self.port, [ALICE], message("make the mailbox"))
+        self.assertEqual(code, 250, text)
+        self.box = self.srv.maildir("alice")
+        for sub in ("new", "cur", "tmp"):
+            for n in os.listdir(os.path.join(self.box, sub)):
+                os.unlink(os.path.join(self.box, sub, n))
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tegami-full", self.box],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            missing("mount -t tmpfs failed: " + p.stderr.strip())
+        self.addCleanup(subprocess.run, ["umount", "-l", self.box], capture_output=True)
+        for sub in ("new", "cur", "tmp"):
+            os.mkdir(os.path.join(self.box, sub), 0o700)
+
+    def test_full_then_freed(self):
+        snap = self.snapshot("alice")
+        c = self.raw(timeout=60)
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(354)
+        c.send(message("does not fit") + big_body(4) + b"\r\n.\r\n")
+        c.expect(451, "4.3.0")
+        self.assertNothingNew(snap)
+        self.assertEqual(os.listdir(os.path.join(self.box, "tmp")), [])
+        # Space is free again (the partial file went): a small message fits.
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(354)
+        msg = message("fits")
+        c.send(msg + b".\r\n")
+        qid = QUEUED_RE.match(c.expect(250, "2.0.0")[4:]).group(1)
+        name, data = self.one_new(snap, "alice")
+        self.assertStored(name, data, msg, qid=qid, for_rcpt=ALICE)

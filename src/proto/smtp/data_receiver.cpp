@@ -22,35 +22,54 @@ bool error_drops(DataErrorKind kind) {
 }
 
 DataReceiver::DataReceiver(std::uint64_t max_size, std::uint64_t expected_size,
-                           bool bare_lf_ends_line)
-    : max_size_(max_size), hard_limit_(max_size), bare_lf_(bare_lf_ends_line) {
+                           bool bare_lf_ends_line, BodySink* sink)
+    : max_size_(max_size), hard_limit_(max_size), bare_lf_(bare_lf_ends_line), sink_(sink) {
   std::uint64_t allowance = std::max(max_size, kMinDiscardAllowance);
   hard_limit_ = (max_size > UINT64_MAX - allowance) ? UINT64_MAX : max_size + allowance;
-  // Reserve for the announced size (RFC 1870), never beyond the limit.
+  // Reserve for the announced size (RFC 1870), never beyond the limit (or
+  // one sink chunk when streaming).
   std::uint64_t reserve = std::min(expected_size, max_size);
+  if (sink_ != nullptr) reserve = kSinkChunk;
   if (reserve > 0) body_.reserve(static_cast<std::size_t>(reserve));
+}
+
+void DataReceiver::stop_storing() {
+  std::string().swap(body_);  // give the memory back
+  if (sink_ != nullptr) sink_->abandon();
+}
+
+void DataReceiver::store(std::string_view bytes) {
+  body_.append(bytes);
+  if (sink_ != nullptr && body_.size() >= kSinkChunk) {
+    sink_->write(body_);
+    body_.clear();
+  }
 }
 
 void DataReceiver::append(std::string_view bytes) {
   size_ += bytes.size();
   line_length_ += bytes.size();
+  const bool was_storing = !too_big_ && !line_too_long_;
   if (line_length_ + 2 > kMaxTextLine) line_too_long_ = true;
-  if (size_ > max_size_ && !too_big_) {
-    too_big_ = true;
-    std::string().swap(body_);  // stop storing and give the memory back
+  if (size_ > max_size_) too_big_ = true;
+  if (!too_big_ && !line_too_long_) {
+    store(bytes);
+  } else if (was_storing) {
+    stop_storing();
   }
-  if (!too_big_ && !line_too_long_) body_.append(bytes);
 }
 
 void DataReceiver::end_line() {
   size_ += 2;
   ++lines_;
   line_length_ = 0;
-  if (size_ > max_size_ && !too_big_) {
-    too_big_ = true;
-    std::string().swap(body_);
+  const bool was_storing = !too_big_ && !line_too_long_;
+  if (size_ > max_size_) too_big_ = true;
+  if (!too_big_ && !line_too_long_) {
+    store("\r\n");
+  } else if (was_storing) {
+    stop_storing();
   }
-  if (!too_big_ && !line_too_long_) body_.append("\r\n");
 }
 
 DataFeed DataReceiver::feed(std::string_view bytes) {
@@ -104,6 +123,10 @@ DataFeed DataReceiver::feed(std::string_view bytes) {
         }
         if (too_big_) return {i + 1, DataError{DataErrorKind::kTooBig}};
         if (line_too_long_) return {i + 1, DataError{DataErrorKind::kLineTooLong}};
+        if (sink_ != nullptr && !body_.empty()) {
+          sink_->write(body_);
+          body_.clear();
+        }
         return {i + 1, DataComplete{}};
       case Pos::kCr:
         if (c != '\n') return bare(i);

@@ -45,6 +45,18 @@ inline constexpr std::size_t kMaxTextLine = 1000;
 // max_size extra when that is larger; then we drop.
 inline constexpr std::uint64_t kMinDiscardAllowance = 10ull * 1024 * 1024;
 
+// Where a streamed message goes (issue 13): the receiver hands the unstuffed
+// message (CRLF line endings) over in pieces of up to kSinkChunk octets, so
+// memory stays bounded whatever the size. abandon(): the message will be
+// refused (over the size or line limit): what was written may go at once.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  virtual void write(std::string_view crlf) = 0;
+  virtual void abandon() = 0;
+};
+inline constexpr std::size_t kSinkChunk = 64 * 1024;
+
 struct DataComplete {};
 
 enum class DataErrorKind {
@@ -73,8 +85,10 @@ class DataReceiver {
   // `max_size`: the largest message (unstuffed octets, CRLF counted) accepted.
   // `expected_size`: the client's SIZE= hint, used only to reserve memory.
   // `bare_lf_ends_line`: the "normalize" mode (see above); false: strict.
+  // `sink`: the message goes there as it arrives (take_body() stays empty);
+  // null: it is collected in memory for take_body().
   explicit DataReceiver(std::uint64_t max_size, std::uint64_t expected_size = 0,
-                        bool bare_lf_ends_line = true);
+                        bool bare_lf_ends_line = true, BodySink* sink = nullptr);
 
   // Consumes bytes up to and including the terminator (or all of them).
   // After DataComplete or a DataError the receiver must not be fed again.
@@ -97,6 +111,8 @@ class DataReceiver {
 
   void append(std::string_view bytes);
   void end_line();
+  void store(std::string_view bytes);  // into body_ (and on to the sink)
+  void stop_storing();                 // over a limit: nothing more is kept
 
   std::uint64_t max_size_;
   std::uint64_t hard_limit_;
@@ -108,6 +124,7 @@ class DataReceiver {
   bool too_big_ = false;
   Pos pos_ = Pos::kLineStart;
   bool bare_lf_ = true;           // a bare LF ends a line (else: fatal)
+  BodySink* sink_ = nullptr;
   bool line_after_crlf_ = true;   // the current line began after a CRLF (or is the first)
   std::uint64_t bare_lfs_ = 0;
 };

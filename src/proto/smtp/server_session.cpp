@@ -28,6 +28,19 @@ std::string_view received_protocol(const Envelope& envelope) {
   return envelope.tls ? "ESMTPS" : "ESMTP";
 }
 
+Envelope ServerSession::envelope_without_body() const {
+  Envelope env;
+  env.helo = helo_;
+  env.esmtp = esmtp_;
+  env.mail_from = tx_.sender;
+  env.recipients = tx_.recipients;
+  env.eight_bit_mime = tx_.params.body == mail::BodyType::k8BitMime;
+  env.declared_size = tx_.params.size;
+  env.tls = tls_;
+  env.auth_account = account_;
+  return env;
+}
+
 bool ServerSession::wants_input() const {
   return kCommandStates.contains(state_) || state_ == State::kData ||
          state_ == State::kAuthenticating || state_ == State::kBdat;
@@ -406,6 +419,7 @@ void ServerSession::process_data(Actions& out) {
   env.declared_size = tx_.params.size;
   env.smtputf8 = tx_.params.smtputf8;
   env.lines = data_->lines();
+  env.streamed = streamed_;
   if (data_->bare_lfs() > 0)
     spdlog::info("smtp session {} message had {} line(s) ended by a bare LF (normalized to CRLF)",
                  config_.session_id, data_->bare_lfs());

@@ -117,6 +117,18 @@ struct TlsInfo {
   std::string cipher;    // "TLS_AES_256_GCM_SHA384"
 };
 
+struct Envelope;
+
+// Issue 13: where DATA goes as it arrives. The driver implements this; at
+// DATA (before the 354) the session asks for a sink for the transaction so
+// far (the envelope without a body). Null: the message cannot be stored now
+// and DATA is answered 451 4.3.0 (the transaction stays; RSET or retry).
+class BodySinkFactory {
+ public:
+  virtual ~BodySinkFactory() = default;
+  virtual BodySink* open_body(const Envelope& envelope) = 0;
+};
+
 struct SessionConfig {
   std::string hostname = "localhost";                  // in the greeting and EHLO
   std::uint64_t max_message_size = 25ull << 20;        // RFC 1870 SIZE; 552 5.3.4 above
@@ -129,6 +141,8 @@ struct SessionConfig {
   // A bare LF ends a command or content line ("normalize", the default; only
   // CRLF.CRLF ends DATA); false: strict, a bare LF is 550 5.5.2 and a drop.
   bool bare_lf_ends_line = true;
+  // Non-null: DATA streams into the sink it opens (Envelope::streamed).
+  BodySinkFactory* body_sinks = nullptr;
   std::optional<TlsInfo> tls;   // set: implicit TLS (RFC 8314), the session starts encrypted
   std::string session_id;       // for logs
   std::string client_ip;        // for logs
@@ -215,6 +229,7 @@ struct Envelope {
   std::optional<std::uint64_t> declared_size;  // SIZE=
   bool smtputf8 = false;  // MAIL ... SMTPUTF8 (RFC 6531)
   std::string body;  // the message: CRLF line endings, dots unstuffed (BDAT: bdat_receiver.hpp)
+  bool streamed = false;  // the message went to a BodySink; `body` is empty
   std::uint64_t lines = 0;
   std::optional<TlsInfo> tls;  // the session was encrypted when the message came in
   std::string auth_account;    // SMTP AUTH account of the session, "" when none
@@ -352,6 +367,7 @@ class ServerSession {
   void resume(Actions& out);
   void reset_transaction();
   void enter_state(State next);
+  Envelope envelope_without_body() const;
   std::string ehlo_reply() const;
 
   SessionConfig config_;
@@ -371,6 +387,7 @@ class ServerSession {
   // client had already pipelined are refused (503) without counting as
   // errors (RFC 3030 §2: the server must be ready to discard them).
   bool bdat_failed_ = false;
+  bool streamed_ = false;  // data_ writes into a BodySink
   std::string pending_;     // input not yet processed (only while waiting)
   std::string_view input_;  // the input being processed by process()
   std::string helo_;

@@ -232,8 +232,17 @@ void ServerSession::cmd_data(const Command& cmd, Actions& out) {
           true);
     return;
   }
+  BodySink* sink = nullptr;
+  if (config_.body_sinks != nullptr) {
+    sink = config_.body_sinks->open_body(envelope_without_body());
+    if (sink == nullptr) {
+      reply(out, format_reply(451, "4.3.0", "Error: queue file write error"), true);
+      return;
+    }
+  }
+  streamed_ = sink != nullptr;
   data_ = std::make_unique<DataReceiver>(config_.max_message_size, tx_.params.size.value_or(0),
-                                         config_.bare_lf_ends_line);
+                                         config_.bare_lf_ends_line, sink);
   enter_state(State::kData);
   reply(out, format_reply(354, "", "End data with <CR><LF>.<CR><LF>"), false);
 }

@@ -81,6 +81,100 @@ Result<void> write_file_synced(const std::string& path, std::string_view data) {
   return r;
 }
 
+Result<SyncedWriter> SyncedWriter::create(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    Error e = fs_error("cannot create", path, errno);
+    if (errno == EEXIST) e.enhanced = "EEXIST";
+    return fail(e);
+  }
+  return SyncedWriter(path, fd);
+}
+
+SyncedWriter::SyncedWriter(SyncedWriter&& o) noexcept
+    : path_(std::move(o.path_)),
+      fd_(o.fd_),
+      buf_(std::move(o.buf_)),
+      size_(o.size_),
+      committed_(o.committed_) {
+  o.fd_ = -1;
+  o.committed_ = true;
+}
+
+SyncedWriter& SyncedWriter::operator=(SyncedWriter&& o) noexcept {
+  if (this != &o) {
+    discard();
+    path_ = std::move(o.path_);
+    fd_ = o.fd_;
+    buf_ = std::move(o.buf_);
+    size_ = o.size_;
+    committed_ = o.committed_;
+    o.fd_ = -1;
+    o.committed_ = true;
+  }
+  return *this;
+}
+
+Result<void> SyncedWriter::flush() {
+  const char* p = buf_.data();
+  std::size_t left = buf_.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(fs_error("cannot write", path_, errno));
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  buf_.clear();
+  return {};
+}
+
+Result<void> SyncedWriter::append(std::string_view data) {
+  if (fd_ < 0) return fail(Error::temp("write to a closed file " + path_));
+  size_ += data.size();
+  if (buf_.size() + data.size() <= kBuffer) {
+    buf_.append(data);
+    return {};
+  }
+  if (auto r = flush(); !r) return r;
+  if (data.size() >= kBuffer) {
+    buf_.assign(data);  // one large piece: written at once, no second copy kept
+    auto r = flush();
+    std::string().swap(buf_);
+    return r;
+  }
+  buf_.append(data);
+  return {};
+}
+
+Result<void> SyncedWriter::finish() {
+  if (fd_ < 0) return fail(Error::temp("finish of a closed file " + path_));
+  Result<void> r = flush();
+  if (r && ::fsync(fd_) != 0) r = fail(fs_error("cannot fsync", path_, errno));
+  if (!r) return r;  // the destructor or discard() removes the file
+  int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) {
+    Error e = fs_error("cannot close", path_, errno);
+    ::unlink(path_.c_str());
+    return fail(e);
+  }
+  committed_ = true;  // discard() no longer removes it
+  return {};
+}
+
+void SyncedWriter::discard() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (!committed_ && !path_.empty()) ::unlink(path_.c_str());
+  committed_ = true;
+  std::string().swap(buf_);
+}
+
 Result<std::string> read_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {

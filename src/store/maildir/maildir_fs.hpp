@@ -3,6 +3,7 @@
 // permission problem is an operator problem, never the sender's.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,37 @@ Result<void> fsync_dir(const std::string& path);
 // EEXIST is reported with Error::enhanced == "EEXIST" so callers can retry
 // under another name. On failure the file is removed.
 Result<void> write_file_synced(const std::string& path, std::string_view data);
+
+// A file written as a stream (issue 13: a message is never whole in memory):
+// created with O_EXCL (mode 0600), appended through a bounded buffer, then
+// finish() writes the rest, fsyncs and closes. Until finish() succeeds the
+// file is removed by discard() or the destructor. Errors are temporary and
+// name the path; create() reports EEXIST with Error::enhanced == "EEXIST".
+class SyncedWriter {
+ public:
+  static constexpr std::size_t kBuffer = 64 * 1024;
+  static Result<SyncedWriter> create(const std::string& path);
+  SyncedWriter(SyncedWriter&& o) noexcept;
+  SyncedWriter& operator=(SyncedWriter&& o) noexcept;
+  SyncedWriter(const SyncedWriter&) = delete;
+  SyncedWriter& operator=(const SyncedWriter&) = delete;
+  ~SyncedWriter() { discard(); }
+
+  Result<void> append(std::string_view data);
+  Result<void> finish();  // flush, fsync, close; the file stays
+  void discard();         // close and unlink (only the unlink is skipped after finish())
+  const std::string& path() const { return path_; }
+  std::uint64_t size() const { return size_; }
+
+ private:
+  SyncedWriter(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  Result<void> flush();
+  std::string path_;
+  int fd_ = -1;
+  std::string buf_;
+  std::uint64_t size_ = 0;
+  bool committed_ = false;  // finish() succeeded (or moved from): never unlink
+};
 
 // Whole file; temporary Error (ENOENT with enhanced "ENOENT").
 Result<std::string> read_file(const std::string& path);

@@ -1,7 +1,10 @@
 #include "store/maildir/maildir_store.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <signal.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -75,16 +78,57 @@ std::string MaildirStore::unique_name(std::uint64_t disk_size, std::uint64_t wir
   return fmt::format("{},S={},W={}", base, disk_size, wire_size);
 }
 
-Result<std::string> MaildirStore::deliver_copy(const std::string& dir, std::string_view data,
+std::string MaildirStore::incoming_prefix() const {
+  return "incoming." + sanitize_host(host_, 64) + ".";
+}
+
+std::string MaildirStore::incoming_name() {
+  return fmt::format("{}{}.{}", incoming_prefix(), pid_,
+                     counter_.fetch_add(1, std::memory_order_relaxed) + 1);
+}
+
+bool MaildirStore::abandoned_incoming(const std::string& name) const {
+  // "incoming.HOST.PID.N": ours if HOST is this host; abandoned when that
+  // process is gone (or is this one: nothing is written before start-up ends,
+  // and a restarted container often gets the same pid again).
+  const std::string prefix = incoming_prefix();
+  if (name.rfind(prefix, 0) != 0) return false;
+  std::size_t i = prefix.size(), j = i;
+  while (j < name.size() && name[j] >= '0' && name[j] <= '9') ++j;
+  if (j == i || j >= name.size() || name[j] != '.' || j - i > 9) return false;
+  const pid_t pid = static_cast<pid_t>(std::stol(name.substr(i, j - i)));
+  if (pid == pid_) return true;
+  return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+Result<std::string> MaildirStore::deliver_copy(const std::string& dir, const std::string& src,
                                                std::uint64_t disk_size, std::uint64_t wire_size) {
   for (int attempt = 0; attempt < kNameAttempts; ++attempt) {
     std::string name = unique_name(disk_size, wire_size);
     std::string tmp = dir + "/tmp/" + name, dst = dir + "/new/" + name;
-    auto w = write_file_synced(tmp, data);
+    auto w = SyncedWriter::create(tmp);
     if (!w) {
       if (w.error().enhanced == "EEXIST") continue;
       return fail(w.error());
     }
+    int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (in < 0) return fail(fs_error("cannot open", src, errno));
+    std::string buf(SyncedWriter::kBuffer, '\0');
+    Result<void> r;
+    for (;;) {
+      ssize_t n = ::read(in, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        r = fail(fs_error("cannot read", src, errno));
+        break;
+      }
+      if (n == 0) break;
+      r = w->append(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+      if (!r) break;
+    }
+    ::close(in);
+    if (r) r = w->finish();
+    if (!r) return fail(r.error());
     int rc = ::link(tmp.c_str(), dst.c_str());
     int err = errno;
     ::unlink(tmp.c_str());
@@ -94,7 +138,84 @@ Result<std::string> MaildirStore::deliver_copy(const std::string& dir, std::stri
   return fail(Error::temp("cannot find a unique file name in " + dir));
 }
 
-Result<void> MaildirStore::deliver(const std::vector<MailboxRef>& boxes, std::string_view message) {
+// The streaming delivery: written once into the first mailbox's tmp/ under
+// a name without the real sizes (not known yet), fsynced, then linked into
+// each new/ under a name with ,S= and ,W=.
+class MaildirDelivery final : public MailboxDelivery {
+ public:
+  MaildirDelivery(MaildirStore& store, std::vector<std::string> dirs, SyncedWriter file)
+      : store_(store), dirs_(std::move(dirs)), file_(std::move(file)) {}
+  ~MaildirDelivery() override {
+    if (!committed_) file_.discard();
+  }
+
+  Result<void> append(std::string_view lf_data) override {
+    if (!lf_data.empty()) {
+      lone_lfs_ += lone_lf_count(lf_data, last_);
+      last_ = lf_data.back();
+    }
+    return file_.append(lf_data);
+  }
+
+  Result<void> commit() override {
+    const std::uint64_t disk_size = file_.size();
+    const char last[1] = {last_};
+    const std::uint64_t wire_size =
+        disk_size + lone_lfs_ +
+        (disk_size > 0 ? line_completion(std::string_view(last, 1)).size() : 0);
+    if (auto r = file_.finish(); !r) {
+      file_.discard();
+      return fail(Error::temp(r.error().message));
+    }
+    const std::string tmp_path = file_.path();
+    std::vector<std::string> linked;
+    auto rollback = [&](Error e) -> Result<void> {
+      for (const auto& p : linked) ::unlink(p.c_str());
+      ::unlink(tmp_path.c_str());
+      spdlog::warn("delivery failed, nothing delivered: {}", log_safe(e.message, 400));
+      return fail(Error::temp(e.message));
+    };
+    // 2. Link into every new/, each under its own name.
+    for (const auto& dir : dirs_) {
+      bool done = false;
+      for (int attempt = 0; attempt < kNameAttempts && !done; ++attempt) {
+        std::string dst = dir + "/new/" + store_.unique_name(disk_size, wire_size);
+        if (::link(tmp_path.c_str(), dst.c_str()) == 0) {
+          linked.push_back(dst);
+          done = true;
+        } else if (errno == EXDEV) {
+          // Mailboxes on another file system: hard links cannot cross it.
+          auto copy = store_.deliver_copy(dir, tmp_path, disk_size, wire_size);
+          if (!copy) return rollback(copy.error());
+          linked.push_back(*copy);
+          done = true;
+        } else if (errno != EEXIST) {
+          return rollback(fs_error("cannot link into", dst, errno));
+        }
+      }
+      if (!done) return rollback(Error::temp("cannot find a unique file name in " + dir));
+    }
+    // 3. Make the new directory entries durable.
+    for (const auto& d : dirs_)
+      if (auto r = fsync_dir(d + "/new"); !r) return rollback(r.error());
+    // 4. The tmp/ name is no longer needed; a failure here only leaves a
+    //    stale file that cleanup_tmp() removes later.
+    ::unlink(tmp_path.c_str());
+    committed_ = true;
+    return {};
+  }
+
+ private:
+  MaildirStore& store_;
+  std::vector<std::string> dirs_;
+  SyncedWriter file_;
+  std::uint64_t lone_lfs_ = 0;
+  char last_ = '\0';
+  bool committed_ = false;
+};
+
+Result<std::unique_ptr<MailboxDelivery>> MaildirStore::begin_delivery(
+    const std::vector<MailboxRef>& boxes) {
   // Resolve and deduplicate the mailbox directories, keeping the caller's order.
   std::vector<std::string> dirs;
   for (const auto& b : boxes) {
@@ -104,60 +225,23 @@ Result<void> MaildirStore::deliver(const std::vector<MailboxRef>& boxes, std::st
   }
   if (dirs.empty()) return fail(Error::temp("delivery without a mailbox"));
   for (const auto& d : dirs)
-    if (auto r = ensure_maildir(mail_dir_, d); !r) return r;
-
-  const std::string data = crlf_to_lf(message);
-  const std::uint64_t disk_size = data.size();
-  const std::uint64_t wire_size = crlf_size(data);
-
-  // 1. Write and fsync once, in the first mailbox's tmp/.
-  std::string tmp_name, tmp_path;
+    if (auto r = ensure_maildir(mail_dir_, d); !r) return fail(r.error());
+  // 1. One file, in the first mailbox's tmp/.
   for (int attempt = 0;; ++attempt) {
-    tmp_name = unique_name(disk_size, wire_size);
-    tmp_path = dirs[0] + "/tmp/" + tmp_name;
-    auto w = write_file_synced(tmp_path, data);
-    if (w) break;
+    auto w = SyncedWriter::create(dirs[0] + "/tmp/" + incoming_name());
+    if (w) {
+      return std::unique_ptr<MailboxDelivery>(
+          std::make_unique<MaildirDelivery>(*this, std::move(dirs), std::move(*w)));
+    }
     if (w.error().enhanced != "EEXIST" || attempt + 1 >= kNameAttempts) return fail(w.error());
   }
+}
 
-  std::vector<std::string> linked;
-  auto rollback = [&](Error e) -> Result<void> {
-    for (const auto& p : linked) ::unlink(p.c_str());
-    ::unlink(tmp_path.c_str());
-    spdlog::warn("delivery failed, nothing delivered: {}", log_safe(e.message, 400));
-    return fail(Error::temp(e.message));
-  };
-
-  // 2. Link into every new/, each under its own name.
-  for (std::size_t i = 0; i < dirs.size(); ++i) {
-    bool done = false;
-    for (int attempt = 0; attempt < kNameAttempts && !done; ++attempt) {
-      std::string name = (i == 0 && attempt == 0) ? tmp_name : unique_name(disk_size, wire_size);
-      std::string dst = dirs[i] + "/new/" + name;
-      if (::link(tmp_path.c_str(), dst.c_str()) == 0) {
-        linked.push_back(dst);
-        done = true;
-      } else if (errno == EXDEV) {
-        // Mailboxes on another file system: hard links cannot cross it.
-        auto copy = deliver_copy(dirs[i], data, disk_size, wire_size);
-        if (!copy) return rollback(copy.error());
-        linked.push_back(*copy);
-        done = true;
-      } else if (errno != EEXIST) {
-        return rollback(fs_error("cannot link into", dst, errno));
-      }
-    }
-    if (!done) return rollback(Error::temp("cannot find a unique file name in " + dirs[i]));
-  }
-
-  // 3. Make the new directory entries durable.
-  for (const auto& d : dirs)
-    if (auto r = fsync_dir(d + "/new"); !r) return rollback(r.error());
-
-  // 4. The tmp/ name is no longer needed; a failure here only leaves a stale
-  //    file that cleanup_tmp() removes later.
-  ::unlink(tmp_path.c_str());
-  return {};
+Result<void> MaildirStore::deliver(const std::vector<MailboxRef>& boxes, std::string_view message) {
+  auto d = begin_delivery(boxes);
+  if (!d) return fail(d.error());
+  if (auto r = (*d)->append(crlf_to_lf(message)); !r) return fail(Error::temp(r.error().message));
+  return (*d)->commit();
 }
 
 Result<std::unique_ptr<Maildrop>> MaildirStore::open_maildrop(const MailboxRef& box) {
@@ -182,7 +266,9 @@ Result<std::size_t> MaildirStore::cleanup_tmp(std::chrono::seconds max_age) {
         struct stat st {};
         std::string p = f.path().string();
         if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        if (std::chrono::system_clock::from_time_t(st.st_mtime) >= cutoff) continue;
+        if (std::chrono::system_clock::from_time_t(st.st_mtime) >= cutoff &&
+            !abandoned_incoming(f.path().filename().string()))
+          continue;
         if (::unlink(p.c_str()) == 0) {
           ++removed;
           spdlog::info("removed stale tmp file {}", log_safe(p, 400));

@@ -49,10 +49,13 @@ class MaildirStore final : public MailboxStore {
   explicit MaildirStore(std::string mail_dir, std::string hostname = {});
 
   Result<void> deliver(const std::vector<MailboxRef>& boxes, std::string_view message) override;
+  Result<std::unique_ptr<MailboxDelivery>> begin_delivery(
+      const std::vector<MailboxRef>& boxes) override;
   Result<std::unique_ptr<Maildrop>> open_maildrop(const MailboxRef& box) override;
 
-  // Removes regular files in every mailbox's tmp/ not modified for `max_age`
-  // (call at start-up). Returns how many were removed.
+  // Removes regular files in every mailbox's tmp/ not modified for `max_age`,
+  // and this host's streaming files whose process is gone (a crash or kill -9
+  // during DATA) (call at start-up). Returns how many were removed.
   Result<std::size_t> cleanup_tmp(std::chrono::seconds max_age = kStaleTmpAge);
 
   // mail_dir/DOMAIN/LOCAL, lower case. Permanent Error for a component that
@@ -62,10 +65,16 @@ class MaildirStore final : public MailboxStore {
   const std::string& mail_dir() const { return mail_dir_; }
 
  private:
+  friend class MaildirDelivery;
+  // tmp/ names of messages being streamed: "incoming.HOST.PID.N".
+  std::string incoming_prefix() const;
+  std::string incoming_name();
+  bool abandoned_incoming(const std::string& name) const;
   // A name unique to this delivery: time, pid, per-store counter, host, sizes.
   std::string unique_name(std::uint64_t disk_size, std::uint64_t wire_size);
-  // Writes a copy into dir/tmp and links it to dir/new/<fresh name> (the EXDEV path).
-  Result<std::string> deliver_copy(const std::string& dir, std::string_view data,
+  // Copies the fsynced file `src` into dir/tmp and links it to
+  // dir/new/<fresh name> (the EXDEV path), streaming.
+  Result<std::string> deliver_copy(const std::string& dir, const std::string& src,
                                    std::uint64_t disk_size, std::uint64_t wire_size);
 
   std::string mail_dir_;

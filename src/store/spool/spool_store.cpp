@@ -110,14 +110,54 @@ Result<void> SpoolStore::create_dirs() {
   return {};
 }
 
-Result<void> SpoolStore::enqueue(const QueueEntry& entry, std::string_view message) {
-  const std::string& id = entry.id;
+namespace {
+
+// The message file of an entry being queued: tmp/, written as a stream.
+class SpoolMessageWriter final : public QueueMessageWriter {
+ public:
+  SpoolMessageWriter(std::string id, maildir::SyncedWriter file)
+      : id_(std::move(id)), file_(std::move(file)) {}
+  Result<void> append(std::string_view crlf_data) override {
+    if (!eight_bit_)
+      eight_bit_ = std::any_of(crlf_data.begin(), crlf_data.end(),
+                               [](char c) { return static_cast<unsigned char>(c) > 127; });
+    return file_.append(crlf_data);
+  }
+  std::uint64_t size() const override { return file_.size(); }
+  bool eight_bit() const override { return eight_bit_; }
+  const std::string& id() const { return id_; }
+  maildir::SyncedWriter& file() { return file_; }
+
+ private:
+  std::string id_;
+  maildir::SyncedWriter file_;
+  bool eight_bit_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<QueueMessageWriter>> SpoolStore::begin(const std::string& id) {
   if (!valid_queue_id(id)) return fail(bad_id(id));
+  auto w = maildir::SyncedWriter::create(tmp_path(id, "msg"));
+  if (!w) return fail(Error::temp(w.error().message));
+  return std::unique_ptr<QueueMessageWriter>(
+      std::make_unique<SpoolMessageWriter>(id, std::move(*w)));
+}
+
+Result<void> SpoolStore::commit(const QueueEntry& entry, QueueMessageWriter& message) {
+  auto* writer = dynamic_cast<SpoolMessageWriter*>(&message);
+  if (writer == nullptr || writer->id() != entry.id)
+    return fail(Error::temp("queue commit with a foreign message writer"));
+  const std::string& id = entry.id;
   if (entry.recipients.empty()) return fail(Error::temp("queue entry without recipients"));
 
   // 1. The message: tmp/, fsync, rename into msg/, fsync msg/.
-  std::string tmp_msg = tmp_path(id, "msg");
-  if (auto w = write_file_synced(tmp_msg, message); !w) return fail(w.error());
+  auto& file = writer->file();
+  if (auto r = file.finish(); !r) {
+    file.discard();
+    return fail(Error::temp(r.error().message));
+  }
+  std::string tmp_msg = file.path();
   std::string msg = msg_path(id);
   if (auto r = rename_new(tmp_msg, msg); !r) {
     ::unlink(tmp_msg.c_str());
@@ -144,6 +184,15 @@ Result<void> SpoolStore::enqueue(const QueueEntry& entry, std::string_view messa
     return undo_msg(r.error());
   }
   return {};
+}
+
+Result<void> SpoolStore::enqueue(const QueueEntry& entry, std::string_view message) {
+  if (!valid_queue_id(entry.id)) return fail(bad_id(entry.id));
+  if (entry.recipients.empty()) return fail(Error::temp("queue entry without recipients"));
+  auto w = begin(entry.id);
+  if (!w) return fail(w.error());
+  if (auto r = (*w)->append(message); !r) return fail(Error::temp(r.error().message));
+  return commit(entry, **w);
 }
 
 Result<std::vector<std::string>> SpoolStore::list() {

@@ -54,6 +54,8 @@ class SpoolStore final : public QueueStore {
   Result<Recovery> recover();
 
   Result<void> enqueue(const QueueEntry& entry, std::string_view message) override;
+  Result<std::unique_ptr<QueueMessageWriter>> begin(const std::string& id) override;
+  Result<void> commit(const QueueEntry& entry, QueueMessageWriter& message) override;
   Result<std::vector<std::string>> list() override;
   Result<QueueEntry> load(const std::string& id) override;
   Result<std::string> read_message(const std::string& id) override;

@@ -298,3 +298,61 @@ TEST(DataReceiver, ErrorReplies) {
 
 }  // namespace
 }  // namespace tegami::smtp
+
+namespace tegami::smtp {
+namespace {
+
+struct RecordingSink : BodySink {
+  std::string data;
+  std::size_t writes = 0, largest = 0, abandons = 0;
+  void write(std::string_view crlf) override {
+    data.append(crlf);
+    ++writes;
+    largest = std::max(largest, crlf.size());
+  }
+  void abandon() override { ++abandons; }
+};
+
+// Issue 13: with a sink the message streams out in bounded pieces, the
+// same bytes as the in-memory body at every split, and nothing stays behind.
+TEST(DataReceiver, SinkGetsTheSameBytesInBoundedPieces) {
+  std::string input;
+  for (int i = 0; i < 5000; ++i) input += (i % 7 == 0 ? ".." : "") + std::string(70, 'a' + i % 26) + "\r\n";
+  input += ".\r\n";
+  DataReceiver mem(1 << 30);
+  ASSERT_TRUE(std::holds_alternative<DataComplete>(mem.feed(input).result));
+  const std::string expected = mem.take_body();
+  for (std::size_t step : {1u, 3u, 4096u, 100000u}) {
+    RecordingSink sink;
+    DataReceiver d(1 << 30, 0, true, &sink);
+    std::string_view rest = input;
+    DataResult last = NeedMore{};
+    while (!rest.empty() && std::holds_alternative<NeedMore>(last)) {
+      auto f = d.feed(rest.substr(0, step));
+      rest.remove_prefix(f.consumed);
+      last = f.result;
+    }
+    ASSERT_TRUE(std::holds_alternative<DataComplete>(last)) << step;
+    EXPECT_EQ(sink.data, expected) << step;
+    EXPECT_LE(sink.largest, kSinkChunk + 1000) << step;
+    EXPECT_GT(sink.writes, 1u) << step;
+    EXPECT_EQ(sink.abandons, 0u);
+    EXPECT_TRUE(d.take_body().empty());
+  }
+}
+
+TEST(DataReceiver, SinkIsAbandonedOnceOverTheLimit) {
+  RecordingSink sink;
+  DataReceiver d(100, 0, true, &sink);
+  std::string input;
+  for (int i = 0; i < 50; ++i) input += "0123456789\r\n";
+  input += ".\r\n";
+  auto f = d.feed(input);
+  ASSERT_TRUE(std::holds_alternative<DataError>(f.result));
+  EXPECT_EQ(std::get<DataError>(f.result).kind, DataErrorKind::kTooBig);
+  EXPECT_EQ(sink.abandons, 1u);
+  EXPECT_LE(sink.data.size(), 100u);
+}
+
+}  // namespace
+}  // namespace tegami::smtp

@@ -305,3 +305,43 @@ TEST_F(MaildirTest, CleanupTmpRemovesOnlyStaleFiles) {
 
 }  // namespace
 }  // namespace tegami
+
+namespace tegami {
+namespace {
+
+// Issue 13: a delivery written as a stream is stored like deliver() stores
+// it (same bytes, sizes in the names, one link per mailbox); one dropped
+// before commit() leaves nothing in tmp/ or new/.
+TEST_F(MaildirTest, StreamedDeliveryInPieces) {
+  auto d = store_.begin_delivery({kAlice, kBob});
+  ASSERT_TRUE(d) << d.error().message;
+  for (std::size_t i = 0; i < kOnDisk.size(); i += 5)
+    ASSERT_TRUE((*d)->append(std::string_view(kOnDisk).substr(i, 5)));
+  EXPECT_TRUE(new_of(kAlice).empty());  // nothing visible before commit
+  ASSERT_TRUE((*d)->commit());
+  for (const auto& b : {kAlice, kBob}) {
+    auto files = new_of(b);
+    ASSERT_EQ(files.size(), 1u);
+    EXPECT_EQ(slurp(files[0]), kOnDisk);
+    const std::string name = files[0].substr(files[0].rfind('/') + 1);
+    EXPECT_NE(name.find(",S=" + std::to_string(kOnDisk.size()) +
+                        ",W=" + std::to_string(kMessage.size())),
+              std::string::npos)
+        << name;
+    EXPECT_TRUE(tmp_of(b).empty());
+  }
+}
+
+TEST_F(MaildirTest, AbandonedDeliveryLeavesNothing) {
+  {
+    auto d = store_.begin_delivery({kAlice});
+    ASSERT_TRUE(d);
+    ASSERT_TRUE((*d)->append(std::string(200000, 'y')));
+    EXPECT_EQ(tmp_of(kAlice).size(), 1u);
+  }
+  EXPECT_TRUE(tmp_of(kAlice).empty());
+  EXPECT_TRUE(new_of(kAlice).empty());
+}
+
+}  // namespace
+}  // namespace tegami

@@ -420,3 +420,59 @@ TEST_F(SpoolTest, KillDuringEnqueueLosesNothingAcknowledged) {
 
 }  // namespace
 }  // namespace tegami
+
+namespace tegami {
+namespace {
+
+// Issue 13: the streaming form. A message appended in small pieces is stored
+// exactly as enqueue() stores it; a writer dropped without commit() leaves
+// nothing in tmp/, msg/ or env/.
+class SpoolStreamTest : public ::testing::Test {
+ protected:
+  std::vector<std::string> files(const std::string& sub) const {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(tmp_.path() + "/queue/" + sub, ec))
+      out.push_back(e.path().string());
+    return out;
+  }
+  testing::TempDir tmp_;
+  SpoolStore store_{tmp_.path() + "/queue"};
+};
+
+TEST_F(SpoolStreamTest, AppendInPiecesThenCommit) {
+  ASSERT_TRUE(store_.create_dirs());
+  QueueEntry e;
+  e.id = "00000000000000C1";
+  e.sender = "alice@example.test";
+  e.recipients.push_back(QueueRecipient{});
+  e.recipients.back().address = "bob@dest.test";
+  const std::string message = "Subject: x\r\n\r\n" + std::string(200000, 'a') + "\r\n\xe4\r\n";
+  auto w = store_.begin(e.id);
+  ASSERT_TRUE(w) << w.error().message;
+  for (std::size_t i = 0; i < message.size(); i += 7777)
+    ASSERT_TRUE((*w)->append(std::string_view(message).substr(i, 7777)));
+  EXPECT_EQ((*w)->size(), message.size());
+  EXPECT_TRUE((*w)->eight_bit());
+  e.size = (*w)->size();
+  ASSERT_TRUE(store_.commit(e, **w));
+  EXPECT_EQ(*store_.read_message(e.id), message);
+  EXPECT_TRUE(files("tmp").empty());
+}
+
+TEST_F(SpoolStreamTest, AbandonedWriterLeavesNothing) {
+  ASSERT_TRUE(store_.create_dirs());
+  {
+    auto w = store_.begin("00000000000000C2");
+    ASSERT_TRUE(w);
+    ASSERT_TRUE((*w)->append(std::string(100000, 'x')));
+    EXPECT_EQ(files("tmp").size(), 1u);
+  }
+  EXPECT_TRUE(files("tmp").empty());
+  EXPECT_TRUE(files("msg").empty());
+  EXPECT_TRUE(files("env").empty());
+  EXPECT_FALSE(store_.begin("../x"));
+}
+
+}  // namespace
+}  // namespace tegami

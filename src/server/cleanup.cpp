@@ -1,0 +1,140 @@
+#include "server/cleanup.hpp"
+
+#include "core/log.hpp"
+#include "mail/ascii.hpp"
+
+namespace tegami::server {
+
+Cleanup::Cleanup(CleanupSettings settings, std::unique_ptr<MailboxDelivery> local,
+                 std::unique_ptr<QueueMessageWriter> remote)
+    : settings_(std::move(settings)), local_(std::move(local)), remote_(std::move(remote)) {}
+
+void Cleanup::fail_with(const Error& e) {
+  if (!error_) error_ = e;
+}
+
+void Cleanup::put(std::string_view crlf) {
+  if (error_ || crlf.empty()) return;
+  if (remote_) {
+    if (auto r = remote_->append(crlf); !r) return fail_with(r.error());
+  }
+  if (local_) {
+    // CRLF -> LF; a CR at the end of a piece waits for the next one.
+    lf_.clear();
+    lf_.reserve(crlf.size() + 1);
+    std::size_t i = 0;
+    if (cr_held_) {
+      if (crlf[0] != '\n') lf_ += '\r';
+      cr_held_ = false;
+    }
+    for (; i < crlf.size(); ++i) {
+      const char c = crlf[i];
+      if (c == '\r') {
+        if (i + 1 == crlf.size()) {
+          cr_held_ = true;
+          break;
+        }
+        if (crlf[i + 1] == '\n') continue;
+      }
+      lf_ += c;
+    }
+    if (auto r = local_->append(lf_); !r) return fail_with(r.error());
+    if (lf_.capacity() > 256 * 1024) std::string().swap(lf_);
+  }
+}
+
+void Cleanup::write(std::string_view crlf) {
+  size_ += crlf.size();
+  if (error_) return;
+  if (header_done_) return put(crlf);
+  // Collect the header block up to its blank line (CRLF CRLF, or a message
+  // that starts with one), then write it behind our own fields.
+  const std::size_t old = header_block_.size();
+  header_block_.append(crlf);
+  std::size_t from = old >= 3 ? old - 3 : 0;
+  std::size_t end = std::string::npos;
+  if (header_block_.rfind("\r\n", 0) == 0) {
+    end = 2;  // no header at all: the blank line first
+  } else {
+    auto p = header_block_.find("\r\n\r\n", from);
+    if (p != std::string::npos) end = p + 4;
+  }
+  if (end == std::string::npos && header_block_.size() < kMaxHeaderBlock) return;
+  if (end == std::string::npos) end = header_block_.size();
+  std::string rest = header_block_.substr(end);
+  header_block_.resize(end);
+  flush_header();
+  put(rest);
+}
+
+void Cleanup::flush_header() {
+  header_done_ = true;
+  header_ = mail::parse_header(header_block_);
+  std::string ours;
+  ours += "Received: " + settings_.received + "\r\n";
+  if (settings_.add_missing_fields) {
+    if (header_.find("Date") == nullptr) {
+      ours += "Date: " + settings_.date + "\r\n";
+      added_ += "Date";
+    }
+    if (header_.find("Message-ID") == nullptr) {
+      ours += "Message-ID: " + settings_.message_id + "\r\n";
+      if (!added_.empty()) added_ += ", ";
+      added_ += "Message-ID";
+    }
+  }
+  if (error_) return;
+  if (local_) {
+    const std::string rp = "Return-Path: " + settings_.return_path + "\n";
+    if (auto r = local_->append(rp); !r) return fail_with(r.error());
+  }
+  put(ours);
+  put(header_block_);
+  std::string().swap(header_block_);
+}
+
+void Cleanup::abandon() {
+  local_.reset();   // dropping an uncommitted delivery removes its file
+  remote_.reset();
+  std::string().swap(header_block_);
+  fail_with(Error::perm("message abandoned"));
+}
+
+Result<void> Cleanup::end() {
+  if (!header_done_ && !error_) flush_header();  // a message that is all header
+  if (local_ && cr_held_ && !error_) {
+    if (auto r = local_->append("\r"); !r) fail_with(r.error());
+    cr_held_ = false;
+  }
+  if (error_) {
+    local_.reset();
+    remote_.reset();
+    return fail(Error::temp(error_->message));
+  }
+  return {};
+}
+
+std::size_t Cleanup::received_count() const {
+  std::size_t n = 0;
+  for (const auto& f : header_.fields)
+    if (mail::iequals(f.name, "Received")) ++n;
+  return n;
+}
+
+Result<void> Cleanup::commit_local() {
+  if (!local_) return {};
+  auto r = local_->commit();
+  local_.reset();
+  return r;
+}
+
+Result<void> Cleanup::commit_remote(QueueStore& queue, QueueEntry& entry) {
+  if (!remote_) return {};
+  entry.size = remote_->size();
+  entry.eight_bit = remote_->eight_bit();
+  auto r = queue.commit(entry, *remote_);
+  remote_.reset();
+  return r;
+}
+
+}  // namespace tegami::server
