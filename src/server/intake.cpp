@@ -28,7 +28,8 @@ bool in_networks(const std::vector<Cidr>& networks, const std::string& ip) {
 }
 
 Result<void> commit_message(ServerContext& ctx, Cleanup& cleanup, const std::string& queue_id,
-                            const std::string& sender, const std::vector<std::string>& remote) {
+                            const std::string& sender, const std::vector<std::string>& remote,
+                            bool smtputf8) {
   if (cleanup.has_remote()) {
     if (ctx.outbound == nullptr)
       return fail(Error::temp("the outbound queue is not running", 451, "4.3.0"));
@@ -36,6 +37,7 @@ Result<void> commit_message(ServerContext& ctx, Cleanup& cleanup, const std::str
     entry.id = queue_id;
     entry.sender = sender;
     entry.created = ctx.clock.now();
+    entry.smtputf8 = smtputf8;
     for (const auto& a : remote) {
       QueueRecipient r;
       r.address = a;

@@ -39,7 +39,8 @@ net::awaitable<Result<void>> store_message(ServerContext& ctx, const std::string
 // entry for `remote` first, then the local copy; when the local copy fails
 // the queue entry is removed again. Same promise as store_message().
 Result<void> commit_message(ServerContext& ctx, Cleanup& cleanup, const std::string& queue_id,
-                            const std::string& sender, const std::vector<std::string>& remote);
+                            const std::string& sender, const std::vector<std::string>& remote,
+                            bool smtputf8);
 
 // The opaque RecipientChecked::resolved key for a recipient to relay, and back.
 std::string remote_key(const std::string& address);

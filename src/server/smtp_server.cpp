@@ -604,8 +604,10 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver_streamed(smtp::Deliver& d) {
     done.queue_id = fail(*refusal);  // `body` goes out of scope: its files are removed
   } else {
     const std::string sender = env.mail_from.to_string();
-    auto r = co_await ctx_.workers.run(
-        [this, &c, &qid, &sender, &body] { return commit_message(ctx_, c, qid, sender, body->remote); });
+    const bool smtputf8 = env.smtputf8;
+    auto r = co_await ctx_.workers.run([this, &c, &qid, &sender, &body, smtputf8] {
+      return commit_message(ctx_, c, qid, sender, body->remote, smtputf8);
+    });
     if (r) {
       if (!body->remote.empty()) ctx_.outbound->submit(qid);
       done.queue_id = qid;

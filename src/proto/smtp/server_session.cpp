@@ -36,6 +36,7 @@ Envelope ServerSession::envelope_without_body() const {
   env.recipients = tx_.recipients;
   env.eight_bit_mime = tx_.params.body == mail::BodyType::k8BitMime;
   env.declared_size = tx_.params.size;
+  env.smtputf8 = tx_.params.smtputf8;
   env.tls = tls_;
   env.auth_account = account_;
   return env;
