@@ -160,6 +160,7 @@ void ServerSession::process_bdat(Actions& out) {
   env.eight_bit_mime = tx_.params.body == mail::BodyType::k8BitMime;
   env.binary_mime = tx_.params.body == mail::BodyType::kBinaryMime;
   env.declared_size = tx_.params.size;
+  env.smtputf8 = tx_.params.smtputf8;
   env.lines = bdat_->lines();
   env.tls = tls_;
   env.auth_account = account_;
