@@ -43,6 +43,17 @@ def main():
         # Warm up: one small message.
         with smtplib.SMTP("127.0.0.1", port) as s:
             s.sendmail("x@example.org", ["alice@example.test"], b"Subject: warm\r\n\r\nhi\r\n")
+        # Throughput first: the memory phase leaves the disk busy writing back
+        # what the streamed connections wrote.
+        # Throughput: 4 KiB messages over one session.
+        body = b"Subject: bench\r\n\r\n" + (b"z" * 76 + b"\r\n") * 52  # 4 KiB
+        with smtplib.SMTP("127.0.0.1", port) as s:
+            s.ehlo("bench")
+            t0 = time.monotonic()
+            for _ in range(a.msgs):
+                s.sendmail("x@example.org", ["alice@example.test"], body)
+            dt = time.monotonic() - t0
+        print(f"{a.msgs} x 4 KiB messages, one session: {a.msgs / dt:.0f} msg/s")
         before = rss_kib(pid)
         line = b"y" * 76 + b"\r\n"
         chunk = line * (1024 * 1024 // len(line))
@@ -74,15 +85,6 @@ def main():
               f"(+{(held - before) / 1024:.1f} MiB)")
         for c, _f in socks:
             c.close()
-        # Throughput: 4 KiB messages over one session.
-        body = b"Subject: bench\r\n\r\n" + b"z" * 4000 + b"\r\n"
-        with smtplib.SMTP("127.0.0.1", port) as s:
-            s.ehlo("bench")
-            t0 = time.monotonic()
-            for _ in range(a.msgs):
-                s.sendmail("x@example.org", ["alice@example.test"], body)
-            dt = time.monotonic() - t0
-        print(f"{a.msgs} x 4 KiB messages, one session: {a.msgs / dt:.0f} msg/s")
     finally:
         srv.stop()
         srv.cleanup()

@@ -39,11 +39,20 @@ void DataReceiver::stop_storing() {
 }
 
 void DataReceiver::store(std::string_view bytes) {
-  body_.append(bytes);
-  if (sink_ != nullptr && body_.size() >= kSinkChunk) {
+  if (sink_ == nullptr) {
+    body_.append(bytes);
+    return;
+  }
+  // Streaming: the buffer never grows past kSinkChunk (no reallocation).
+  if (body_.size() + bytes.size() > kSinkChunk && !body_.empty()) {
     sink_->write(body_);
     body_.clear();
   }
+  if (bytes.size() >= kSinkChunk) {
+    sink_->write(bytes);
+    return;
+  }
+  body_.append(bytes);
 }
 
 void DataReceiver::append(std::string_view bytes) {

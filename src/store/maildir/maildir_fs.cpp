@@ -115,6 +115,21 @@ SyncedWriter& SyncedWriter::operator=(SyncedWriter&& o) noexcept {
   return *this;
 }
 
+Result<void> SyncedWriter::write_all(std::string_view data) {
+  const char* p = data.data();
+  std::size_t left = data.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail(fs_error("cannot write", path_, errno));
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
 Result<void> SyncedWriter::flush() {
   const char* p = buf_.data();
   std::size_t left = buf_.size();
@@ -139,12 +154,7 @@ Result<void> SyncedWriter::append(std::string_view data) {
     return {};
   }
   if (auto r = flush(); !r) return r;
-  if (data.size() >= kBuffer) {
-    buf_.assign(data);  // one large piece: written at once, no second copy kept
-    auto r = flush();
-    std::string().swap(buf_);
-    return r;
-  }
+  if (data.size() >= kBuffer) return write_all(data);  // a large piece: straight through
   buf_.append(data);
   return {};
 }

@@ -52,6 +52,7 @@ class SyncedWriter {
  private:
   SyncedWriter(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
   Result<void> flush();
+  Result<void> write_all(std::string_view data);
   std::string path_;
   int fd_ = -1;
   std::string buf_;
