@@ -27,23 +27,34 @@ bool in_networks(const std::vector<Cidr>& networks, const std::string& ip) {
   return false;
 }
 
+namespace {
+
+// The queue entry of a new message: every remote recipient pending, due now.
+QueueEntry new_entry(ServerContext& ctx, const std::string& queue_id, const std::string& sender,
+                     const std::vector<std::string>& remote, bool smtputf8) {
+  QueueEntry entry;
+  entry.id = queue_id;
+  entry.sender = sender;
+  entry.created = ctx.clock.now();
+  entry.smtputf8 = smtputf8;
+  for (const auto& a : remote) {
+    QueueRecipient r;
+    r.address = a;
+    r.next_attempt = entry.created;
+    entry.recipients.push_back(std::move(r));
+  }
+  return entry;
+}
+
+}  // namespace
+
 Result<void> commit_message(ServerContext& ctx, Cleanup& cleanup, const std::string& queue_id,
                             const std::string& sender, const std::vector<std::string>& remote,
                             bool smtputf8) {
   if (cleanup.has_remote()) {
     if (ctx.outbound == nullptr)
       return fail(Error::temp("the outbound queue is not running", 451, "4.3.0"));
-    QueueEntry entry;
-    entry.id = queue_id;
-    entry.sender = sender;
-    entry.created = ctx.clock.now();
-    entry.smtputf8 = smtputf8;
-    for (const auto& a : remote) {
-      QueueRecipient r;
-      r.address = a;
-      r.next_attempt = entry.created;
-      entry.recipients.push_back(std::move(r));
-    }
+    QueueEntry entry = new_entry(ctx, queue_id, sender, remote, smtputf8);
     if (auto q = cleanup.commit_remote(ctx.outbound->store(), entry); !q) return q;
   }
   if (cleanup.has_local()) {
@@ -73,19 +84,9 @@ net::awaitable<Result<void>> store_message(ServerContext& ctx, const std::string
   if (!remote.empty()) {
     if (ctx.outbound == nullptr)
       co_return fail(Error::temp("the outbound queue is not running", 451, "4.3.0"));
-    QueueEntry entry;
-    entry.id = queue_id;
-    entry.sender = sender;
-    entry.created = ctx.clock.now();
+    QueueEntry entry = new_entry(ctx, queue_id, sender, remote, smtputf8);
     entry.size = queued.size();
     entry.eight_bit = smtp::has_eight_bit(queued);
-    entry.smtputf8 = smtputf8;
-    for (const auto& a : remote) {
-      QueueRecipient r;
-      r.address = a;
-      r.next_attempt = entry.created;
-      entry.recipients.push_back(std::move(r));
-    }
     auto q = co_await ctx.workers.run(
         [&ctx, &entry, &queued] { return ctx.outbound->enqueue(entry, queued); });
     if (!q) co_return fail(q.error());

@@ -652,18 +652,7 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver(smtp::Deliver& d) {
   } else if (count_received(env.body) > kMaxReceivedFields) {
     done.queue_id = fail(Error::perm("Too many hops (mail loop?)", 554, "5.4.6"));
   } else {
-    mail::ReceivedStamp stamp;
-    stamp.helo = env.helo;
-    stamp.rdns = rdns_;
-    stamp.ip = ip_;
-    stamp.by_host = ctx_.config.hostname;
-    stamp.protocol = std::string(smtp::received_protocol(env));
-    if (env.tls) stamp.tls_info = env.tls->protocol + " with cipher " + env.tls->cipher;
-    stamp.id = qid;
-    if (env.recipients.size() == 1) stamp.for_addr = env.recipients[0].address.to_string();
-    if (ctx_.config.authenticated_header) stamp.authenticated = env.auth_account;
-    stamp.time = ctx_.clock.now();
-    stamp.offset_minutes = local_utc_offset_minutes(stamp.time);
+    const auto stamp = received_stamp(env, qid);
     std::string message;
     message.reserve(env.body.size() + 512);
     message += "Return-Path: " + env.mail_from.to_path() + "\r\n";

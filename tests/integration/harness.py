@@ -312,3 +312,40 @@ def need_data(path, what):
     if _ci():
         raise AssertionError(f"missing under CI=true: {what} ({path})")
     raise unittest.SkipTest(f"{what} absent: {path}")
+
+
+def rss_kib(pid):
+    """The resident set of process `pid` in KiB (/proc/PID/status VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class RssSampler:
+    """Samples a process's resident set from /proc while a block runs."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.before = rss_kib(pid)
+        self.peak = self.before
+        self._done = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._done.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.005)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._t.join()
+
+    @property
+    def growth_mib(self):
+        return (self.peak - self.before) / 1024

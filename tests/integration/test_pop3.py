@@ -25,7 +25,7 @@ import threading
 import time
 import unittest
 
-from harness import missing, need_tool, DOMAIN, HOSTNAME, PASSWORD, Raw, Server, own
+from harness import missing, need_tool, RssSampler, DOMAIN, HOSTNAME, PASSWORD, Raw, Server, own
 
 TIMESTAMP_RE = re.compile(r"<(\d+)\.(\d+)\.(\d+)\.([0-9A-Za-z]+)@([^<>\s]+)>")
 
@@ -1341,14 +1341,6 @@ class PopBeforeSmtpGrantTest(unittest.TestCase):
         self.assertEqual(self.srv.stop(), 0)
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 class Pop3StreamingTest(unittest.TestCase):
     """Issue 13: RETR and TOP stream the message from its file through a
     bounded buffer. A 25 MiB message comes back byte-exact while the
@@ -1367,30 +1359,13 @@ class Pop3StreamingTest(unittest.TestCase):
         cls.lf_data = lf_data
         write_maildir(cls.srv, "alice", [(maildir_name(1, lf_data), lf_data, "new")])
 
-    def sample_during(self, work):
-        pid = self.srv.proc.pid
-        before = rss_kib(pid)
-        peak = [before]
-        done = threading.Event()
-
-        def sampler():
-            while not done.is_set():
-                peak[0] = max(peak[0], rss_kib(pid))
-                time.sleep(0.005)
-        t = threading.Thread(target=sampler, daemon=True)
-        t.start()
-        try:
-            result = work()
-        finally:
-            done.set()
-            t.join()
-        return result, before, peak[0]
-
     def test_retr_25mib_byte_exact_in_bounded_memory(self):
         p = pop_login(self.srv, "alice")
         self.addCleanup(p.close)
         p._shortcmd("NOOP")  # warm every code path once
-        (data, octets, resp), before, peak = self.sample_during(lambda: retr_bytes(p, 1))
+        with RssSampler(self.srv.proc.pid) as rss:
+            data, octets, resp = retr_bytes(p, 1)
+        before, peak = rss.before, rss.peak
         self.assertEqual(data, crlf(self.lf_data))
         self.assertEqual(resp, f"+OK {len(crlf(self.lf_data))} octets".encode())
         growth_mib = (peak - before) / 1024

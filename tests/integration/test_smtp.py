@@ -36,7 +36,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
-from harness import missing, need_tool, wait_for, DOMAIN, HOSTNAME, Raw, Server  # noqa: E402
+from harness import missing, need_tool, RssSampler, wait_for, DOMAIN, HOSTNAME, Raw, Server  # noqa: E402
 
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
@@ -2265,42 +2265,6 @@ if __name__ == "__main__":
 # =============================================================================
 # Streaming intake (issue 13)
 # =============================================================================
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-class RssSampler:
-    """Samples a process's resident set from /proc while a block runs."""
-
-    def __init__(self, pid):
-        self.pid = pid
-        self.before = rss_kib(pid)
-        self.peak = self.before
-        self._done = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._done.is_set():
-            self.peak = max(self.peak, rss_kib(self.pid))
-            time.sleep(0.005)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._done.set()
-        self._t.join()
-
-    @property
-    def growth_mib(self):
-        return (self.peak - self.before) / 1024
-
 
 def big_body(mib):
     """`mib` MiB of 78-octet lines, some with a leading dot, some 8-bit."""

@@ -28,18 +28,31 @@ std::string_view received_protocol(const Envelope& envelope) {
   return envelope.tls ? "ESMTPS" : "ESMTP";
 }
 
-Envelope ServerSession::envelope_without_body() const {
-  Envelope env;
+void ServerSession::fill_envelope(Envelope& env) const {
   env.helo = helo_;
   env.esmtp = esmtp_;
-  env.mail_from = tx_.sender;
-  env.recipients = tx_.recipients;
   env.eight_bit_mime = tx_.params.body == mail::BodyType::k8BitMime;
+  env.binary_mime = tx_.params.body == mail::BodyType::kBinaryMime;
   env.declared_size = tx_.params.size;
   env.smtputf8 = tx_.params.smtputf8;
   env.tls = tls_;
   env.auth_account = account_;
+}
+
+Envelope ServerSession::envelope_without_body() const {
+  Envelope env;
+  fill_envelope(env);
+  env.mail_from = tx_.sender;
+  env.recipients = tx_.recipients;
   return env;
+}
+
+Deliver ServerSession::take_delivery() {
+  Deliver d;
+  fill_envelope(d.envelope);
+  d.envelope.mail_from = std::move(tx_.sender);
+  d.envelope.recipients = std::move(tx_.recipients);
+  return d;
 }
 
 bool ServerSession::wants_input() const {
@@ -410,22 +423,14 @@ void ServerSession::process_data(Actions& out) {
     enter_state(State::kReady);
     return;
   }
-  Deliver d;
+  Deliver d = take_delivery();
   Envelope& env = d.envelope;
-  env.helo = helo_;
-  env.esmtp = esmtp_;
-  env.mail_from = std::move(tx_.sender);
-  env.recipients = std::move(tx_.recipients);
-  env.eight_bit_mime = tx_.params.body == mail::BodyType::k8BitMime;
-  env.declared_size = tx_.params.size;
-  env.smtputf8 = tx_.params.smtputf8;
+  env.binary_mime = false;  // DATA never carries BINARYMIME (refused at DATA)
   env.lines = data_->lines();
   env.streamed = streamed_;
   if (data_->bare_lfs() > 0)
     spdlog::info("smtp session {} message had {} line(s) ended by a bare LF (normalized to CRLF)",
                  config_.session_id, data_->bare_lfs());
-  env.tls = tls_;
-  env.auth_account = account_;
   env.body = data_->take_body();
   data_.reset();
   enter_state(State::kDelivering);

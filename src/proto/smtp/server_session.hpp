@@ -367,7 +367,11 @@ class ServerSession {
   void resume(Actions& out);
   void reset_transaction();
   void enter_state(State next);
+  // The transaction as an Envelope without a body: a copy (for the
+  // BodySinkFactory at DATA), or moved out of the transaction (Deliver).
+  void fill_envelope(Envelope& env) const;
   Envelope envelope_without_body() const;
+  Deliver take_delivery();
   std::string ehlo_reply() const;
 
   SessionConfig config_;

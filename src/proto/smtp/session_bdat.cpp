@@ -151,19 +151,9 @@ void ServerSession::process_bdat(Actions& out) {
   spdlog::info("smtp session {} BDAT LAST: {} chunks, {} octets{}", config_.session_id,
                bdat_->chunks(), bdat_->received(),
                tx_.params.body == mail::BodyType::kBinaryMime ? " BINARYMIME" : "");
-  Deliver d;
+  Deliver d = take_delivery();
   Envelope& env = d.envelope;
-  env.helo = helo_;
-  env.esmtp = esmtp_;
-  env.mail_from = std::move(tx_.sender);
-  env.recipients = std::move(tx_.recipients);
-  env.eight_bit_mime = tx_.params.body == mail::BodyType::k8BitMime;
-  env.binary_mime = tx_.params.body == mail::BodyType::kBinaryMime;
-  env.declared_size = tx_.params.size;
-  env.smtputf8 = tx_.params.smtputf8;
   env.lines = bdat_->lines();
-  env.tls = tls_;
-  env.auth_account = account_;
   env.body = bdat_->take_body();
   bdat_.reset();
   enter_state(State::kDelivering);

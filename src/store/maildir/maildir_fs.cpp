@@ -131,19 +131,9 @@ Result<void> SyncedWriter::write_all(std::string_view data) {
 }
 
 Result<void> SyncedWriter::flush() {
-  const char* p = buf_.data();
-  std::size_t left = buf_.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd_, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail(fs_error("cannot write", path_, errno));
-    }
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  buf_.clear();
-  return {};
+  auto r = write_all(buf_);
+  if (r) buf_.clear();
+  return r;
 }
 
 Result<void> SyncedWriter::append(std::string_view data) {
