@@ -81,6 +81,13 @@ void DataReceiver::end_line() {
   }
 }
 
+void DataReceiver::next_line(bool by_crlf) {
+  end_line();
+  if (!by_crlf) ++bare_lfs_;
+  line_after_crlf_ = by_crlf;
+  pos_ = Pos::kLineStart;
+}
+
 DataFeed DataReceiver::feed(std::string_view bytes) {
   std::size_t i = 0;
   auto bare = [&](std::size_t consumed) {
@@ -107,10 +114,7 @@ DataFeed DataReceiver::feed(std::string_view bytes) {
           // ".\n": never the terminator; with normalize a content line ".".
           if (!bare_lf_) return bare(i + 1);
           append(".");
-          end_line();
-          ++bare_lfs_;
-          line_after_crlf_ = false;
-          pos_ = Pos::kLineStart;
+          next_line(false);
           ++i;
           if (size_ > hard_limit_) return {i, DataError{DataErrorKind::kTooBigDrop}};
           continue;
@@ -123,9 +127,7 @@ DataFeed DataReceiver::feed(std::string_view bytes) {
         if (!line_after_crlf_) {
           // "\n.\r\n": the dot line did not start after a CRLF: content.
           append(".");
-          end_line();
-          line_after_crlf_ = true;
-          pos_ = Pos::kLineStart;
+          next_line(true);
           ++i;
           if (size_ > hard_limit_) return {i, DataError{DataErrorKind::kTooBigDrop}};
           continue;
@@ -139,9 +141,7 @@ DataFeed DataReceiver::feed(std::string_view bytes) {
         return {i + 1, DataComplete{}};
       case Pos::kCr:
         if (c != '\n') return bare(i);
-        end_line();
-        line_after_crlf_ = true;
-        pos_ = Pos::kLineStart;
+        next_line(true);
         ++i;
         if (size_ > hard_limit_) return {i, DataError{DataErrorKind::kTooBigDrop}};
         continue;
@@ -162,10 +162,7 @@ DataFeed DataReceiver::feed(std::string_view bytes) {
         }
         if (c == '\n') {
           if (!bare_lf_) return bare(i + 1);
-          end_line();
-          ++bare_lfs_;
-          line_after_crlf_ = false;
-          pos_ = Pos::kLineStart;
+          next_line(false);
           ++i;
           if (size_ > hard_limit_) return {i, DataError{DataErrorKind::kTooBigDrop}};
           continue;

@@ -112,6 +112,7 @@ class DataReceiver {
   void append(std::string_view bytes);
   void end_line();
   void store(std::string_view bytes);  // into body_ (and on to the sink)
+  void next_line(bool by_crlf);        // a line ended (by CRLF, or a bare LF)
   void stop_storing();                 // over a limit: nothing more is kept
 
   std::uint64_t max_size_;
