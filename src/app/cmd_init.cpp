@@ -237,8 +237,8 @@ int run_init(const InitOptions& o) {
     created.push_back(db_path);
   }
 
-  std::string text = fmt::format(kConfigTemplate, fmt::arg("hostname", *host),
-                                 fmt::arg("postmaster", postmaster));
+  std::string text =
+      fmt::format(kConfigTemplate, fmt::arg("hostname", *host), fmt::arg("postmaster", postmaster));
   // The file we write must be one we accept.
   if (auto check = parse_config(text, conf); !check)
     return report("internal error: generated configuration does not parse: " +
@@ -250,8 +250,8 @@ int run_init(const InitOptions& o) {
   for (const auto& p : created) std::cout << p << "\n";
   if (create_postmaster)
     std::cerr << "postmaster: mail to postmaster@ goes to the new account " << postmaster
-              << "; give it a password with `tegami -c " << conf << " user passwd "
-              << postmaster << "`\n";
+              << "; give it a password with `tegami -c " << conf << " user passwd " << postmaster
+              << "`\n";
   return kExitOk;
 }
 

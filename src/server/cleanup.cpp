@@ -94,7 +94,7 @@ void Cleanup::flush_header() {
 }
 
 void Cleanup::abandon() {
-  local_.reset();   // dropping an uncommitted delivery removes its file
+  local_.reset();  // dropping an uncommitted delivery removes its file
   remote_.reset();
   std::string().swap(header_block_);
   fail_with(Error::perm("message abandoned"));

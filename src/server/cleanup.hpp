@@ -44,8 +44,8 @@ struct CleanupSettings {
   std::string received;     // our Received: field value (without "Received: ")
   // Submission (RFC 6409 §8): add Date: and Message-ID: when missing.
   bool add_missing_fields = false;
-  std::string message_id;   // the msg-id to add, "<...>"
-  std::string date;         // the date-time to add
+  std::string message_id;  // the msg-id to add, "<...>"
+  std::string date;        // the date-time to add
 };
 
 class Cleanup {
@@ -90,8 +90,8 @@ class Cleanup {
   bool header_done_ = false;
   mail::MessageHeader header_;
   std::string added_;
-  std::string lf_;           // scratch for the LF conversion
-  bool cr_held_ = false;     // the local copy's pending CR (CRLF split across pieces)
+  std::string lf_;        // scratch for the LF conversion
+  bool cr_held_ = false;  // the local copy's pending CR (CRLF split across pieces)
   std::uint64_t size_ = 0;
   std::optional<Error> error_;
 };

@@ -248,8 +248,7 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
     if (fd) {
       message_fd_ = *fd;
     } else {
-      spdlog::error("pop3 {} cannot read message {}: {}", sid_, rm->index + 1,
-                    fd.error().message);
+      spdlog::error("pop3 {} cannot read message {}: {}", sid_, rm->index + 1, fd.error().message);
     }
     co_return sm_->step(ev);
   }

@@ -104,9 +104,10 @@ struct StreamedBody final : smtp::BodySink {
   std::unique_ptr<Cleanup> cleanup;
   void write(std::string_view crlf) override { cleanup->write(crlf); }
   void abandon() override {
-    spdlog::info("smtp {} qid={} message over a limit after {} octets: partial files removed, "
-                 "discarding to the end of DATA",
-                 sid, qid, cleanup->size());
+    spdlog::info(
+        "smtp {} qid={} message over a limit after {} octets: partial files removed, "
+        "discarding to the end of DATA",
+        sid, qid, cleanup->size());
     cleanup->abandon();
   }
 };
@@ -394,8 +395,8 @@ std::optional<Error> SmtpDriver::check_header_from(const mail::MessageHeader& he
   const auto* from = header.find("From");
   if (from == nullptr) {
     spdlog::info("smtp {} ip={} no header From: (account {})", sid_, ip_, log_safe(account));
-    return Error::perm("Message has no From: header field (RFC 5322 3.6): add your address",
-                       550, "5.6.0");
+    return Error::perm("Message has no From: header field (RFC 5322 3.6): add your address", 550,
+                       "5.6.0");
   }
   std::string author;
   if (from != nullptr) author = mail::first_address(from->value).addr_spec;
@@ -419,44 +420,44 @@ net::awaitable<smtp::Actions> SmtpDriver::check_recipient(const smtp::CheckRecip
     std::string address = a.recipient.local_lower + "@" + a.recipient.domain;
     const bool bare_postmaster = a.recipient.domain.empty();
     const bool postmaster = a.recipient.local_lower == "postmaster";
-    auto res = co_await ctx_.workers.run([this, &a, &address, bare_postmaster,
-                                          postmaster]() -> Result<Resolution> {
-      Result<Resolution> own = Resolution{Resolution::Kind::Unknown, {}};
-      if (!bare_postmaster) {
-        own = ctx_.directory.resolve(address);
-        if (!postmaster || !own || own->kind == Resolution::Kind::Local) return own;
-      }
-      // RFC 5321 §4.5.1: postmaster MUST be accepted at every domain we take
-      // mail for, and a bare <Postmaster> too. An account or alias of that
-      // name wins; else the configured `postmaster` account receives it,
-      // for each local domain and for this host's name.
-      const std::string& host = ctx_.config.hostname;
-      bool ours = bare_postmaster || mail::iequals(a.recipient.domain, host);
-      if (!ours) {
-        auto local = ctx_.directory.is_local_domain(a.recipient.domain);
-        if (!local) return fail(local.error());
-        ours = *local;
-      }
-      if (ours && !ctx_.config.postmaster.empty()) {
-        auto r = ctx_.directory.resolve(ctx_.config.postmaster);
-        if (!r || r->kind == Resolution::Kind::Local) return r;
-        spdlog::warn("postmaster = \"{}\" is no local account or alias",
-                     log_safe(ctx_.config.postmaster));
-      }
-      if (!bare_postmaster) return own;
-      // A bare <Postmaster> without a configured account: the postmaster of
-      // this host's name if that is a local domain, else of the first local
-      // domain that has one.
-      auto r = ctx_.directory.resolve("postmaster@" + host);
-      if (!r || r->kind == Resolution::Kind::Local) return r;
-      auto domains = ctx_.directory.list_domains();
-      if (!domains) return fail(domains.error());
-      for (const auto& d : *domains) {
-        auto rd = ctx_.directory.resolve("postmaster@" + d);
-        if (!rd || rd->kind == Resolution::Kind::Local) return rd;
-      }
-      return Resolution{Resolution::Kind::Unknown, {}};
-    });
+    auto res = co_await ctx_.workers.run(
+        [this, &a, &address, bare_postmaster, postmaster]() -> Result<Resolution> {
+          Result<Resolution> own = Resolution{Resolution::Kind::Unknown, {}};
+          if (!bare_postmaster) {
+            own = ctx_.directory.resolve(address);
+            if (!postmaster || !own || own->kind == Resolution::Kind::Local) return own;
+          }
+          // RFC 5321 §4.5.1: postmaster MUST be accepted at every domain we take
+          // mail for, and a bare <Postmaster> too. An account or alias of that
+          // name wins; else the configured `postmaster` account receives it,
+          // for each local domain and for this host's name.
+          const std::string& host = ctx_.config.hostname;
+          bool ours = bare_postmaster || mail::iequals(a.recipient.domain, host);
+          if (!ours) {
+            auto local = ctx_.directory.is_local_domain(a.recipient.domain);
+            if (!local) return fail(local.error());
+            ours = *local;
+          }
+          if (ours && !ctx_.config.postmaster.empty()) {
+            auto r = ctx_.directory.resolve(ctx_.config.postmaster);
+            if (!r || r->kind == Resolution::Kind::Local) return r;
+            spdlog::warn("postmaster = \"{}\" is no local account or alias",
+                         log_safe(ctx_.config.postmaster));
+          }
+          if (!bare_postmaster) return own;
+          // A bare <Postmaster> without a configured account: the postmaster of
+          // this host's name if that is a local domain, else of the first local
+          // domain that has one.
+          auto r = ctx_.directory.resolve("postmaster@" + host);
+          if (!r || r->kind == Resolution::Kind::Local) return r;
+          auto domains = ctx_.directory.list_domains();
+          if (!domains) return fail(domains.error());
+          for (const auto& d : *domains) {
+            auto rd = ctx_.directory.resolve("postmaster@" + d);
+            if (!rd || rd->kind == Resolution::Kind::Local) return rd;
+          }
+          return Resolution{Resolution::Kind::Unknown, {}};
+        });
     if (!res) {
       spdlog::warn("smtp {} directory lookup failed: {}", sid_, res.error().message);
       ev.accepted = false;
@@ -495,8 +496,7 @@ net::awaitable<smtp::Actions> SmtpDriver::check_recipient(const smtp::CheckRecip
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #endif
-mail::ReceivedStamp SmtpDriver::received_stamp(const smtp::Envelope& env,
-                                               const std::string& qid) {
+mail::ReceivedStamp SmtpDriver::received_stamp(const smtp::Envelope& env, const std::string& qid) {
   mail::ReceivedStamp stamp;
   stamp.helo = env.helo;
   stamp.rdns = rdns_;
@@ -561,8 +561,7 @@ smtp::BodySink* SmtpDriver::open_body(const smtp::Envelope& env) {
   std::unique_ptr<QueueMessageWriter> queued;
   if (!b->remote.empty()) {
     if (ctx_.outbound == nullptr) {
-      spdlog::error("smtp {} qid={} cannot queue: the outbound queue is not running", sid_,
-                    b->qid);
+      spdlog::error("smtp {} qid={} cannot queue: the outbound queue is not running", sid_, b->qid);
       return nullptr;
     }
     auto w = ctx_.outbound->store().begin(b->qid);
@@ -747,8 +746,7 @@ net::awaitable<void> SmtpDriver::run() {
   sc.offer_scram = cfg.auth_scram;
   sc.plaintext_auth = in_networks(cfg.plaintext_networks, ip_);
   trusted_ = in_networks(cfg.trusted_networks, ip_);
-  sc.bare_lf_ends_line =
-      !cfg.bare_newline_strict || in_networks(cfg.bare_newline_exempt, ip_);
+  sc.bare_lf_ends_line = !cfg.bare_newline_strict || in_networks(cfg.bare_newline_exempt, ip_);
   if (stream.is_tls()) sc.tls = smtp::TlsInfo{stream.tls_protocol(), stream.tls_cipher()};
   sc.session_id = sid_;
   sc.client_ip = ip_;

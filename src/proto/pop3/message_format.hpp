@@ -37,10 +37,10 @@ class MultilineEncoder {
   std::optional<std::uint64_t> max_body_lines_;
   std::uint64_t body_lines_ = 0;
   bool in_header_ = true;
-  bool line_start_ = true;   // no octet of the current line consumed yet
-  bool has_content_ = false; // an octet of the current line was sent
-  bool cr_held_ = false;     // a CR consumed but not sent (it may end the line)
-  bool done_ = false;        // TOP's limit reached
+  bool line_start_ = true;    // no octet of the current line consumed yet
+  bool has_content_ = false;  // an octet of the current line was sent
+  bool cr_held_ = false;      // a CR consumed but not sent (it may end the line)
+  bool done_ = false;         // TOP's limit reached
 };
 
 // Appends the stuffed lines of `message` and the terminating ".\r\n" to `out`.

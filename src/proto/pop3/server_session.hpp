@@ -225,9 +225,9 @@ struct Close {
   bool operator==(const Close&) const = default;
 };
 
-using Action = std::variant<Reply, VerifyUserPass, VerifyApop, VerifyPlain, OpenMaildrop,
-                            ReadMessage, SendMessage, Commit, StartTls, LoginFailed, LoggedIn,
-                            Close>;
+using Action =
+    std::variant<Reply, VerifyUserPass, VerifyApop, VerifyPlain, OpenMaildrop, ReadMessage,
+                 SendMessage, Commit, StartTls, LoginFailed, LoggedIn, Close>;
 using Actions = std::vector<Action>;
 
 // What the driver's logout log line reports.

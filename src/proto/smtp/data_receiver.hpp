@@ -95,8 +95,8 @@ class DataReceiver {
   DataFeed feed(std::string_view bytes);
 
   std::string take_body() { return std::move(body_); }
-  std::uint64_t size() const { return size_; }    // unstuffed octets seen
-  std::uint64_t lines() const { return lines_; }  // complete lines seen
+  std::uint64_t size() const { return size_; }          // unstuffed octets seen
+  std::uint64_t lines() const { return lines_; }        // complete lines seen
   std::uint64_t bare_lfs() const { return bare_lfs_; }  // lines ended by a bare LF
   std::uint64_t hard_limit() const { return hard_limit_; }
 
@@ -124,9 +124,9 @@ class DataReceiver {
   bool line_too_long_ = false;
   bool too_big_ = false;
   Pos pos_ = Pos::kLineStart;
-  bool bare_lf_ = true;           // a bare LF ends a line (else: fatal)
+  bool bare_lf_ = true;  // a bare LF ends a line (else: fatal)
   BodySink* sink_ = nullptr;
-  bool line_after_crlf_ = true;   // the current line began after a CRLF (or is the first)
+  bool line_after_crlf_ = true;  // the current line began after a CRLF (or is the first)
   std::uint64_t bare_lfs_ = 0;
 };
 

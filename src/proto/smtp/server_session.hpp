@@ -143,10 +143,10 @@ struct SessionConfig {
   bool bare_lf_ends_line = true;
   // Non-null: DATA streams into the sink it opens (Envelope::streamed).
   BodySinkFactory* body_sinks = nullptr;
-  std::optional<TlsInfo> tls;   // set: implicit TLS (RFC 8314), the session starts encrypted
-  std::string session_id;       // for logs
-  std::string client_ip;        // for logs
-  std::string client_rdns;      // for logs
+  std::optional<TlsInfo> tls;  // set: implicit TLS (RFC 8314), the session starts encrypted
+  std::string session_id;      // for logs
+  std::string client_ip;       // for logs
+  std::string client_rdns;     // for logs
   unsigned error_delay_after = kDefaultErrorDelayAfter;  // then Delay before every reply
   unsigned error_drop_after = kDefaultErrorDropAfter;    // then 421 4.7.0 and Close
   std::chrono::milliseconds error_delay{1000};
@@ -227,7 +227,7 @@ struct Envelope {
   bool eight_bit_mime = false;                 // BODY=8BITMIME
   bool binary_mime = false;                    // BODY=BINARYMIME (came with BDAT, RFC 3030 §3)
   std::optional<std::uint64_t> declared_size;  // SIZE=
-  bool smtputf8 = false;  // MAIL ... SMTPUTF8 (RFC 6531)
+  bool smtputf8 = false;                       // MAIL ... SMTPUTF8 (RFC 6531)
   std::string body;  // the message: CRLF line endings, dots unstuffed (BDAT: bdat_receiver.hpp)
   bool streamed = false;  // the message went to a BodySink; `body` is empty
   std::uint64_t lines = 0;
@@ -391,7 +391,7 @@ class ServerSession {
   // client had already pipelined are refused (503) without counting as
   // errors (RFC 3030 §2: the server must be ready to discard them).
   bool bdat_failed_ = false;
-  bool streamed_ = false;  // data_ writes into a BodySink
+  bool streamed_ = false;   // data_ writes into a BodySink
   std::string pending_;     // input not yet processed (only while waiting)
   std::string_view input_;  // the input being processed by process()
   std::string helo_;

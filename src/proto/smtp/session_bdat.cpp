@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/log.hpp"
+#include "mail/ascii.hpp"
 #include "proto/smtp/reply.hpp"
 #include "proto/smtp/server_session.hpp"
 
@@ -25,16 +26,7 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
-    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 'a' + 'A');
-    if (x != y) return false;
-  }
-  return true;
-}
+using mail::iequals;
 
 // chunk-size ::= 1*DIGIT (RFC 3030 §2), saturated at UINT64_MAX.
 std::optional<std::uint64_t> parse_chunk_size(std::string_view s) {
