@@ -26,7 +26,7 @@ Bouncer::Bouncer(Options options, Directory& directory, MailboxStore& mailboxes,
       ids_(ids) {}
 
 std::string Bouncer::build(const QueueEntry& entry, const std::vector<std::size_t>& which,
-                           mail::DsnAction action, const std::string& original,
+                           mail::DsnAction action, const std::string& original_header,
                            const std::string& dsn_id) const {
   mail::DsnReport r;
   r.reporting_mta = options_.hostname;
@@ -52,14 +52,14 @@ std::string Bouncer::build(const QueueEntry& entry, const std::vector<std::size_
       rc.will_retry_until = entry.created + options_.lifetime;
     r.recipients.push_back(std::move(rc));
   }
-  r.original = original;
+  r.original = original_header;
   return mail::build_dsn(r);
 }
 
 net::awaitable<Result<std::string>> Bouncer::send(const QueueEntry& entry,
                                                   const std::vector<std::size_t>& which,
                                                   mail::DsnAction action,
-                                                  const std::string& original) {
+                                                  const std::string& original_header) {
   const char* what = action == mail::DsnAction::kFailed ? "bounce" : "delay warning";
   if (entry.null_sender()) {
     // RFC 5321 §6.1 / RFC 3464 §2: never a DSN about a DSN.
@@ -69,7 +69,7 @@ net::awaitable<Result<std::string>> Bouncer::send(const QueueEntry& entry,
   }
   if (which.empty()) co_return std::string();
   const std::string dsn_id = ids_.next();
-  const std::string text = build(entry, which, action, original, dsn_id);
+  const std::string text = build(entry, which, action, original_header, dsn_id);
   const std::string& sender = entry.sender;
   auto where = co_await workers_.run([this, &sender] { return directory_.resolve(sender); });
   if (!where) co_return fail(where.error());

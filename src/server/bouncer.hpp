@@ -44,14 +44,15 @@ class Bouncer {
   // Sends one DSN about `which` (indices into entry.recipients) to
   // entry.sender. Returns the id of the queued DSN when it went to the queue
   // (the caller schedules it), "" when it was delivered locally or dropped.
-  // `original` is the queued message (its header section is returned).
+  // `original_header` is the queued message's header section
+  // (read_header_section(): never the whole message, issue 13).
   net::awaitable<Result<std::string>> send(const QueueEntry& entry,
                                            const std::vector<std::size_t>& which,
-                                           mail::DsnAction action, const std::string& original);
+                                           mail::DsnAction action, const std::string& original_header);
 
   // The DSN text (exposed for tests).
   std::string build(const QueueEntry& entry, const std::vector<std::size_t>& which,
-                    mail::DsnAction action, const std::string& original,
+                    mail::DsnAction action, const std::string& original_header,
                     const std::string& dsn_id) const;
 
  private:

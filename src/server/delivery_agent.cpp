@@ -149,7 +149,7 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
   // needs it anyway (a DSN to a UTF-8 sender).
   msg.smtputf8 = entry.smtputf8 || !mail::is_ascii(msg.sender);
   for (const auto& r : msg.recipients) msg.smtputf8 = msg.smtputf8 || !mail::is_ascii(r);
-  msg.utf8_headers = msg.smtputf8 && smtp::has_eight_bit_headers(*request.message);
+  msg.utf8_headers = msg.smtputf8 && request.message->utf8_headers;
 
   Error last = Error::temp("no address to deliver to", 451, "4.4.1");
   std::string last_mta, last_relay = "none";
@@ -237,7 +237,8 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
 
 net::awaitable<bool> DeliveryAgent::converse(net::SessionStream& stream,
                                              smtp::ClientSession& session,
-                                             const std::string& message, const Target& target) {
+                                             const OutboundMessage& message,
+                                             const Target& target) {
   const std::string& id = session.config().session_id;
   const std::string& peer = session.config().peer;
   bool tls_ok = true;
@@ -251,7 +252,6 @@ net::awaitable<bool> DeliveryAgent::converse(net::SessionStream& stream,
   };
   push(session.step(client::Connected{}));
   std::string buf(16 * 1024, '\0');
-  std::string encoded;
   for (;;) {
     while (!queue.empty()) {
       auto action = std::move(queue.front());
@@ -262,14 +262,7 @@ net::awaitable<bool> DeliveryAgent::converse(net::SessionStream& stream,
         std::error_code ec = co_await stream.write_all(bytes);
         if (ec) broken();
       } else if (auto* sm = std::get_if<client::SendMessage>(&action)) {
-        encoded = sm->bdat ? smtp::encode_bdat(message) : smtp::encode_data(message);
-        // RFC 5321 §4.5.3.2.5 allows 3 minutes per block; ours is one write,
-        // so allow a minimum rate of 10 KiB/s on top.
-        auto limit = smtp::kDataBlockTimeout + std::chrono::seconds(encoded.size() / 10240);
-        std::string_view bytes = encoded;
-        stream.expires_after(limit);
-        std::error_code ec = co_await stream.write_all(bytes);
-        encoded = std::string();
+        std::error_code ec = co_await send_message(stream, message, sm->bdat, id);
         if (ec) broken();
       } else if (std::holds_alternative<client::StartTls>(action)) {
         std::shared_ptr<net::ssl::context> ctx = options_.tls_client;
@@ -319,6 +312,47 @@ net::awaitable<bool> DeliveryAgent::converse(net::SessionStream& stream,
     }
     push(session.step(client::Input{std::string_view(buf.data(), n)}));
   }
+}
+
+net::awaitable<std::error_code> DeliveryAgent::send_message(net::SessionStream& stream,
+                                                            const OutboundMessage& message,
+                                                            bool bdat, const std::string& log_id) {
+  smtp::WireEncoder encoder(bdat ? smtp::WireEncoder::Mode::kBdat : smtp::WireEncoder::Mode::kData);
+  std::string out;
+  if (bdat) out = "BDAT " + std::to_string(message.bdat_size) + " LAST\r\n";
+  std::string piece(kOutboundPiece, '\0');
+  std::uint64_t offset = 0;
+  const QueuedMessage& file = *message.file;
+  auto cannot_go_on = [] { return std::make_error_code(std::errc::io_error); };
+  for (;;) {
+    Result<std::size_t> got = 0;
+    if (options_.workers != nullptr) {
+      got = co_await options_.workers->run(
+          [&file, &piece, offset] { return file.read(offset, piece.data(), piece.size()); });
+    } else {
+      got = file.read(offset, piece.data(), piece.size());
+    }
+    if (!got) {
+      spdlog::error("queue {}: {}", log_id, got.error().message);
+      co_return cannot_go_on();
+    }
+    if (*got == 0) break;
+    offset += *got;
+    encoder.encode(std::string_view(piece.data(), *got), &out);
+    // RFC 5321 §4.5.3.2.5: 3 minutes for each block written.
+    stream.expires_after(smtp::kDataBlockTimeout);
+    if (auto ec = co_await stream.write_all(out)) co_return ec;
+    out.clear();
+  }
+  encoder.finish(&out);
+  if (bdat && encoder.produced() != message.bdat_size) {
+    // The chunk would not match its announced size: never send that.
+    spdlog::error("queue {}: the message changed after it was measured ({} != {} octets)", log_id,
+                  encoder.produced(), message.bdat_size);
+    co_return cannot_go_on();
+  }
+  stream.expires_after(smtp::kDataBlockTimeout);
+  co_return co_await stream.write_all(out);
 }
 
 }  // namespace tegami::server

@@ -42,7 +42,9 @@
 #include "net/dns_resolver.hpp"
 #include "net/session_stream.hpp"
 #include "net/tls_context.hpp"
+#include "net/worker_pool.hpp"
 #include "proto/smtp/client_session.hpp"
+#include "server/outbound_message.hpp"
 #include "store/queue_store.hpp"
 
 namespace tegami::server {
@@ -51,7 +53,7 @@ struct DeliveryRequest {
   const QueueEntry* entry = nullptr;
   std::vector<std::size_t> recipients;   // indices into entry->recipients, all in `domain`
   std::string domain;                    // lower case
-  const std::string* message = nullptr;  // CRLF, not dot-stuffed
+  const OutboundMessage* message = nullptr;  // read from its file as it is sent
   std::string session_id;                // for logs
 };
 
@@ -74,6 +76,9 @@ struct DeliveryOptions {
   // Client context for opportunistic STARTTLS (net::make_client_context,
   // verify_peer false); nullptr: never STARTTLS.
   std::shared_ptr<net::ssl::context> tls_client;
+  // Where the message file is read (a cold file must not stall the event
+  // loop); null: read on the agent's executor.
+  net::WorkerPool* workers = nullptr;
 };
 
 class DeliveryAgent {
@@ -102,7 +107,14 @@ class DeliveryAgent {
   // One SMTP session over a connected stream (closed on return). False when
   // a TLS handshake was tried and failed (the caller may retry without TLS).
   net::awaitable<bool> converse(net::SessionStream& stream, smtp::ClientSession& session,
-                                const std::string& message, const Target& target);
+                                const OutboundMessage& message, const Target& target);
+  // Writes the message after the 354 (dot-stuffed, with the terminator) or
+  // as the one BDAT LAST chunk, piece by piece from its file; an error
+  // (write, read, or a file that no longer matches its scan) means the
+  // connection cannot go on.
+  net::awaitable<std::error_code> send_message(net::SessionStream& stream,
+                                               const OutboundMessage& message, bool bdat,
+                                               const std::string& log_id);
 
   asio::any_io_executor executor_;
   net::DnsResolver& resolver_;

@@ -99,6 +99,7 @@ Result<void> Outbound::start() {
   d.helo_name = config_.hostname;
   d.routes = config_.routes;
   d.mx_port = config_.mx_port;
+  d.workers = &workers_;
   // Opportunistic STARTTLS (RFC 3207, RFC 7435): one client context for
   // every outbound connection; no certificate needed, nothing verified
   // strictly. Without it tegami still delivers, in clear text.

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/log.hpp"
+#include "server/cleanup.hpp"  // kMaxHeaderBlock
 #include "server/next_hop.hpp"
 
 namespace tegami::server {
@@ -193,13 +194,18 @@ net::awaitable<void> QueueRunner::attempt(std::string id) {
     co_return;
   }
   QueueEntry entry = std::move(*loaded);
-  auto read = co_await workers_.run([this, &id] { return store_.read_message(id); });
-  if (!read) {
-    spdlog::error("queue {}: cannot read the message: {}", id, read.error().message);
-    finish(read.error().enhanced == "ENOENT" ? std::optional<TimePoint>() : retry_later());
+  // Issue 13: the message is sent from its file; only its shape is read now.
+  auto opened = co_await workers_.run([this, &id]() -> Result<OutboundMessage> {
+    auto f = store_.open_message(id);
+    if (!f) return fail(f.error());
+    return scan_outbound(std::shared_ptr<const QueuedMessage>(std::move(*f)));
+  });
+  if (!opened) {
+    spdlog::error("queue {}: cannot read the message: {}", id, opened.error().message);
+    finish(opened.error().enhanced == "ENOENT" ? std::optional<TimePoint>() : retry_later());
     co_return;
   }
-  const std::string& message = *read;
+  const OutboundMessage& message = *opened;
 
   // 1. Deliver: one job per domain with recipients due, all at once.
   struct Job {
@@ -282,7 +288,7 @@ net::awaitable<void> QueueRunner::attempt(std::string id) {
   }
 
   // 3. Bounces and delay warnings.
-  bool notified = co_await notify(entry, message);
+  bool notified = co_await notify(entry, *message.file);
   if (!entry.unfinished()) {
     auto rm = co_await workers_.run([this, &id] { return store_.remove(id); });
     if (!rm) spdlog::error("queue {}: cannot remove: {}", id, rm.error().message);
@@ -296,11 +302,21 @@ net::awaitable<void> QueueRunner::attempt(std::string id) {
   finish(due);
 }
 
-net::awaitable<bool> QueueRunner::notify(QueueEntry& entry, const std::string& message) {
+net::awaitable<bool> QueueRunner::notify(QueueEntry& entry, const QueuedMessage& file) {
   bool ok = true, changed = false;
   std::vector<std::size_t> failed;
   for (std::size_t i = 0; i < entry.recipients.size(); ++i)
     if (entry.recipients[i].status == RecipientStatus::kFailed) failed.push_back(i);
+  auto warn = delay_warning_due(entry, clock_.now(), policy_);
+  if (failed.empty() && warn.empty()) co_return true;
+  auto header = co_await workers_.run(
+      [&file] { return read_header_section(file, kMaxHeaderBlock); });
+  if (!header) {
+    spdlog::error("queue {}: cannot read the header for a DSN: {}", entry.id,
+                  header.error().message);
+    co_return false;
+  }
+  const std::string& message = *header;
   if (!failed.empty()) {
     auto sent = co_await bouncer_.send(entry, failed, mail::DsnAction::kFailed, message);
     if (sent) {
@@ -312,7 +328,6 @@ net::awaitable<bool> QueueRunner::notify(QueueEntry& entry, const std::string& m
       ok = false;
     }
   }
-  auto warn = delay_warning_due(entry, clock_.now(), policy_);
   if (!warn.empty()) {
     auto sent = co_await bouncer_.send(entry, warn, mail::DsnAction::kDelayed, message);
     if (sent) {

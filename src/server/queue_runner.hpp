@@ -79,7 +79,8 @@ class QueueRunner {
   net::awaitable<void> attempt(std::string id);
   // Sends the bounce and the delay warning due for `entry`, updating it.
   // Returns false when a DSN could not be sent (retry later).
-  net::awaitable<bool> notify(QueueEntry& entry, const std::string& message);
+  // DSNs quote the header section, read from `message` only when one is due.
+  net::awaitable<bool> notify(QueueEntry& entry, const QueuedMessage& message);
   net::awaitable<void> acquire(const std::string& key);
   void release(const std::string& key);
   void wake();

@@ -1,5 +1,10 @@
 #include "store/queue_store.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 namespace tegami {
 
 std::string_view to_string(RecipientStatus s) {
@@ -14,6 +19,20 @@ std::string_view to_string(RecipientStatus s) {
       return "bounced";
   }
   return "?";
+}
+
+QueuedMessage::~QueuedMessage() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::size_t> QueuedMessage::read(std::uint64_t offset, char* buf, std::size_t n) const {
+  for (;;) {
+    ssize_t got = ::pread(fd_, buf, n, static_cast<off_t>(offset));
+    if (got >= 0) return static_cast<std::size_t>(got);
+    if (errno == EINTR) continue;
+    return fail(Error::temp(std::string("cannot read a queued message: ") + std::strerror(errno),
+                            451, "4.3.0"));
+  }
 }
 
 bool QueueEntry::unfinished() const {

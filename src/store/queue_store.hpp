@@ -92,6 +92,23 @@ class QueueMessageWriter {
   virtual bool eight_bit() const = 0;  // an octet above 127 was appended
 };
 
+// A queued message opened for reading (issue 13: it is sent and quoted
+// from its file, never read whole). Owns the descriptor; read() is pread(2),
+// so several deliveries of one message may read it at once from any thread.
+// The data stays readable after the entry is removed.
+class QueuedMessage {
+ public:
+  explicit QueuedMessage(int fd) : fd_(fd) {}
+  ~QueuedMessage();
+  QueuedMessage(const QueuedMessage&) = delete;
+  QueuedMessage& operator=(const QueuedMessage&) = delete;
+  // Up to `n` octets at `offset` into `buf`; 0 at the end of the file.
+  Result<std::size_t> read(std::uint64_t offset, char* buf, std::size_t n) const;
+
+ private:
+  int fd_;
+};
+
 class QueueStore {
  public:
   virtual ~QueueStore() = default;
@@ -107,8 +124,13 @@ class QueueStore {
   virtual Result<std::vector<std::string>> list() = 0;
   // The envelope; Error with enhanced "ENOENT" when the entry does not exist.
   virtual Result<QueueEntry> load(const std::string& id) = 0;
-  // The message; Error with enhanced "ENOENT" when the entry does not exist.
+  // The message whole in memory: for tools and tests only (`tegami queue
+  // show`); the server streams it with open_message().
+  // Error with enhanced "ENOENT" when the entry does not exist.
   virtual Result<std::string> read_message(const std::string& id) = 0;
+  // The message for reading; Error with enhanced "ENOENT" when the entry
+  // does not exist.
+  virtual Result<std::unique_ptr<QueuedMessage>> open_message(const std::string& id) = 0;
   // Replaces the envelope; false when the entry no longer exists.
   virtual Result<bool> update(const QueueEntry& entry) = 0;
   // Removes envelope and message; false when the entry did not exist.

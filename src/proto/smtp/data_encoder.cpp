@@ -2,47 +2,62 @@
 
 namespace tegami::smtp {
 
-std::string encode_data(std::string_view message) {
-  std::string out;
-  out.reserve(message.size() + message.size() / 64 + 8);
-  bool line_start = true;
-  for (std::size_t i = 0; i < message.size(); ++i) {
-    char c = message[i];
+void WireEncoder::put(std::string_view s, std::string* out) {
+  produced_ += s.size();
+  if (out != nullptr) out->append(s);
+}
+
+void WireEncoder::encode(std::string_view in, std::string* out) {
+  if (out != nullptr) out->reserve(out->size() + in.size() + in.size() / 64 + 4);
+  std::size_t i = 0;
+  while (i < in.size()) {
+    char c = in[i];
+    if (skip_lf_) {
+      skip_lf_ = false;
+      if (c == '\n') {  // the LF of a CRLF whose CR was already written
+        ++i;
+        continue;
+      }
+    }
     if (c == '\r' || c == '\n') {
       // CRLF, a bare CR and a bare LF all end one line.
-      if (c == '\r' && i + 1 < message.size() && message[i + 1] == '\n') ++i;
-      out += "\r\n";
-      line_start = true;
+      put("\r\n", out);
+      line_start_ = true;
+      skip_lf_ = c == '\r';
+      ++i;
       continue;
     }
-    if (line_start && c == '.') out += '.';
-    out += c;
-    line_start = false;
+    if (line_start_ && dot_stuff_ && c == '.') put(".", out);
+    line_start_ = false;
+    // The rest of the line goes in one piece.
+    std::size_t stop = in.find_first_of("\r\n", i);
+    if (stop == std::string_view::npos) stop = in.size();
+    put(in.substr(i, stop - i), out);
+    i = stop;
   }
-  if (!line_start) out += "\r\n";
-  out += ".\r\n";
+}
+
+void WireEncoder::finish(std::string* out) {
+  if (!line_start_) put("\r\n", out);
+  line_start_ = true;
+  skip_lf_ = false;
+  if (dot_stuff_) put(".\r\n", out);
+}
+
+std::string encode_data(std::string_view message) {
+  std::string out;
+  WireEncoder e(WireEncoder::Mode::kData);
+  e.encode(message, &out);
+  e.finish(&out);
   return out;
 }
 
 std::string encode_bdat(std::string_view message) {
   std::string body;
-  body.reserve(message.size() + message.size() / 64 + 2);
-  bool line_start = true;
-  for (std::size_t i = 0; i < message.size(); ++i) {
-    char c = message[i];
-    if (c == '\r' || c == '\n') {
-      if (c == '\r' && i + 1 < message.size() && message[i + 1] == '\n') ++i;
-      body += "\r\n";
-      line_start = true;
-      continue;
-    }
-    body += c;
-    line_start = false;
-  }
-  if (!line_start) body += "\r\n";
-  std::string out = "BDAT " + std::to_string(body.size()) + " LAST\r\n";
-  out += body;
-  return out;
+  WireEncoder e(WireEncoder::Mode::kBdat);
+  e.encode(message, &body);
+  e.finish(&body);
+  return "BDAT " + std::to_string(body.size()) + " LAST\r\n" + body;
 }
 
 bool has_eight_bit(std::string_view message) {

@@ -222,6 +222,18 @@ Result<std::string> SpoolStore::read_message(const std::string& id) {
   return read_file(msg_path(id));
 }
 
+Result<std::unique_ptr<QueuedMessage>> SpoolStore::open_message(const std::string& id) {
+  if (!valid_queue_id(id)) return fail(bad_id(id));
+  std::string path = msg_path(id);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    Error e = fs_error("cannot open", path, errno);
+    if (errno == ENOENT) e.enhanced = "ENOENT";
+    return fail(e);
+  }
+  return std::make_unique<QueuedMessage>(fd);
+}
+
 Result<bool> SpoolStore::update(const QueueEntry& entry) {
   const std::string& id = entry.id;
   if (!valid_queue_id(id)) return fail(bad_id(id));

@@ -59,6 +59,7 @@ class SpoolStore final : public QueueStore {
   Result<std::vector<std::string>> list() override;
   Result<QueueEntry> load(const std::string& id) override;
   Result<std::string> read_message(const std::string& id) override;
+  Result<std::unique_ptr<QueuedMessage>> open_message(const std::string& id) override;
   Result<bool> update(const QueueEntry& entry) override;
   Result<bool> remove(const std::string& id) override;
 
