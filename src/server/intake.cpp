@@ -6,21 +6,6 @@
 
 namespace tegami::server {
 
-namespace {
-// Mailbox keys are "local@domain" dot-atoms; this prefix can never start one.
-constexpr char kRemotePrefix = '>';
-}  // namespace
-
-std::string remote_key(const std::string& address) {
-  return kRemotePrefix + address;
-}
-bool is_remote_key(const std::string& key) {
-  return !key.empty() && key[0] == kRemotePrefix;
-}
-std::string remote_address(const std::string& key) {
-  return key.substr(1);
-}
-
 bool in_networks(const std::vector<Cidr>& networks, const std::string& ip) {
   for (const auto& n : networks)
     if (n.contains(ip)) return true;
@@ -69,44 +54,6 @@ Result<void> commit_message(ServerContext& ctx, Cleanup& cleanup, const std::str
     }
   }
   return {};
-}
-
-net::awaitable<Result<void>> store_message(ServerContext& ctx, const std::string& queue_id,
-                                           const std::string& sender,
-                                           const std::vector<MailboxRef>& local,
-                                           const std::vector<std::string>& remote,
-                                           const std::string& message, bool smtputf8) {
-  std::string_view queued = message;
-  if (queued.rfind("Return-Path:", 0) == 0) {
-    auto eol = queued.find("\r\n");
-    queued.remove_prefix(eol == std::string_view::npos ? queued.size() : eol + 2);
-  }
-  if (!remote.empty()) {
-    if (ctx.outbound == nullptr)
-      co_return fail(Error::temp("the outbound queue is not running", 451, "4.3.0"));
-    QueueEntry entry = new_entry(ctx, queue_id, sender, remote, smtputf8);
-    entry.size = queued.size();
-    entry.eight_bit = smtp::has_eight_bit(queued);
-    auto q = co_await ctx.workers.run(
-        [&ctx, &entry, &queued] { return ctx.outbound->enqueue(entry, queued); });
-    if (!q) co_return fail(q.error());
-  }
-  if (!local.empty()) {
-    auto d = co_await ctx.workers.run(
-        [&ctx, &local, &message] { return ctx.mailboxes.deliver(local, message); });
-    if (!d) {
-      if (!remote.empty()) {
-        auto undo =
-            co_await ctx.workers.run([&ctx, &queue_id] { return ctx.outbound->cancel(queue_id); });
-        if (!undo)
-          spdlog::error("qid={} local delivery failed and the queued copy could not be removed: {}",
-                        queue_id, undo.error().message);
-      }
-      co_return fail(d.error());
-    }
-  }
-  if (!remote.empty()) ctx.outbound->submit(queue_id);
-  co_return Result<void>{};
 }
 
 }  // namespace tegami::server

@@ -68,33 +68,6 @@ int local_utc_offset_minutes(std::chrono::system_clock::time_point t) {
   return static_cast<int>(tm.tm_gmtoff / 60);
 }
 
-// Counts "Received:" fields in the header section (loop detection).
-std::size_t count_received(std::string_view msg) {
-  std::size_t n = 0, pos = 0;
-  while (pos < msg.size()) {
-    auto eol = msg.find("\r\n", pos);
-    if (eol == std::string_view::npos) eol = msg.size();
-    auto line = msg.substr(pos, eol - pos);
-    if (line.empty()) break;  // end of the header section
-    if (line.size() >= 9 && (line[0] == 'R' || line[0] == 'r')) {
-      std::string head(line.substr(0, 9));
-      for (auto& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      if (head == "received:") ++n;
-    }
-    pos = eol + 2;
-  }
-  return n;
-}
-
-std::string mailbox_key(const MailboxRef& m) {
-  return m.local + "@" + m.domain;
-}
-
-MailboxRef mailbox_from_key(const std::string& key) {
-  auto at = key.rfind('@');
-  return MailboxRef{key.substr(at + 1), key.substr(0, at)};
-}
-
 // The message of the current DATA, streaming through the cleanup stage
 // (issue 13): what deliver() needs once the data has ended.
 struct StreamedBody final : smtp::BodySink {
@@ -103,11 +76,9 @@ struct StreamedBody final : smtp::BodySink {
   std::vector<std::string> remote;  // relayed recipients, in the queue entry
   std::unique_ptr<Cleanup> cleanup;
   void write(std::string_view crlf) override { cleanup->write(crlf); }
-  void abandon() override {
-    spdlog::info(
-        "smtp {} qid={} message over a limit after {} octets: partial files removed, "
-        "discarding to the end of DATA",
-        sid, qid, cleanup->size());
+  void abandon(std::string_view why) override {
+    spdlog::info("smtp {} qid={} message given up after {} octets: partial files removed, {}", sid,
+                 qid, cleanup->size(), why);
     cleanup->abandon();
   }
 };
@@ -139,12 +110,8 @@ class SmtpDriver final : public smtp::BodySinkFactory {
   net::awaitable<smtp::Actions> check_recipient(const smtp::CheckRecipient& a);
   // The header From: of a message whose sender-login match applies; a
   // refusal, or nothing when the author is owned by the account.
-  std::optional<Error> check_header_from(const std::string& body, const std::string& account);
   std::optional<Error> check_header_from(const mail::MessageHeader& header,
                                          const std::string& account);
-  // The Date: and Message-ID: fields a submitted message lacks (empty: none).
-  std::string submission_fixups(const std::string& body, const std::string& qid,
-                                std::chrono::system_clock::time_point now);
   net::awaitable<smtp::Actions> deliver(smtp::Deliver& d);
   net::awaitable<smtp::Actions> start_tls();
   net::awaitable<bool> flush();
@@ -361,35 +328,6 @@ net::awaitable<smtp::Actions> SmtpDriver::scram_final(const smtp::ScramFinal& a)
   co_return co_await auth_failed(user, proof, scram::kMechanism);
 }
 
-std::string SmtpDriver::submission_fixups(const std::string& body, const std::string& qid,
-                                          std::chrono::system_clock::time_point now) {
-  auto header = mail::parse_header(body);
-  std::string added;
-  if (header.find("Date") == nullptr) {
-    added += "Date: " + mail::format_rfc5322_date(now, local_utc_offset_minutes(now)) + "\r\n";
-  }
-  if (header.find("Message-ID") == nullptr) {
-    unsigned char rnd[8];
-    std::string tag;
-    if (RAND_bytes(rnd, sizeof rnd) == 1) {
-      tag = ".";
-      for (unsigned char b : rnd) tag += fmt::format("{:02x}", b);
-    }
-    added += "Message-ID: <" + qid + tag + "@" + ctx_.config.hostname + ">\r\n";
-  }
-  if (!added.empty())
-    spdlog::info("smtp {} ip={} qid={} added {}", sid_, ip_, qid,
-                 header.find("Date") == nullptr
-                     ? (header.find("Message-ID") == nullptr ? "Date, Message-ID" : "Date")
-                     : "Message-ID");
-  return added;
-}
-
-std::optional<Error> SmtpDriver::check_header_from(const std::string& body,
-                                                   const std::string& account) {
-  return check_header_from(mail::parse_header(body), account);
-}
-
 std::optional<Error> SmtpDriver::check_header_from(const mail::MessageHeader& header,
                                                    const std::string& account) {
   const auto* from = header.find("From");
@@ -468,15 +406,16 @@ net::awaitable<smtp::Actions> SmtpDriver::check_recipient(const smtp::CheckRecip
   }
   ev.accepted = verdict.kind != policy::RcptVerdict::Kind::Refuse;
   ev.reply = verdict.reply;
-  for (const auto& m : verdict.mailboxes) ev.resolved.push_back(mailbox_key(m));
-  // Relayed: the outbound queue gets it (intake.hpp); the key carries the address.
+  for (const auto& m : verdict.mailboxes)
+    ev.resolved.push_back(smtp::Destination::mailbox(m.domain, m.local));
+  // Relayed: the outbound queue gets it.
   if (verdict.kind == policy::RcptVerdict::Kind::Relay)
-    ev.resolved.push_back(remote_key(a.recipient.to_string()));
+    ev.resolved.push_back(smtp::Destination::remote(a.recipient.to_string()));
   // BODY=BINARYMIME is kept local (docs/smtp.md, CHUNKING): the queue and
   // the relay client carry text only, so such a message cannot leave as sent.
   if (ev.accepted && a.binary_mime &&
       std::any_of(ev.resolved.begin(), ev.resolved.end(),
-                  [](const std::string& k) { return is_remote_key(k); })) {
+                  [](const smtp::Destination& k) { return k.is_remote(); })) {
     ev.accepted = false;
     ev.resolved.clear();
     ev.reply = "554 5.6.3 " + a.recipient.to_path() +
@@ -517,15 +456,15 @@ smtp::BodySink* SmtpDriver::open_body(const smtp::Envelope& env) {
   auto b = std::make_unique<StreamedBody>();
   b->sid = sid_;
   b->qid = ctx_.queue_ids.next();
-  std::set<std::string> keys;
+  std::set<smtp::Destination> destinations;  // each mailbox and address once
   for (const auto& r : env.recipients)
-    for (const auto& k : r.resolved) keys.insert(k);
+    for (const auto& k : r.resolved) destinations.insert(k);
   std::vector<MailboxRef> boxes;
-  for (const auto& k : keys) {
-    if (is_remote_key(k)) {
-      b->remote.push_back(remote_address(k));
+  for (const auto& k : destinations) {
+    if (k.is_remote()) {
+      b->remote.push_back(k.address);
     } else {
-      boxes.push_back(mailbox_from_key(k));
+      boxes.push_back(MailboxRef{k.domain, k.local});
     }
   }
   const auto stamp = received_stamp(env, b->qid);
@@ -629,65 +568,11 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver_streamed(smtp::Deliver& d) {
 
 net::awaitable<smtp::Actions> SmtpDriver::deliver(smtp::Deliver& d) {
   if (d.envelope.streamed && body_) co_return co_await deliver_streamed(d);
-  auto& env = d.envelope;
-  auto qid = ctx_.queue_ids.next();
-  std::set<std::string> keys;
-  std::string rcpts;
-  for (const auto& r : env.recipients) {
-    for (const auto& k : r.resolved) keys.insert(k);
-    if (!rcpts.empty()) rcpts += ",";
-    rcpts += r.address.to_path();
-  }
+  // Not reached: this driver gives every DATA and BDAT a sink (open_body),
+  // and without one the session refuses the message before its data.
+  spdlog::error("smtp {} message without its stored copy: refused", sid_);
   smtp::DeliveryDone done;
-  std::optional<Error> from_refusal;
-  const bool relayed = std::any_of(keys.begin(), keys.end(), is_remote_key);
-  if (!sender_.login_account.empty() && (relayed || !sender_.login_check_relay_only)) {
-    const std::string& account = sender_.login_account;
-    from_refusal = co_await ctx_.workers.run(
-        [this, &env, &account] { return check_header_from(env.body, account); });
-  }
-  if (from_refusal) {
-    done.queue_id = fail(*from_refusal);
-  } else if (count_received(env.body) > kMaxReceivedFields) {
-    done.queue_id = fail(Error::perm("Too many hops (mail loop?)", 554, "5.4.6"));
-  } else {
-    const auto stamp = received_stamp(env, qid);
-    std::string message;
-    message.reserve(env.body.size() + 512);
-    message += "Return-Path: " + env.mail_from.to_path() + "\r\n";
-    message += "Received: " + mail::format_received(stamp) + "\r\n";
-    // RFC 6409 §8.2-8.3: a submission server may add a missing Date: and
-    // Message-ID: (big mailbox providers refuse mail without a Message-ID).
-    // Only on the submission listeners: mail relayed to us or arriving at
-    // the MX is passed on as it came.
-    if (kind_ != SmtpListener::kSmtp) message += submission_fixups(env.body, qid, stamp.time);
-    message += env.body;
-    // Local copies into Maildir, remote ones into the queue; one 250 for both.
-    std::vector<MailboxRef> boxes;
-    std::vector<std::string> remote;
-    for (const auto& k : keys) {
-      if (is_remote_key(k)) {
-        remote.push_back(remote_address(k));
-      } else {
-        boxes.push_back(mailbox_from_key(k));
-      }
-    }
-    const std::string sender = env.mail_from.to_string();
-    auto r = co_await store_message(ctx_, qid, sender, boxes, remote, message, env.smtputf8);
-    if (r) {
-      done.queue_id = qid;
-    } else {
-      spdlog::error("smtp {} qid={} delivery failed: {}", sid_, qid, r.error().message);
-      done.queue_id = fail(Error::temp("Error: queue file write error", 451, "4.3.0"));
-    }
-  }
-  ++messages_;
-  spdlog::info("smtp {} ip={} qid={} from={} to={} size={}{} result={}", sid_, ip_, qid,
-               log_safe(env.mail_from.to_path()), log_safe(rcpts, 2000), env.body.size(),
-               env.auth_account.empty() ? std::string() : " account=" + log_safe(env.auth_account),
-               done.queue_id ? "delivered"
-                             : fmt::format("{} {}", done.queue_id.error().smtp_code,
-                                           done.queue_id.error().message));
+  done.queue_id = fail(Error::temp("Error: queue file write error", 451, "4.3.0"));
   co_return sm_->step(done);
 }
 #if defined(__GNUC__) && !defined(__clang__)

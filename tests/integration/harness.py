@@ -323,6 +323,14 @@ def rss_kib(pid):
     return 0
 
 
+def big_body(mib):
+    """`mib` MiB (a little more) of 78-octet lines, some with a leading dot,
+    some 8-bit: a large message for the streaming tests (issue 13)."""
+    block = b"".join((b"." if i % 50 == 0 else b"") + (b"%05d " % i) + b"x" * 60 + b"\xe9\r\n"
+                     for i in range(1000))
+    return block * (mib * 1024 * 1024 // len(block) + 1)
+
+
 class RssSampler:
     """Samples a process's resident set from /proc while a block runs."""
 

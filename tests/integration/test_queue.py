@@ -32,7 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from harness import need_tool, DOMAIN, Server, wait_for  # noqa: E402
+from harness import big_body, need_tool, DOMAIN, RssSampler, Server, wait_for  # noqa: E402
 
 DEST = "dest.test"
 DEST_HOST = "mx.dest.test"
@@ -209,13 +209,15 @@ class FakeSmtp:
                         out("554 5.5.1 no valid recipients")
                         continue
                     out("354 go ahead")
-                    data = b""
-                    while not data.endswith(b"\r\n.\r\n") and data != b".\r\n":
-                        chunk = f.readline()
-                        if not chunk:
+                    lines = []
+                    while True:
+                        line = f.readline()
+                        if not line:
                             return
-                        data += chunk
-                    tx["data"] = data
+                        lines.append(line)
+                        if line == b".\r\n":  # the client only ever sends CRLF
+                            break
+                    tx["data"] = b"".join(lines)
                     tx["via"] = "DATA"
                     with self.lock:
                         self.transactions.append(tx)
@@ -816,6 +818,55 @@ class ChunkingTest(QueueTestCase):
 def received_fields(raw):
     """The Received: fields of a stored message, unfolded, topmost first."""
     return [re.sub(r"\s+", " ", v) for v in parse(raw).get_all("Received", [])]
+
+
+class LargeMessageTest(QueueTestCase):
+    """Issue 13: a queued message is sent from its file in pieces, never
+    read whole: a 24 MiB message crosses tegami -> tegami (BDAT, streamed on
+    both sides) and tegami -> a DATA-only peer (dot-stuffed on the fly),
+    byte-exact, with the relaying server's RSS sampled throughout."""
+
+    def big_message(self, subject):
+        return message(subject, body="") + big_body(24)
+
+    def test_24mib_to_tegami_with_bdat(self):
+        b = self.dest(users=("bob",))
+        a = self.relay(**route(b.ports["smtp"]))
+        msg = self.big_message("big bdat")
+        with RssSampler(a.proc.pid) as rss_a, RssSampler(b.proc.pid) as rss_b:
+            self.assertEqual(send(a, [f"bob@{DEST}"], msg), {})
+            got = b.wait_messages("bob", 1, timeout=120)
+            self.wait_queue_empty(a, timeout=60)
+        self.assertEqual(len(got), 1, b.log())
+        data = got[0][1]
+        # B's copy: Return-Path, B's Received, A's Received, then the message.
+        self.assertTrue(data.endswith(msg.replace(b"\r\n", b"\n")),
+                        "the relayed message differs from what was sent")
+        self.assertEqual(data.count(b"\nReceived: "), 2, data[:600])
+        self.assertRegex(b.log(), r"BDAT LAST: 1 chunks, \d+ octets")
+        print(f"\n24 MiB relayed by BDAT: relay RSS +{rss_a.growth_mib:.1f} MiB, "
+              f"destination RSS +{rss_b.growth_mib:.1f} MiB")
+        self.assertLess(rss_a.growth_mib, 12)
+        self.assertLess(rss_b.growth_mib, 12)
+
+    def test_24mib_to_a_data_peer_is_dot_stuffed_on_the_fly(self):
+        peer = FakeSmtp(ehlo=("PIPELINING", "8BITMIME"))
+        self.addCleanup(peer.close)
+        a = self.relay(**route(peer.port))
+        msg = self.big_message("big data")
+        with RssSampler(a.proc.pid) as rss:
+            send(a, [f"bob@{DEST}"], msg)
+            tx = wait_for(lambda: peer.transactions, 120)
+            self.wait_queue_empty(a, timeout=60)
+        self.assertTrue(tx, a.log())
+        self.assertEqual(tx[0]["via"], "DATA")
+        wire = tx[0]["data"]
+        stuffed = b"\r\n".join((b"." + l if l.startswith(b".") else l)
+                                for l in msg.split(b"\r\n"))
+        self.assertTrue(wire.endswith(stuffed + b".\r\n"), "the DATA stream differs")
+        self.assertTrue(wire.startswith(b"Received: "), wire[:200])
+        print(f"\n24 MiB relayed by DATA: relay RSS +{rss.growth_mib:.1f} MiB")
+        self.assertLess(rss.growth_mib, 12)
 
 
 class StartTlsTest(QueueTestCase):

@@ -36,7 +36,8 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
-from harness import missing, need_tool, RssSampler, wait_for, DOMAIN, HOSTNAME, Raw, Server  # noqa: E402
+from harness import (big_body, missing, need_tool, RssSampler, wait_for, DOMAIN, HOSTNAME,  # noqa: E402
+                     Raw, Server)
 
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
@@ -2266,13 +2267,6 @@ if __name__ == "__main__":
 # Streaming intake (issue 13)
 # =============================================================================
 
-def big_body(mib):
-    """`mib` MiB of 78-octet lines, some with a leading dot, some 8-bit."""
-    block = b"".join((b"." if i % 50 == 0 else b"") + (b"%05d " % i) + b"x" * 60 + b"\xe9\r\n"
-                     for i in range(1000))
-    return block * (mib * 1024 * 1024 // len(block) + 1)
-
-
 class StreamingIntakeTest(SmtpTestCase):
     """DATA goes to disk as it arrives: memory stays bounded whatever the
     size, the limit is enforced on the stream, and a crash leaves nothing
@@ -2331,10 +2325,66 @@ class StreamingIntakeTest(SmtpTestCase):
         self.assertTrue(wait_for(lambda: not self.tmp_files("alice") and
                                  not self.spool_files().get("tmp")),
                         f"partial files left: {self.tmp_files('alice')} {self.spool_files()}")
-        self.assertTrue(self.srv.wait_log(r"message over a limit after \d+ octets: partial files "
-                                          r"removed, discarding to the end of DATA"))
+        self.assertTrue(self.srv.wait_log(r"message given up after \d+ octets: partial files "
+                                          r"removed, over a limit, discarding to the end of DATA"))
         c.send(body[26 * 1024 * 1024:] + b"\r\n.\r\n")
         c.expect(552, "5.3.4")
+        c.send("QUIT\r\n")
+        c.expect(221)
+        self.assertNothingNew(snap)
+        self.assertEqual(self.spool_files(), {"tmp": [], "msg": [], "env": []})
+
+    def test_bdat_24mib_in_chunks_byte_exact_in_bounded_memory(self):
+        snap = self.snapshot("alice")
+        msg = message("big chunked") + big_body(24)
+        c = self.raw(timeout=120)
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n")
+        c.expect(250)
+        c.expect(250)
+        step = MIB
+        with RssSampler(self.srv.proc.pid) as rss:
+            for at in range(0, len(msg), step):
+                last = at + step >= len(msg)
+                c.send(bdat(msg[at:at + step], last=last))
+                if not last:
+                    c.expect(250, "2.0.0")
+                if at == 0:  # the first chunk is on disk already, not in memory
+                    self.assertTrue(self.tmp_files("alice"), "no streaming file in tmp/")
+            qid = QUEUED_RE.match(c.expect(250, "2.0.0")[4:]).group(1)
+        name, data = self.one_new(snap, "alice")
+        self.assertStored(name, data, msg, qid=qid, for_rcpt=ALICE)
+        print(f"\n24 MiB in BDAT chunks of 1 MiB: RSS +{rss.growth_mib:.1f} MiB")
+        self.assertLess(rss.growth_mib, 12)
+        self.assertEqual(self.tmp_files("alice"), [])
+
+    def test_bdat_rset_and_limit_remove_the_partial_files(self):
+        snap = self.snapshot("alice")
+        c = self.raw(timeout=120)
+        c.greet()
+        for how in ("RSET", "limit"):
+            c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nRCPT TO:<far@dest.test>\r\n")
+            for _ in range(3):
+                c.expect(250)
+            c.send(bdat(big_body(20)[:20 * MIB]))
+            c.expect(250, "2.0.0")
+            self.assertTrue(self.tmp_files("alice"), "no streaming file in tmp/")
+            self.assertTrue(self.spool_files().get("tmp"), "no spool file")
+            if how == "RSET":
+                c.send("RSET\r\n")
+                c.expect(250)
+            else:
+                # 20 + 10 MiB > 25 MiB: the files go when the chunk is announced.
+                c.send(b"BDAT %d LAST\r\n" % (10 * MIB))
+            self.assertTrue(wait_for(lambda: not self.tmp_files("alice") and
+                                     not self.spool_files().get("tmp")),
+                            f"{how}: partial files left: {self.tmp_files('alice')} "
+                            f"{self.spool_files()}")
+            if how == "limit":
+                c.send(b"y" * (10 * MIB))
+                c.expect(552, "5.3.4")
+        self.assertTrue(self.srv.wait_log(r"message given up after \d+ octets: partial files "
+                                          r"removed, over the size limit, reading the rest of BDAT"))
         c.send("QUIT\r\n")
         c.expect(221)
         self.assertNothingNew(snap)

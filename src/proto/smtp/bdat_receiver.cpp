@@ -18,9 +18,11 @@ std::string_view error_reply(BdatErrorKind kind) {
   return "554 5.6.0 Error\r\n";
 }
 
-BdatReceiver::BdatReceiver(std::uint64_t max_size, bool binary, std::uint64_t expected_size)
-    : max_size_(max_size), binary_(binary) {
+BdatReceiver::BdatReceiver(std::uint64_t max_size, bool binary, std::uint64_t expected_size,
+                           BodySink* sink)
+    : max_size_(max_size), binary_(binary), sink_(sink) {
   std::uint64_t reserve = std::min(expected_size, max_size);
+  if (sink_ != nullptr) reserve = std::min<std::uint64_t>(reserve, kSinkChunk);
   if (reserve > 0) body_.reserve(static_cast<std::size_t>(reserve));
 }
 
@@ -28,6 +30,26 @@ void BdatReceiver::fail(BdatErrorKind kind) {
   if (error_) return;  // the first error is the one reported
   error_ = kind;
   std::string().swap(body_);  // stop storing and give the memory back
+  abandon(kind == BdatErrorKind::kTooBig ? "over the size limit, reading the rest of BDAT"
+                                         : "refused, reading the rest of BDAT");
+}
+
+void BdatReceiver::abandon(std::string_view why) {
+  if (sink_ == nullptr || abandoned_) return;
+  abandoned_ = true;
+  body_.clear();
+  sink_->abandon(why);
+}
+
+void BdatReceiver::flush() {
+  if (sink_ == nullptr || abandoned_ || body_.empty()) return;
+  sink_->write(body_);
+  body_.clear();
+}
+
+std::string BdatReceiver::take_body() {
+  flush();
+  return std::move(body_);
 }
 
 void BdatReceiver::start_chunk(std::uint64_t octets, bool last) {
@@ -45,7 +67,10 @@ void BdatReceiver::store(std::string_view bytes) {
   line_length_ += bytes.size();
   if (!binary_ && line_length_ + 2 > kMaxTextLine) fail(BdatErrorKind::kLineTooLong);
   if (size_ > max_size_) fail(BdatErrorKind::kTooBig);
-  if (!error_) body_.append(bytes);
+  if (!error_) {
+    body_.append(bytes);
+    if (body_.size() >= kSinkChunk) flush();
+  }
 }
 
 void BdatReceiver::end_line() {
@@ -53,7 +78,10 @@ void BdatReceiver::end_line() {
   ++lines_;
   line_length_ = 0;
   if (size_ > max_size_) fail(BdatErrorKind::kTooBig);
-  if (!error_) body_.append("\r\n");
+  if (!error_) {
+    body_.append("\r\n");
+    if (body_.size() >= kSinkChunk) flush();
+  }
 }
 
 std::size_t BdatReceiver::feed(std::string_view bytes) {

@@ -4,8 +4,12 @@
 // transparency dots, so nothing in a chunk can ever end the message early or
 // be read as a command (the session reads exactly chunk-size octets).
 //
-// Output: the message, appended to an internal std::string; take it with
-// take_body() after the LAST chunk. The stored form is the one DATA gives
+// Output (issue 13): with a BodySink, the message streams into it in pieces
+// of at most kSinkChunk octets as the chunks arrive (the rest after the
+// LAST chunk), and the sink is abandoned the moment the message fails or is
+// given up (abandon()); without one (unit tests, fuzzing) it is appended to
+// an internal std::string taken with take_body() after the LAST chunk. The
+// stored form is the one DATA gives
 // (Envelope::body: lines ending CRLF), so the driver, the Maildir writer
 // (CRLF -> LF) and the queue treat both alike:
 //  - text (7BIT, 8BITMIME): CRLF ends a line; a bare LF ends a line too and
@@ -22,7 +26,8 @@
 //    the split of the input; a chunk of 0 octets is complete at once;
 //  - errors are sticky and reported when the chunk that caused them is
 //    complete (RFC 3030 §2: the octets are read before the 5xx reply);
-//  - memory: the body never exceeds max_size; once the message is over it,
+//  - memory: with a sink, at most about kSinkChunk octets are held; without
+//    one the body never exceeds max_size; once the message is over it,
 //    storing stops and the rest is only counted (552 5.3.4).
 //
 // RFC 3030 §2 (BDAT, chunk-size counts every octet), §3 (BINARYMIME), RFC
@@ -37,6 +42,8 @@
 
 namespace tegami::smtp {
 
+class BodySink;
+
 enum class BdatErrorKind {
   kTooBig,       // 552 5.3.4
   kLineTooLong,  // 554 5.6.0
@@ -50,7 +57,8 @@ class BdatReceiver {
   // `max_size`: the largest message accepted (octets as stored).
   // `binary`: BODY=BINARYMIME (octets kept as sent, no line rules).
   // `expected_size`: the client's SIZE= hint, used only to reserve memory.
-  BdatReceiver(std::uint64_t max_size, bool binary, std::uint64_t expected_size = 0);
+  BdatReceiver(std::uint64_t max_size, bool binary, std::uint64_t expected_size = 0,
+               BodySink* sink = nullptr);
 
   // Starts a chunk of `octets`. When it would take the message over
   // max_size the message is failed (kTooBig) and the chunk only counted.
@@ -71,12 +79,18 @@ class BdatReceiver {
   // CR at the very end, once the LAST chunk is).
   std::optional<BdatErrorKind> error() const;
 
-  std::string take_body() { return std::move(body_); }
+  // After the LAST chunk without an error: the message (empty with a sink,
+  // which by then has received all of it).
+  std::string take_body();
+  // The transaction ends without the message (RSET, a new MAIL, the end of
+  // the connection): the sink may drop what it wrote. Idempotent.
+  void abandon(std::string_view why = "the transaction ended");
 
  private:
   void store(std::string_view bytes);
   void end_line();
   void fail(BdatErrorKind kind);
+  void flush();  // body_ into the sink
 
   std::uint64_t max_size_;
   bool binary_;
@@ -91,6 +105,8 @@ class BdatReceiver {
   std::size_t line_length_ = 0;  // octets of the current line without its line end
   bool cr_ = false;              // text: the last octet was a CR (its LF may come next)
   std::optional<BdatErrorKind> error_;
+  BodySink* sink_ = nullptr;
+  bool abandoned_ = false;
 };
 
 }  // namespace tegami::smtp

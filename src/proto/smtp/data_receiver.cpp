@@ -35,7 +35,7 @@ DataReceiver::DataReceiver(std::uint64_t max_size, std::uint64_t expected_size,
 
 void DataReceiver::stop_storing() {
   std::string().swap(body_);  // give the memory back
-  if (sink_ != nullptr) sink_->abandon();
+  if (sink_ != nullptr) sink_->abandon("over a limit, discarding to the end of DATA");
 }
 
 void DataReceiver::store(std::string_view bytes) {

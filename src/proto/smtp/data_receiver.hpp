@@ -48,12 +48,13 @@ inline constexpr std::uint64_t kMinDiscardAllowance = 10ull * 1024 * 1024;
 // Where a streamed message goes (issue 13): the receiver hands the unstuffed
 // message (CRLF line endings) over in pieces of up to kSinkChunk octets, so
 // memory stays bounded whatever the size. abandon(): the message will be
-// refused (over the size or line limit): what was written may go at once.
+// refused (over the size or line limit) or its transaction ended: what was
+// written may go at once; `why` is for the log.
 class BodySink {
  public:
   virtual ~BodySink() = default;
   virtual void write(std::string_view crlf) = 0;
-  virtual void abandon() = 0;
+  virtual void abandon(std::string_view why) = 0;
 };
 inline constexpr std::size_t kSinkChunk = 64 * 1024;
 

@@ -115,6 +115,7 @@ void ServerSession::drop(Actions& out, std::string text, std::string_view why) {
 
 void ServerSession::reset_transaction() {
   tx_ = Transaction{};
+  if (bdat_) bdat_->abandon();  // a BDAT message that will never end: its files go
   bdat_.reset();
   bdat_failed_ = false;
 }

@@ -179,14 +179,33 @@ struct AuthChecked {
   std::string account;    // kOk: the account (lower-case address) now logged in
   std::string challenge;  // kContinue: server-first or server-final
 };
+// Where an accepted recipient's copy goes, as the driver decided at RCPT
+// (typed, issue 13): a local mailbox, or an address to relay to.
+struct Destination {
+  enum class Kind { kMailbox, kRemote };
+  Kind kind = Kind::kMailbox;
+  std::string domain;   // kMailbox: the mailbox's domain (lower case)
+  std::string local;    // kMailbox: its local part
+  std::string address;  // kRemote: the forward-path without angle brackets
+  static Destination mailbox(std::string domain, std::string local) {
+    return Destination{Kind::kMailbox, std::move(domain), std::move(local), {}};
+  }
+  static Destination remote(std::string address) {
+    return Destination{Kind::kRemote, {}, {}, std::move(address)};
+  }
+  bool is_remote() const { return kind == Kind::kRemote; }
+  auto operator<=>(const Destination&) const = default;
+  bool operator==(const Destination&) const = default;
+};
+
 // The answer to CheckRecipient.
 struct RecipientChecked {
   bool accepted = false;
   // The reply line without CRLF, e.g. "250 2.1.5 Ok", "550 5.1.1 <x>: User
   // unknown", "554 5.7.1 <x>: Relay access denied". Empty: a default reply.
   std::string reply;
-  // Opaque data the driver wants back in Deliver (e.g. resolved mailboxes).
-  std::vector<std::string> resolved;
+  // Where its copies go; handed back in the envelope (open_body, Deliver).
+  std::vector<Destination> resolved;
 };
 // The answer to Deliver: the queue id, or the error to answer with
 // (its smtp_code/enhanced/message; permanent or temporary).
@@ -216,7 +235,7 @@ using Event = std::variant<Connected, Input, SenderChecked, RecipientChecked, Au
 
 struct EnvelopeRecipient {
   mail::Address address;
-  std::vector<std::string> resolved;  // from RecipientChecked
+  std::vector<Destination> resolved;  // from RecipientChecked
 };
 
 struct Envelope {

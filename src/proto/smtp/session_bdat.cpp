@@ -94,15 +94,33 @@ void ServerSession::cmd_bdat(const Command& cmd, Actions& out) {
     enter_state(State::kBdat);
     return;
   }
-  if (!bdat_) {
-    const bool binary = tx_.params.body == mail::BodyType::kBinaryMime;
-    bdat_ = std::make_unique<BdatReceiver>(config_.max_message_size, binary,
-                                           tx_.params.size.value_or(0));
-  }
-  if (*size > limit || bdat_->received() > limit - *size) {
+  const std::uint64_t received = bdat_ ? bdat_->received() : 0;
+  if (*size > limit || received > limit - *size) {
     drop(out, std::string(error_reply(BdatErrorKind::kTooBig)),
          fmt::format("BDAT of {} octets far over the size limit", *size));
     return;
+  }
+  if (!bdat_) {
+    // The first chunk: the message's files are opened now (issue 13), as
+    // at DATA. When they cannot be, this chunk is read, thrown away and
+    // answered 451; the transaction stays (the client may retry or RSET).
+    BodySink* sink = nullptr;
+    if (config_.body_sinks != nullptr) {
+      sink = config_.body_sinks->open_body(envelope_without_body());
+      if (sink == nullptr) {
+        bdat_discard_ = true;
+        bdat_discard_left_ = *size;
+        bdat_refusal_ = format_reply(451, "4.3.0", "Error: queue file write error");
+        bdat_refusal_counts_ = true;
+        bdat_return_ = state_;
+        enter_state(State::kBdat);
+        return;
+      }
+    }
+    streamed_ = sink != nullptr;
+    const bool binary = tx_.params.body == mail::BodyType::kBinaryMime;
+    bdat_ = std::make_unique<BdatReceiver>(config_.max_message_size, binary,
+                                           tx_.params.size.value_or(0), sink);
   }
   tx_.bdat = true;
   bdat_discard_ = false;
@@ -146,6 +164,7 @@ void ServerSession::process_bdat(Actions& out) {
   Deliver d = take_delivery();
   Envelope& env = d.envelope;
   env.lines = bdat_->lines();
+  env.streamed = streamed_;
   env.body = bdat_->take_body();
   bdat_.reset();
   enter_state(State::kDelivering);

@@ -356,7 +356,7 @@ TEST(ServerSessionBdat, BinaryMimeKeepsOctetsAndIsFlagged) {
   ASSERT_FALSE(a.empty());
   ASSERT_TRUE(std::holds_alternative<CheckRecipient>(a.back()));
   EXPECT_TRUE(std::get<CheckRecipient>(a.back()).binary_mime);
-  s.step(RecipientChecked{true, "", {"alice"}});
+  s.step(RecipientChecked{true, "", {Destination::mailbox("example.test", "alice")}});
   const std::string content = "x\ry\n\0\xfe"s;
   a = s.step(Input{"BDAT 6 LAST\r\n" + content});
   ASSERT_FALSE(a.empty());
@@ -414,6 +414,97 @@ TEST(ServerSessionBdat, ChunksPipelinedAfterAFailureAreNotAnErrorFlood) {
   d.client("BDAT 1\r\nx");
   EXPECT_EQ(d.delivered().size(), 1u);
   EXPECT_EQ(d.session().errors(), 1u);  // a delivered message forgives earlier errors; then the 503
+}
+
+struct BdatSink : BodySink {
+  std::string data;
+  std::size_t largest = 0, abandons = 0;
+  std::string why;
+  void write(std::string_view crlf) override {
+    data.append(crlf);
+    largest = std::max(largest, crlf.size());
+  }
+  void abandon(std::string_view reason) override {
+    ++abandons;
+    why = std::string(reason);
+  }
+};
+
+// Issue 13: with a sink the message streams out in bounded pieces across
+// chunks and reads, the same bytes as the in-memory body.
+TEST(BdatReceiver, SinkGetsTheSameBytesInBoundedPieces) {
+  std::string message;
+  for (int i = 0; i < 6000; ++i) message += std::string(70, static_cast<char>('a' + i % 26)) + (i % 5 ? "\r\n" : "\n");
+  const Received whole = receive(message, false, 1 << 30);
+  ASSERT_FALSE(whole.error);
+  for (std::size_t chunk : {std::size_t{1000}, std::size_t{65536}, std::size_t{200000}}) {
+    for (std::size_t read : {std::size_t{7}, std::size_t{4096}, std::size_t{1 << 20}}) {
+      BdatSink sink;
+      BdatReceiver r(1 << 30, false, message.size(), &sink);
+      for (std::size_t at = 0; at < message.size(); at += chunk) {
+        std::string_view c = std::string_view(message).substr(at, chunk);
+        r.start_chunk(c.size(), at + chunk >= message.size());
+        for (std::size_t k = 0; k < c.size(); k += read) r.feed(c.substr(k, read));
+        ASSERT_TRUE(r.chunk_complete());
+      }
+      ASSERT_FALSE(r.error());
+      EXPECT_EQ(r.take_body(), "");
+      EXPECT_EQ(sink.data, whole.body) << chunk << "/" << read;
+      EXPECT_LE(sink.largest, kSinkChunk + read + 2) << chunk << "/" << read;
+      EXPECT_EQ(sink.abandons, 0u);
+    }
+  }
+}
+
+TEST(BdatReceiver, SinkIsAbandonedOnceWhenTheMessageFails) {
+  BdatSink sink;
+  BdatReceiver r(100, false, 0, &sink);
+  r.start_chunk(60, false);
+  r.feed(std::string(58, 'x') + "\r\n");
+  r.start_chunk(60, true);  // 120 > 100: failed at once
+  EXPECT_EQ(sink.abandons, 1u);
+  r.feed(std::string(60, 'y'));
+  r.abandon();
+  EXPECT_EQ(sink.abandons, 1u);
+  EXPECT_EQ(r.error(), BdatErrorKind::kTooBig);
+  EXPECT_NE(sink.why.find("size limit"), std::string::npos);
+}
+
+// A session whose driver streams: RSET between chunks, a refused chunk and
+// a completed message each leave the sink in the right state.
+struct SinkFactory : BodySinkFactory {
+  std::vector<std::unique_ptr<BdatSink>> sinks;
+  bool refuse = false;
+  BodySink* open_body(const Envelope&) override {
+    if (refuse) return nullptr;
+    sinks.push_back(std::make_unique<BdatSink>());
+    return sinks.back().get();
+  }
+};
+
+TEST(ServerSessionBdat, StreamsIntoTheDriversSink) {
+  SinkFactory f;
+  SessionConfig c = test_config();
+  c.body_sinks = &f;
+  FakeDriver d(c);
+  transaction(d);
+  d.client("BDAT 3\r\nabcRSET\r\n");
+  ASSERT_EQ(f.sinks.size(), 1u);
+  EXPECT_EQ(f.sinks[0]->abandons, 1u);  // RSET: the partial files go
+  d.client("MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\nBDAT 3\r\nxyz");
+  d.client("BDAT 2 LAST\r\n\r\n");
+  ASSERT_EQ(f.sinks.size(), 2u);
+  EXPECT_EQ(f.sinks[1]->data, "xyz\r\n");
+  EXPECT_EQ(f.sinks[1]->abandons, 0u);
+  ASSERT_EQ(d.delivered().size(), 1u);
+  EXPECT_TRUE(d.delivered()[0].streamed);
+  EXPECT_EQ(d.delivered()[0].body, "");
+  // No file can be opened: the chunk is read and refused, the session goes on.
+  f.refuse = true;
+  d.client("MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.test>\r\nBDAT 4 LAST\r\nQUIT");
+  EXPECT_NE(d.log().find("S: 451 4.3.0 "), std::string::npos) << d.log();
+  EXPECT_FALSE(d.closed());
+  EXPECT_EQ(d.delivered().size(), 1u);
 }
 
 }  // namespace

@@ -310,7 +310,7 @@ struct RecordingSink : BodySink {
     ++writes;
     largest = std::max(largest, crlf.size());
   }
-  void abandon() override { ++abandons; }
+  void abandon(std::string_view) override { ++abandons; }
 };
 
 // Issue 13: with a sink the message streams out in bounded pieces, the

@@ -39,7 +39,7 @@ RecipientChecked fake_verdict(const CheckRecipient& check) {
   if (a.domain.empty() && a.local_lower == "postmaster") {
     v.accepted = true;
     v.reply = "250 2.1.5 Ok";
-    v.resolved = {"alice@example.test"};
+    v.resolved = {Destination::mailbox("example.test", "alice")};
     return v;
   }
   if (!mail::domain_equal(a.domain, "example.test")) {
@@ -49,7 +49,7 @@ RecipientChecked fake_verdict(const CheckRecipient& check) {
   if (a.local_lower == "alice" || a.local_lower == "bob" || a.local_lower == "postmaster") {
     v.accepted = true;
     v.reply = "250 2.1.5 Ok";
-    v.resolved = {(a.local_lower == "bob" ? "bob" : "alice") + std::string("@example.test")};
+    v.resolved = {Destination::mailbox("example.test", a.local_lower == "bob" ? "bob" : "alice")};
     return v;
   }
   v.reply = "550 5.1.1 " + path + ": Recipient address rejected: User unknown";
@@ -222,7 +222,8 @@ void FakeDriver::perform(const Actions& actions) {
       std::string rcpts;
       for (const auto& rcpt : env.recipients) {
         rcpts += (rcpts.empty() ? "" : ",") + rcpt.address.to_path();
-        for (const auto& x : rcpt.resolved) rcpts += "=" + x;
+        for (const auto& x : rcpt.resolved)
+          rcpts += "=" + (x.is_remote() ? ">" + x.address : x.local + "@" + x.domain);
       }
       note("A: deliver helo=" + env.helo + (env.esmtp ? " esmtp" : " smtp") +
            " from=" + env.mail_from.to_path() + " to=" + rcpts +

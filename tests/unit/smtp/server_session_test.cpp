@@ -64,7 +64,7 @@ TEST(ServerSession, GreetsAndWaitsForRecipientVerdict) {
   EXPECT_EQ(s.state(), State::kCheckingRecipient);
   EXPECT_FALSE(s.wants_input());
 
-  a = s.step(RecipientChecked{true, "250 2.1.5 Ok", {"alice"}});
+  a = s.step(RecipientChecked{true, "250 2.1.5 Ok", {Destination::mailbox("example.test", "alice")}});
   EXPECT_EQ(replies(a), "250 2.1.5 Ok\r\n250 2.0.0 Ok\r\n");
   EXPECT_EQ(s.state(), State::kRcpt);
   EXPECT_TRUE(s.wants_input());
@@ -262,7 +262,8 @@ TEST(ServerSession, EnvelopeCarriesTheTransaction) {
   EXPECT_TRUE(env.esmtp);
   EXPECT_EQ(env.mail_from.to_path(), "<A@example.net>");
   ASSERT_EQ(env.recipients.size(), 2u);
-  EXPECT_EQ(env.recipients[1].resolved, std::vector<std::string>{"bob@example.test"});
+  EXPECT_EQ(env.recipients[1].resolved,
+            std::vector<Destination>{Destination::mailbox("example.test", "bob")});
   EXPECT_TRUE(env.eight_bit_mime);
   EXPECT_EQ(env.declared_size, 20u);
   EXPECT_EQ(env.body, "a\r\n.b\r\n");

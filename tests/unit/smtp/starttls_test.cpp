@@ -166,7 +166,7 @@ TEST(SmtpStartTls, EnvelopeRecordsTlsAndReceivedProtocol) {
   s.step(Input{"MAIL FROM:<a@example.net>\r\n"});
   s.step(SenderChecked{true, ""});
   s.step(Input{"RCPT TO:<alice@example.test>\r\n"});
-  s.step(RecipientChecked{true, "", {"alice"}});
+  s.step(RecipientChecked{true, "", {Destination::mailbox("example.test", "alice")}});
   s.step(Input{"DATA\r\n"});
   Actions a = s.step(Input{"Subject: x\r\n\r\nbody\r\n.\r\n"});
   ASSERT_FALSE(a.empty());
