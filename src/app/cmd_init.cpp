@@ -85,6 +85,7 @@ routes = {{}}                      # static next hops, override MX: {{ "example.
 
 [dns]
 servers = []                      # empty: the system resolver; e.g. ["127.0.0.1:5353"]
+reverse_timeout = "5s"            # a client's reverse DNS may take this long, then it is "unknown"
 
 [limits]
 message_size = "25MiB"

@@ -367,7 +367,9 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
                    cfg.mx_port = static_cast<std::uint16_t>(*v);
                    return {};
                  }}})},
-      {"dns", section("dns", {{"servers", set(cfg.dns_servers, get_strings, "dns.servers")}})},
+      {"dns", section("dns", {{"servers", set(cfg.dns_servers, get_strings, "dns.servers")},
+                              {"reverse_timeout", set(cfg.dns_reverse_timeout, get_duration,
+                                                      "dns.reverse_timeout")}})},
       {"limits",
        section("limits",
                {{"message_size", set(cfg.message_size, get_size, "limits.message_size")},

@@ -80,6 +80,9 @@ struct Config {
   std::uint16_t mx_port = 25;
 
   std::vector<std::string> dns_servers;
+  // [dns] reverse_timeout: how long a client's reverse lookup may take
+  // before it is "unknown" and served anyway (issue 14).
+  std::chrono::seconds dns_reverse_timeout{5};
 
   std::uint64_t message_size = 25ull * 1024 * 1024;
   std::size_t recipients = 100;

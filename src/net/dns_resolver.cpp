@@ -184,6 +184,81 @@ awaitable<void> DnsResolver::pump() {
   pumping_ = false;
 }
 
+// A hosts-file-or-DNS lookup in flight (ares_gethostbyaddr/byname).
+struct DnsResolver::HostQuery {
+  explicit HostQuery(DnsResolver* r)
+      : self(r), event(r->executor_, std::chrono::steady_clock::time_point::max()) {}
+  DnsResolver* self;
+  asio::steady_timer event;
+  bool done = false;
+  int status = ARES_ETIMEOUT;
+  std::vector<std::string> names;             // h_name, then the aliases
+  std::vector<asio::ip::address> addresses;  // h_addr_list
+};
+
+void DnsResolver::on_host(void* arg, int status, int /*timeouts*/, hostent* host) {
+  auto* q = static_cast<HostQuery*>(arg);
+  q->status = status;
+  if (status == ARES_SUCCESS && host != nullptr) {
+    if (host->h_name != nullptr) q->names.push_back(lower_host(host->h_name));
+    for (char** a = host->h_aliases; a && *a; ++a) q->names.push_back(lower_host(*a));
+    for (char** p = host->h_addr_list; p && *p; ++p) {
+      if (host->h_addrtype == AF_INET) {
+        asio::ip::address_v4::bytes_type b;
+        std::memcpy(b.data(), *p, b.size());
+        q->addresses.emplace_back(asio::ip::address_v4(b));
+      } else if (host->h_addrtype == AF_INET6) {
+        asio::ip::address_v6::bytes_type b;
+        std::memcpy(b.data(), *p, b.size());
+        q->addresses.emplace_back(asio::ip::address_v6(b));
+      }
+    }
+  }
+  q->done = true;
+  --q->self->pending_;
+  q->event.cancel();
+}
+
+awaitable<std::string> DnsResolver::verified_name(const asio::ip::address& address) {
+  std::vector<std::string> names;
+  {
+    HostQuery q(this);
+    ++pending_;
+    if (address.is_v4()) {
+      auto b = address.to_v4().to_bytes();
+      ares_gethostbyaddr(channel_, b.data(), static_cast<int>(b.size()), AF_INET,
+                         &DnsResolver::on_host, &q);
+    } else {
+      auto b = address.to_v6().to_bytes();
+      ares_gethostbyaddr(channel_, b.data(), static_cast<int>(b.size()), AF_INET6,
+                         &DnsResolver::on_host, &q);
+    }
+    ensure_pump();
+    while (!q.done) co_await q.event.async_wait(kNoThrow);
+    if (q.status != ARES_SUCCESS) co_return std::string();
+    names = std::move(q.names);
+  }
+  if (names.size() > kMaxPtrNames) names.resize(kMaxPtrNames);
+  for (const auto& name : names) {
+    // Only a plausible host name goes on (it ends up in Received: fields).
+    bool plausible = !name.empty() && name.size() <= 253;
+    for (char c : name)
+      plausible = plausible && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                                c == '.' || c == '_');
+    if (!plausible) continue;
+    HostQuery q(this);
+    ++pending_;
+    ares_gethostbyname(channel_, name.c_str(), address.is_v4() ? AF_INET : AF_INET6,
+                       &DnsResolver::on_host, &q);
+    ensure_pump();
+    while (!q.done) co_await q.event.async_wait(kNoThrow);
+    if (q.status != ARES_SUCCESS) continue;
+    for (const auto& a : q.addresses)
+      if (a == address) co_return name;
+  }
+  co_return std::string();
+}
+
 awaitable<MxAnswer> DnsResolver::lookup_mx(const std::string& domain) {
   Query q(this);
   start(q, domain, ns_t_mx);

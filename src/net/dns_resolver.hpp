@@ -85,9 +85,19 @@ class DnsResolver {
   // The A and AAAA records of `host` (both asked at once). kOk when either
   // has records; kNotFound only when both say NXDOMAIN.
   awaitable<AddressAnswer> lookup_addresses(const std::string& host);
+  // The client's forward-confirmed host name, or "" (issue 14: the inbound
+  // reverse lookup, never on a worker thread): the PTR names of `address`,
+  // each looked up again in the address's family until one resolves back
+  // to it (anybody controlling their PTR record could claim any name
+  // otherwise). Like getnameinfo/getaddrinfo, the hosts file is read before
+  // DNS (c-ares' "fb" lookup order). At most kMaxPtrNames names are tried.
+  awaitable<std::string> verified_name(const asio::ip::address& address);
+  static constexpr std::size_t kMaxPtrNames = 4;
 
  private:
   struct Query;
+  struct HostQuery;
+  static void on_host(void* arg, int status, int timeouts, struct hostent* host);
   explicit DnsResolver(asio::any_io_executor executor);
   // Starts ares_query for `q` and waits for its answer.
   void start(Query& q, const std::string& name, int type);

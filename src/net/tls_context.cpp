@@ -136,22 +136,53 @@ HandshakeLimiter::Slot& HandshakeLimiter::Slot::operator=(Slot&& o) noexcept {
   if (this != &o) {
     release();
     limiter_ = o.limiter_;
+    client_ = std::move(o.client_);
     o.limiter_ = nullptr;
   }
   return *this;
 }
 
 void HandshakeLimiter::Slot::release() {
-  if (limiter_ != nullptr) limiter_->in_progress_.fetch_sub(1);
+  if (limiter_ != nullptr) limiter_->release(client_);
   limiter_ = nullptr;
 }
 
-HandshakeLimiter::Slot HandshakeLimiter::try_acquire() {
-  std::size_t n = in_progress_.load();
-  do {
-    if (n >= max_) return Slot{};
-  } while (!in_progress_.compare_exchange_weak(n, n + 1));
-  return Slot{this};
+HandshakeLimiter::Slot HandshakeLimiter::try_acquire(const std::string& client) {
+  std::lock_guard lock(mu_);
+  auto it = by_client_.find(client);
+  const std::size_t mine = it == by_client_.end() ? 0 : it->second;
+  if (mine >= per_client_) return Slot{};
+  // A client with nothing in progress may use the reserve above max_.
+  const std::size_t cap = mine == 0 ? max_ + max_ / 4 : max_;
+  if (in_progress_ >= cap) return Slot{};
+  ++in_progress_;
+  ++by_client_[client];
+  return Slot{this, client};
+}
+
+void HandshakeLimiter::release(const std::string& client) {
+  std::lock_guard lock(mu_);
+  --in_progress_;
+  auto it = by_client_.find(client);
+  if (it != by_client_.end() && --it->second == 0) by_client_.erase(it);
+}
+
+std::size_t HandshakeLimiter::in_progress() const {
+  std::lock_guard lock(mu_);
+  return in_progress_;
+}
+
+std::size_t HandshakeLimiter::in_progress(const std::string& client) const {
+  std::lock_guard lock(mu_);
+  auto it = by_client_.find(client);
+  return it == by_client_.end() ? 0 : it->second;
+}
+
+std::chrono::seconds HandshakeLimiter::deadline() const {
+  std::lock_guard lock(mu_);
+  if (in_progress_ * 2 > max_) return std::chrono::seconds(5);
+  if (in_progress_ * 4 > max_) return std::chrono::seconds(10);
+  return kTlsHandshakeTimeout;
 }
 
 Result<std::unique_ptr<TlsContext>> TlsContext::load(std::string cert_path, std::string key_path,

@@ -29,6 +29,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <string_view>
 
 #include "core/result.hpp"
@@ -81,7 +82,23 @@ std::string peer_verification(SSL* ssl, std::string_view host);
 // "AB:CD:..." SHA-256 fingerprint of the context's certificate, "" when none.
 std::string certificate_fingerprint(ssl::context& ctx);
 
-// Counts handshakes in progress against a cap. Thread-safe.
+// Handshakes one client (an IPv4 address or IPv6 network) may have in
+// progress at once (issue 14: 300 idle sockets from one place must not
+// take every slot).
+inline constexpr std::size_t kMaxTlsHandshakesPerClient = 8;
+
+// Counts handshakes in progress against a cap, fairly (issue 14):
+//  - each client (the key the caller gives: its address or network) has
+//    at most per_client() handshakes in progress;
+//  - the cap max() applies to clients that already have one in progress; a
+//    client with none may still start one up to max() + max()/4, so a
+//    legitimate client from another network gets its handshake while the
+//    slots are taken by others;
+//  - deadline(): the time a handshake started now gets: the full
+//    kTlsHandshakeTimeout while under a quarter of max() are in progress,
+//    then shorter (10 s, and 5 s past half), like Postfix's stress mode, so
+//    slots held by idle sockets turn over faster under load.
+// Thread-safe.
 class HandshakeLimiter {
  public:
   // Holds one handshake slot until destroyed (or released); false when the
@@ -89,8 +106,10 @@ class HandshakeLimiter {
   class Slot {
    public:
     Slot() = default;
-    explicit Slot(HandshakeLimiter* l) : limiter_(l) {}
-    Slot(Slot&& o) noexcept : limiter_(o.limiter_) { o.limiter_ = nullptr; }
+    Slot(HandshakeLimiter* l, std::string client) : limiter_(l), client_(std::move(client)) {}
+    Slot(Slot&& o) noexcept : limiter_(o.limiter_), client_(std::move(o.client_)) {
+      o.limiter_ = nullptr;
+    }
     Slot& operator=(Slot&& o) noexcept;
     Slot(const Slot&) = delete;
     Slot& operator=(const Slot&) = delete;
@@ -100,16 +119,26 @@ class HandshakeLimiter {
 
    private:
     HandshakeLimiter* limiter_ = nullptr;
+    std::string client_;
   };
 
-  explicit HandshakeLimiter(std::size_t max) : max_(max) {}
-  Slot try_acquire();
-  std::size_t in_progress() const { return in_progress_.load(); }
+  explicit HandshakeLimiter(std::size_t max, std::size_t per_client = kMaxTlsHandshakesPerClient)
+      : max_(max), per_client_(per_client) {}
+  Slot try_acquire(const std::string& client = std::string());
+  std::size_t in_progress() const;
+  std::size_t in_progress(const std::string& client) const;
   std::size_t max() const { return max_; }
+  std::size_t per_client() const { return per_client_; }
+  std::chrono::seconds deadline() const;
 
  private:
+  void release(const std::string& client);
+
   std::size_t max_;
-  std::atomic<std::size_t> in_progress_{0};
+  std::size_t per_client_;
+  mutable std::mutex mu_;
+  std::size_t in_progress_ = 0;
+  std::unordered_map<std::string, std::size_t> by_client_;
 };
 
 class TlsContext {

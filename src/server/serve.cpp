@@ -13,6 +13,7 @@
 #include "net/tls_context.hpp"
 #include "server/outbound.hpp"
 #include "server/pop3_server.hpp"
+#include "server/reverse_dns.hpp"
 #include "server/server_context.hpp"
 #include "server/smtp_server.hpp"
 #include "store/maildir/maildir_store.hpp"
@@ -67,6 +68,14 @@ int run_serve(const Config& cfg) {
     return 1;
   }
   ctx.tls = tls->get();
+
+  // The clients' reverse DNS: c-ares on its own strand (issue 14).
+  auto rdns = server::ReverseDns::create(ioc, cfg.dns_servers, cfg.dns_reverse_timeout);
+  if (!rdns) {
+    spdlog::error("reverse DNS: {}", rdns.error().message);
+    return 1;
+  }
+  ctx.reverse_dns = rdns->get();
   spdlog::info("tls certificate {} sha256={}", cfg.tls_cert, (*tls)->fingerprint());
 
   // The outbound queue (issue 6): spool recovery, data_dir/tegami.pid (for

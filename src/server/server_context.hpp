@@ -33,6 +33,7 @@ class QueueIdGenerator {
 };
 
 class Outbound;
+class ReverseDns;
 
 struct ServerContext {
   const Config& config;
@@ -50,6 +51,8 @@ struct ServerContext {
   net::TlsContext* tls = nullptr;
   // The outbound queue (server/outbound.hpp); null: relaying answers 451.
   Outbound* outbound = nullptr;
+  // The client's reverse DNS (c-ares, never a worker); null: "unknown".
+  ReverseDns* reverse_dns = nullptr;
   std::atomic<std::uint64_t> next_session{1};
   std::atomic<std::uint64_t> apop_counter{0};  // feeds unique APOP banner timestamps
 
@@ -58,8 +61,5 @@ struct ServerContext {
     return std::string(1, prefix) + std::to_string(next_session.fetch_add(1));
   }
 };
-
-// The client's verified reverse DNS name (forward-confirmed), or "" (blocking).
-std::string reverse_dns(const std::string& ip);
 
 }  // namespace tegami::server

@@ -28,6 +28,7 @@
 #include "server/cleanup.hpp"
 #include "server/credentials.hpp"
 #include "server/intake.hpp"
+#include "server/reverse_dns.hpp"
 #include "server/outbound.hpp"
 #include "server/tls_handshake.hpp"
 
@@ -614,7 +615,7 @@ net::awaitable<void> SmtpDriver::run() {
     }
   }
 
-  rdns_ = co_await ctx_.workers.run([this] { return reverse_dns(ip_); });
+  if (ctx_.reverse_dns != nullptr) rdns_ = co_await ctx_.reverse_dns->lookup(ip_);
   spdlog::info("smtp {} connect ip={} rdns={} port={} listener={}{}", sid_, ip_,
                rdns_.empty() ? "unknown" : rdns_, stream.local_port(), listener_name(kind_),
                stream.is_tls() ? " tls=" + stream.tls_protocol() : std::string());

@@ -20,17 +20,20 @@ std::string_view to_string(HandshakeResult r) {
 
 net::awaitable<HandshakeResult> server_handshake(net::TlsContext& tls, net::SessionStream& stream,
                                                  const std::string& log_id) {
-  auto slot = tls.handshakes().try_acquire();
+  auto& limiter = tls.handshakes();
+  const std::string client = stream.remote_ip();
+  auto slot = limiter.try_acquire(client);
   if (!slot) {
-    spdlog::warn("{} ip={} tls handshake refused: {} handshakes in progress", log_id,
-                 stream.remote_ip(), tls.handshakes().in_progress());
+    spdlog::warn("{} ip={} tls handshake refused: {} in progress from this client, {} in all",
+                 log_id, client, limiter.in_progress(client), limiter.in_progress());
     co_return HandshakeResult::kBusy;
   }
   if (!stream.is_tls()) {
     auto ctx = tls.current();
     stream.upgrade(ctx);
   }
-  stream.expires_after(net::kTlsHandshakeTimeout);
+  // Under load the deadline shrinks (net::HandshakeLimiter::deadline()).
+  stream.expires_after(limiter.deadline());
   std::error_code ec = co_await stream.handshake();
   slot.release();
   if (ec) {

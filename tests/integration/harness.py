@@ -55,7 +55,11 @@ class Server:
         if not os.path.exists(self.conf):
             subprocess.run([BIN, "init", self.dir, "--domain", domain, "--hostname", hostname],
                            check=True, capture_output=True, timeout=60)
-            extra = {"relay.trusted_networks": "[]"}
+            # Tests never ask the system resolver (reverse lookups of 127.x
+            # clients, MX lookups): [dns] servers is a closed port on
+            # loopback (every query fails at once, "unknown" / deferred)
+            # unless the test brings its own DNS server (dnsmasq, a stub).
+            extra = {"relay.trusted_networks": "[]", "dns.servers": '["127.0.0.1:1"]'}
             extra.update(extra_config or {})
             self._rewrite_config(extra)
             for u in users:

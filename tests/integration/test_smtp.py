@@ -1852,6 +1852,87 @@ class FsyncOrderSpoolTest(FsyncTrace, SmtpTestCase):
         self.assertDurableBefore(before, os.path.join(self.srv.maildir("alice"), "new", name))
 
 
+class SilentDns:
+    """A DNS server on loopback that reads every query and never answers
+    (issue 14: a client whose reverse DNS hangs)."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.queries = 0
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                self.sock.recvfrom(4096)
+            except OSError:
+                return
+            self.queries += 1
+
+    def close(self):
+        self.sock.close()
+
+
+class ReverseDnsTest(SmtpTestCase):
+    """Issue 14: reverse DNS runs on c-ares against [dns] servers, never on
+    the worker pool. With a DNS server that never answers, 30 clients from
+    addresses outside the hosts file wait for their lookups while a client
+    whose name is known (127.0.0.1, from /etc/hosts) is greeted and a POP3
+    user logs in at once; the waiting clients are 'unknown' after
+    [dns] reverse_timeout and served normally."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dns = SilentDns()
+        cls.config = {"dns.servers": '["127.0.0.1:%d"]' % cls.dns.port,
+                      "dns.reverse_timeout": '"4s"',
+                      "limits.connections_per_ip": "50"}
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.dns.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.dns.close()
+
+    def test_hanging_reverse_dns_delays_nobody_else(self):
+        waiting = []
+        for i in range(30):
+            c = socket.create_connection(("127.0.0.1", self.port), timeout=30,
+                                         source_address=(f"127.0.9.{i + 1}", 0))
+            self.addCleanup(c.close)
+            waiting.append(c)
+        self.assertTrue(wait_for(lambda: self.dns.queries >= 30, 5),
+                        f"only {self.dns.queries} queries reached [dns] servers")
+        t0 = time.monotonic()
+        c = self.raw(timeout=10)
+        c.greet()
+        greeted = time.monotonic() - t0
+        t0 = time.monotonic()
+        p = poplib.POP3("127.0.0.1", self.srv.ports["pop3"], timeout=10)
+        p.user(ALICE)
+        p.pass_(harness.PASSWORD)
+        p.quit()
+        logged_in = time.monotonic() - t0
+        self.assertLess(greeted, 1.0, "the greeting waited for other clients' DNS")
+        self.assertLess(logged_in, 1.0, "the POP3 login waited for other clients' DNS")
+        # The waiting clients are greeted once their lookup gives up.
+        for w in waiting:
+            w.settimeout(15)
+            self.assertTrue(w.recv(512).startswith(b"220 "))
+        self.assertTrue(self.srv.wait_log(r"reverse DNS for 127\.0\.9\.\d+ timed out after "
+                                          r"4000 ms: unknown"))
+        self.assertRegex(self.srv.log(), r"connect ip=127\.0\.9\.\d+ rdns=unknown")
+        self.assertRegex(self.srv.log(), r"connect ip=127\.0\.0\.1 rdns=%s" % re.escape(self.rdns))
+
+
 class PregreetTest(SmtpTestCase):
     """With [limits] pregreet_wait the server waits for early talkers before
     greeting (as postscreen does), so detection no longer depends on timing."""

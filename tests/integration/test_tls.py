@@ -796,5 +796,52 @@ class HandshakeDeadlineTest(TlsServerCase):
         p.quit()
 
 
+
+class FairHandshakeTest(TlsServerCase):
+    """Issue 14: idle sockets cannot shut everyone else out of TLS. 300 idle
+    connections from one address (to submissions) and 260 from 13 addresses
+    (to pop3s) hold at most a few handshake slots each; a client from
+    another address still completes its handshake on submissions, pop3s and
+    STARTTLS, and the idle ones are cut off sooner under load."""
+
+    extra = dict(NO_PLAINTEXT, **{"limits.connections_per_ip": "1000",
+                                  "limits.connections": "5000"})
+
+    def idle(self, port, source, n):
+        socks = []
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                         source_address=(source, 0))
+            self.addCleanup(s.close)
+            socks.append(s)
+        return socks
+
+    def test_idle_sockets_from_one_address_and_from_thirteen(self):
+        ctx = client_context(self.srv)
+        self.idle(self.srv.ports["submissions"], "127.0.7.1", 300)
+        for k in range(13):
+            self.idle(self.srv.ports["pop3s"], f"127.0.7.{10 + k}", 20)
+        self.assertTrue(self.srv.wait_log(r"ip=127\.0\.7\.1 tls handshake refused: 8 in progress "
+                                          r"from this client"))
+        # A legitimate client from elsewhere gets its handshake everywhere.
+        with smtplib.SMTP_SSL("127.0.0.1", self.srv.ports["submissions"], timeout=20,
+                              context=ctx) as c:
+            self.assertEqual(c.ehlo()[0], 250)
+        p = poplib.POP3_SSL("127.0.0.1", self.srv.ports["pop3s"], timeout=20, context=ctx)
+        p.user(addr("alice"))
+        p.pass_(PASSWORD)
+        p.quit()
+        with smtplib.SMTP("127.0.0.1", self.srv.ports["submission"], timeout=20) as c:
+            c.ehlo()
+            self.assertEqual(c.starttls(context=ctx)[0], 220)
+            self.assertEqual(c.ehlo()[0], 250)
+        # 8 + 13 * 8 = 112 slots are held (over a quarter of 256): the
+        # deadline is 10 s, not 30.
+        started = time.monotonic()
+        r = Raw(self.srv.ports["pop3s"], timeout=60, source="127.0.7.99")
+        self.assertTrue(r.closed(25), "idle TLS client not cut off under load")
+        r.close()
+        self.assertLess(time.monotonic() - started, 20)
+
 if __name__ == "__main__":
     unittest.main()

@@ -239,6 +239,40 @@ TEST(HandshakeLimiter, CapsSlotsAndFreesThemOnRelease) {
   EXPECT_EQ(l.in_progress(), 0u);
 }
 
+// Issue 14: one client cannot take every slot; a client with none in
+// progress gets one from the reserve while the others are full; the
+// deadline shrinks as the slots fill.
+TEST(HandshakeLimiter, PerClientShareReserveAndShrinkingDeadline) {
+  HandshakeLimiter l(16, 4);
+  std::vector<HandshakeLimiter::Slot> held;
+  for (int i = 0; i < 10; ++i) {
+    auto s = l.try_acquire("192.0.2.1");
+    if (s) held.push_back(std::move(s));
+  }
+  EXPECT_EQ(held.size(), 4u);  // the per-client share
+  EXPECT_EQ(l.in_progress("192.0.2.1"), 4u);
+  EXPECT_EQ(l.deadline(), kTlsHandshakeTimeout);
+  for (int c = 2; c <= 4; ++c)
+    for (int i = 0; i < 4; ++i) held.push_back(l.try_acquire("192.0.2." + std::to_string(c)));
+  EXPECT_EQ(l.in_progress(), 16u);  // full
+  EXPECT_EQ(l.deadline(), std::chrono::seconds(5));
+  EXPECT_FALSE(l.try_acquire("192.0.2.4"));  // has some in progress: capped at max
+  // New clients still get one each, up to the reserve (max / 4).
+  std::vector<HandshakeLimiter::Slot> fresh;
+  for (int c = 10; c < 20; ++c) {
+    auto s = l.try_acquire("198.51.100." + std::to_string(c));
+    if (s) fresh.push_back(std::move(s));
+  }
+  EXPECT_EQ(fresh.size(), 4u);
+  EXPECT_EQ(l.in_progress(), 20u);
+  fresh.clear();
+  held.clear();
+  EXPECT_EQ(l.in_progress(), 0u);
+  EXPECT_EQ(l.in_progress("192.0.2.1"), 0u);
+  for (int i = 0; i < 5; ++i) held.push_back(l.try_acquire("x" + std::to_string(i)));
+  EXPECT_EQ(l.deadline(), std::chrono::seconds(10));  // over a quarter
+}
+
 TEST(TlsSession, HandshakeCarriesDataAndNamesProtocolAndCipher) {
   Pair p;
   auto t = TlsContext::load(p.cert, p.key);
