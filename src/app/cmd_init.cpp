@@ -89,6 +89,7 @@ servers = []                      # empty: the system resolver; e.g. ["127.0.0.1
 [limits]
 message_size = "25MiB"
 recipients = 100
+junk_commands = 100               # SMTP NOOP/VRFY/RSET/HELP/bad commands per session, POP3 commands before login
 
 [queue]
 retry = ["5m", "15m", "30m", "1h", "2h", "4h"]

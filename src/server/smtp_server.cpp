@@ -670,6 +670,7 @@ net::awaitable<void> SmtpDriver::run() {
   sc.hostname = cfg.hostname;
   sc.max_message_size = cfg.message_size;
   sc.max_recipients = cfg.recipients;
+  sc.junk_command_limit = cfg.junk_commands;
   sc.submission = kind_ != SmtpListener::kSmtp;
   sc.offer_starttls = ctx_.tls != nullptr && !stream.is_tls();
   // RFC 4954 on the submission ports (RFC 6409, RFC 8314); port 25 is for

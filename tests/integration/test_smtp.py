@@ -1443,6 +1443,47 @@ class CommandTest(SmtpTestCase):
         self.assertGreaterEqual(slow, 9.0)
         self.assertLess(fast, 5.0)
 
+    def junk_until_closed(self, c, n):
+        """Sends up to n alternating NOOP/VRFY lock-step; returns (answered, last line)."""
+        answered, line = 0, None
+        for i in range(n):
+            try:
+                c.send("NOOP\r\n" if i % 2 == 0 else f"VRFY {ALICE}\r\n")
+                line = c.reply()[-1]
+            except (EOFError, OSError):
+                break
+            if not line.startswith("25"):
+                break
+            answered += 1
+        return answered, line
+
+    def test_junk_command_limit(self):
+        """Issue 14: 500 alternating NOOP/VRFY were all answered, each resetting
+        the idle timer. Now 100 junk commands are answered (Postfix's
+        smtpd_junk_command_limit), then 421 4.7.0 and the connection closes."""
+        c = self.raw()
+        c.greet()
+        answered, line = self.junk_until_closed(c, 500)
+        self.assertEqual(answered, 100, line)
+        self.assertEqual(line, f"421 4.7.0 {HOSTNAME} Error: too many junk commands")
+        self.assertEqual(c.rest(), b"")
+
+    def test_junk_count_restarts_after_a_delivered_message(self):
+        snap = self.snapshot("alice")
+        c = self.raw()
+        c.greet()
+        self.assertEqual(self.junk_until_closed(c, 90)[0], 90)
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(354)
+        c.send(message("junk then mail") + b".\r\n")
+        c.expect(250, "2.0.0")
+        self.one_new(snap, "alice")
+        answered, line = self.junk_until_closed(c, 500)
+        self.assertEqual(answered, 100, line)
+        self.assertTrue(line.startswith("421 4.7.0"), line)
+
     def test_mail_parameters(self):
         c = self.raw()
         c.greet()

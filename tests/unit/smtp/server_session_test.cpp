@@ -296,5 +296,82 @@ TEST(ServerSession, ShutdownWhileCheckingRecipientWaitsForTheVerdict) {
   EXPECT_EQ(count<Close>(a), 1u);
 }
 
+// Issue 14: a session that only sends junk (NOOP, VRFY, RSET, HELP, EXPN,
+// erroneous commands) holds a connection slot for ever, since each resets
+// the idle timer. Past the limit: 421 4.7.0 and Close.
+std::size_t count_lines(const std::string& log, std::string_view prefix) {
+  std::size_t n = 0;
+  for (std::size_t at = log.find(prefix); at != std::string::npos; at = log.find(prefix, at + 1))
+    ++n;
+  return n;
+}
+
+TEST(ServerSession, JunkCommandsAreLimitedByDefault) {
+  EXPECT_EQ(test_config().junk_command_limit, 100u);
+  std::string input;
+  for (int i = 0; i < 250; ++i) input += "NOOP\r\nVRFY alice\r\n";
+  for (bool pipelined : {true, false}) {
+    FakeDriver d(test_config());
+    d.connect();
+    d.client("EHLO c.example\r\n");
+    if (pipelined) {
+      d.client(input);
+    } else {
+      for (int i = 0; i < 250 && !d.closed(); ++i) {
+        d.client("NOOP\r\n");
+        if (!d.closed()) d.client("VRFY alice\r\n");
+      }
+    }
+    EXPECT_EQ(count_lines(d.log(), "S: 250 2.0.0 Ok\n") + count_lines(d.log(), "S: 252 2.5.0"),
+              100u);
+    EXPECT_NE(d.log().find("S: 421 4.7.0 mx.example.test Error: too many junk commands\nA: close"),
+              std::string::npos)
+        << d.log().substr(d.log().size() - 300);
+    EXPECT_TRUE(d.closed());
+  }
+}
+
+TEST(ServerSession, EveryKindOfJunkCounts) {
+  SessionConfig c = test_config();
+  c.junk_command_limit = 8;
+  FakeDriver d(c);
+  d.connect();
+  d.client("EHLO c.example\r\n");
+  // 8 junk commands: the five verbs, an unknown verb, a refused MAIL and
+  // an out-of-sequence RCPT; EHLO, MAIL and RCPT that work are not junk.
+  d.client("NOOP\r\nVRFY x\r\nRSET\r\nHELP\r\nEXPN list\r\nXYZZY\r\n");
+  d.client("MAIL FROM:bad\r\nRCPT TO:<alice@example.test>\r\nEHLO again.example\r\n");
+  EXPECT_EQ(d.session().junk_commands(), 8u);
+  EXPECT_FALSE(d.closed());
+  d.client("MAIL FROM:<a@example.net>\r\n");
+  d.client("RCPT TO:<alice@example.test>\r\n");
+  EXPECT_FALSE(d.closed()) << d.log();
+  d.client("NOOP\r\n");
+  EXPECT_TRUE(d.closed());
+  EXPECT_NE(d.log().find("S: 421 4.7.0 mx.example.test Error: too many junk commands"),
+            std::string::npos)
+      << d.log();
+}
+
+TEST(ServerSession, DeliveredMessageResetsTheJunkCount) {
+  SessionConfig c = test_config();
+  c.junk_command_limit = 3;
+  FakeDriver d(c);
+  d.connect();
+  d.client("EHLO c.example\r\n");
+  d.client("NOOP\r\nNOOP\r\nNOOP\r\n");
+  EXPECT_EQ(d.session().junk_commands(), 3u);
+  d.client("MAIL FROM:<a@example.net>\r\n");
+  d.client("RCPT TO:<alice@example.test>\r\n");
+  d.client("DATA\r\n");
+  d.client("Subject: x\r\n\r\nhi\r\n.\r\n");
+  ASSERT_EQ(d.delivered().size(), 1u) << d.log();
+  EXPECT_EQ(d.session().junk_commands(), 0u);
+  d.client("NOOP\r\nNOOP\r\nNOOP\r\n");
+  EXPECT_FALSE(d.closed());
+  d.client("HELP\r\n");
+  EXPECT_TRUE(d.closed());
+}
+
 }  // namespace
 }  // namespace tegami::smtp
