@@ -113,7 +113,7 @@ class SmtpDriver final : public smtp::BodySinkFactory {
   net::awaitable<smtp::Actions> check_recipient(const smtp::CheckRecipient& a);
   // The header From: of a message whose sender-login match applies; a
   // refusal, or nothing when the author is owned by the account.
-  std::optional<Error> check_header_from(const mail::MessageHeader& header,
+  std::optional<Error> check_header_from(const mail::MessageHeader& header, bool truncated,
                                          const std::string& account);
   net::awaitable<smtp::Actions> deliver(smtp::Deliver& d);
   net::awaitable<smtp::Actions> start_tls();
@@ -332,22 +332,26 @@ net::awaitable<smtp::Actions> SmtpDriver::scram_final(const smtp::ScramFinal& a)
 }
 
 std::optional<Error> SmtpDriver::check_header_from(const mail::MessageHeader& header,
-                                                   const std::string& account) {
+                                                   bool truncated, const std::string& account) {
   // Issue 14: the author is every mailbox of the one From: field (RFC 5322
   // §3.6: exactly one; §3.6.2: a mailbox-list, RFC 6854: groups too), and
   // the Sender: (at most one, one mailbox) when present. Each must belong to
   // the account; a field that cannot be read is refused, never guessed at.
+  auto malformed = [&](std::string text, std::string_view why) -> std::optional<Error> {
+    spdlog::info("smtp {} ip={} header refused ({}): {} (account {})", sid_, ip_, why, text,
+                 log_safe(account));
+    return Error::perm(std::move(text), 550, "5.6.0");
+  };
+  // Fields past the parser's bounds were not seen: a second From: could hide there.
+  if (truncated || header.fields.size() >= mail::kMaxHeaderFields)
+    return malformed("Message header section too large to check its From: field",
+                     "header over the limits");
   const auto froms = header.find_all("From");
   if (froms.empty()) {
     spdlog::info("smtp {} ip={} no header From: (account {})", sid_, ip_, log_safe(account));
     return Error::perm("Message has no From: header field (RFC 5322 3.6): add your address", 550,
                        "5.6.0");
   }
-  auto malformed = [&](std::string text, std::string_view why) -> std::optional<Error> {
-    spdlog::info("smtp {} ip={} header refused ({}): {} (account {})", sid_, ip_, why, text,
-                 log_safe(account));
-    return Error::perm(std::move(text), 550, "5.6.0");
-  };
   if (froms.size() > 1)
     return malformed(
         fmt::format("Message has {} From: header fields; RFC 5322 3.6 allows one", froms.size()),
@@ -580,8 +584,9 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver_streamed(smtp::Deliver& d) {
   } else if (!sender_.login_account.empty() &&
              (c.has_remote() || !sender_.login_check_relay_only)) {
     const std::string& account = sender_.login_account;
-    refusal = co_await ctx_.workers.run(
-        [this, &c, &account] { return check_header_from(c.header(), account); });
+    refusal = co_await ctx_.workers.run([this, &c, &account] {
+      return check_header_from(c.header(), c.header_truncated(), account);
+    });
   }
   if (!refusal && c.received_count() > kMaxReceivedFields)
     refusal = Error::perm("Too many hops (mail loop?)", 554, "5.4.6");

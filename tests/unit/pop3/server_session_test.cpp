@@ -252,7 +252,8 @@ TEST(Pop3ServerSession, CommandsBeforeLoginAreLimited) {
     if (pipelined) {
       d.client(all);
     } else {
-      for (int i = 0; i < 150 && !d.closed(); ++i) d.client(i % 2 == 0 ? "CAPA\r\n" : "USER ghost\r\n");
+      for (int i = 0; i < 150 && !d.closed(); ++i)
+        d.client(i % 2 == 0 ? "CAPA\r\n" : "USER ghost\r\n");
     }
     EXPECT_TRUE(d.closed());
     EXPECT_EQ(last_reply(d), "-ERR too many commands without logging in, closing connection");

@@ -64,7 +64,8 @@ TEST(ServerSession, GreetsAndWaitsForRecipientVerdict) {
   EXPECT_EQ(s.state(), State::kCheckingRecipient);
   EXPECT_FALSE(s.wants_input());
 
-  a = s.step(RecipientChecked{true, "250 2.1.5 Ok", {Destination::mailbox("example.test", "alice")}});
+  a = s.step(
+      RecipientChecked{true, "250 2.1.5 Ok", {Destination::mailbox("example.test", "alice")}});
   EXPECT_EQ(replies(a), "250 2.1.5 Ok\r\n250 2.0.0 Ok\r\n");
   EXPECT_EQ(s.state(), State::kRcpt);
   EXPECT_TRUE(s.wants_input());
@@ -371,6 +372,37 @@ TEST(ServerSession, DeliveredMessageResetsTheJunkCount) {
   EXPECT_FALSE(d.closed());
   d.client("HELP\r\n");
   EXPECT_TRUE(d.closed());
+}
+
+// Issue 14: SCRAM-SHA-256 is offered only where PLAIN and LOGIN are (TLS or
+// a plaintext network): a sniffed exchange can be attacked offline.
+TEST(ServerSession, ScramFollowsThePlaintextRule) {
+  struct Case {
+    bool tls, plaintext;
+    const char* ehlo_auth;  // the AUTH line, "" when none
+  };
+  for (const Case& c : {Case{false, false, ""}, Case{false, true, "AUTH SCRAM-SHA-256 PLAIN LOGIN"},
+                        Case{true, false, "AUTH SCRAM-SHA-256 PLAIN LOGIN"}}) {
+    SessionConfig cfg = test_config();
+    cfg.submission = cfg.offer_auth = cfg.offer_scram = true;
+    cfg.plaintext_auth = c.plaintext;
+    if (c.tls) cfg.tls = TlsInfo{"TLSv1.3", "TLS_AES_128_GCM_SHA256"};
+    ServerSession s(cfg);
+    s.step(Connected{});
+    std::string ehlo = replies(s.step(Input{"EHLO c.example\r\n"}));
+    const std::size_t at = ehlo.find("AUTH");
+    EXPECT_EQ(at == std::string::npos ? std::string() : ehlo.substr(at, ehlo.find('\r', at) - at),
+              c.ehlo_auth)
+        << c.tls << c.plaintext;
+    std::string r = replies(s.step(Input{"AUTH SCRAM-SHA-256\r\n"}));
+    if (*c.ehlo_auth == '\0') {
+      EXPECT_EQ(r.substr(0, 11), "538 5.7.11 ");
+      EXPECT_EQ(s.state(), State::kReady);
+    } else {
+      EXPECT_EQ(r, "334 \r\n");
+      EXPECT_EQ(s.state(), State::kAuthenticating);
+    }
+  }
 }
 
 }  // namespace
