@@ -221,7 +221,13 @@ TEST(ServerSession, SmugglingNeverInjectsCommands) {
       ASSERT_LE(d.delivered().size(), 1u);
       EXPECT_EQ(d.checks(), 1u) << "a smuggled RCPT was run";
       EXPECT_EQ(d.log().find("250 2.1.0"), d.log().rfind("250 2.1.0")) << "a smuggled MAIL ran";
-      if (d.delivered().empty()) {
+      if (seq.find('\0') != std::string::npos) {
+        // Issue 14: a NUL fails the message at its end, the session goes on.
+        EXPECT_TRUE(d.delivered().empty());
+        EXPECT_FALSE(d.closed());
+        EXPECT_NE(d.log().find("S: 554 5.6.0 Error: message contains a NUL octet"),
+                  std::string::npos);
+      } else if (d.delivered().empty()) {
         EXPECT_TRUE(d.closed());
         EXPECT_NE(d.log().find("S: 550 5.5.2 "), std::string::npos);
       } else {
