@@ -1006,7 +1006,7 @@ class SenderCheckTest(RelayCase):
             ("own comment", [f"From: {ALICE.upper()} (Alice, at home <x@y>)"]),
             ("own quoted name", [f'From: "Doe, Alice <ceo@{DOMAIN}>" <{ALICE}>']),
             ("own group", [f"From: Me: {ALICE};"]),
-            ("own sender", [f"From: <{alias}>", f"Sender: Alice <{ALICE}>"]),
+            ("own sender field", [f"From: <{alias}>", f"Sender: Alice <{ALICE}>"]),
             ("own folded", [f"From: Alice\r\n <{ALICE}>"]),
         ]
         c = self.authed()
