@@ -998,7 +998,7 @@ class SenderCheckTest(RelayCase):
             550, "5.6.0", "Malformed Sender: header field")
 
     def test_own_authors_in_every_form_are_accepted(self):
-        """The strict reading still takes what real clients write."""
+        """The strict reading takes what real clients write, every form the RFC allows."""
         alias = f"alice.alias@{DOMAIN}"
         cases = [
             ("own list", [f"From: Alice <{ALICE}>, Alias <{alias}>"]),
@@ -1008,6 +1008,9 @@ class SenderCheckTest(RelayCase):
             ("own group", [f"From: Me: {ALICE};"]),
             ("own sender field", [f"From: <{alias}>", f"Sender: Alice <{ALICE}>"]),
             ("own folded", [f"From: Alice\r\n <{ALICE}>"]),
+            # A quoted local part that needs no quotes is the same address
+            # (RFC 5322 3.4.1); the old tolerant reading took it for "@domain".
+            ("own quoted local part", [f'From: "alice"@{DOMAIN}']),
         ]
         c = self.authed()
         for tag, fields in cases:

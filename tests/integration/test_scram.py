@@ -308,7 +308,7 @@ class ScramWithoutPlaintextNetworkTest(unittest.TestCase):
                                                 "auth.scram": "true"}))
         cls.srv.start()
 
-    def test_not_offered_before_tls(self):
+    def test_not_offered_before_tls_then_works_inside(self):
         c = Smtp(self.srv.ports["submission"])
         self.addCleanup(c.close)
         ext = c.ehlo()
@@ -320,11 +320,7 @@ class ScramWithoutPlaintextNetworkTest(unittest.TestCase):
             with self.subTest(cmd=cmd[:18]):
                 self.assertEqual(c.cmd(cmd)[-1][:10], "538 5.7.11")
         self.assertEqual(c.cmd(f"MAIL FROM:<{ALICE}>")[-1][:9], "530 5.7.0")
-
-    def test_scram_inside_tls_works(self):
-        c = Smtp(self.srv.ports["submission"])
-        self.addCleanup(c.close)
-        c.ehlo()
+        # Inside TLS, SCRAM (and PLAIN, LOGIN) are offered and work.
         self.assertEqual(c.cmd("STARTTLS")[-1][:3], "220")
         ctx = ssl.create_default_context(cafile=os.path.join(self.srv.dir, "tls", "cert.pem"))
         ctx.check_hostname = False
