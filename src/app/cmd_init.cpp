@@ -90,6 +90,7 @@ reverse_timeout = "5s"            # a client's reverse DNS may take this long, t
 [limits]
 message_size = "25MiB"
 recipients = 100
+junk_commands = 100               # SMTP NOOP/VRFY/RSET/HELP/bad commands per session, POP3 commands before login
 
 [queue]
 retry = ["5m", "15m", "30m", "1h", "2h", "4h"]

@@ -374,6 +374,7 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
        section("limits",
                {{"message_size", set(cfg.message_size, get_size, "limits.message_size")},
                 {"recipients", set(cfg.recipients, get_count, "limits.recipients")},
+                {"junk_commands", set(cfg.junk_commands, get_count, "limits.junk_commands")},
                 {"command_timeout",
                  set(cfg.command_timeout, get_duration, "limits.command_timeout")},
                 {"data_timeout", set(cfg.data_timeout, get_duration, "limits.data_timeout")},

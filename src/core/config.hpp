@@ -86,6 +86,10 @@ struct Config {
 
   std::uint64_t message_size = 25ull * 1024 * 1024;
   std::size_t recipients = 100;
+  // [limits] junk_commands (issue 14): SMTP NOOP/VRFY/RSET/HELP/EXPN and
+  // erroneous commands per session, and POP3 commands before login, before
+  // 421 (SMTP) or -ERR (POP3) and close. A positive integer.
+  std::size_t junk_commands = 100;
   std::chrono::seconds command_timeout{300};
   std::chrono::seconds data_timeout{600};
   std::chrono::seconds pop3_idle_timeout{600};

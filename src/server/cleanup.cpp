@@ -60,7 +60,10 @@ void Cleanup::write(std::string_view crlf) {
     if (p != std::string::npos) end = p + 4;
   }
   if (end == std::string::npos && header_block_.size() < kMaxHeaderBlock) return;
-  if (end == std::string::npos) end = header_block_.size();
+  if (end == std::string::npos) {
+    end = header_block_.size();
+    header_truncated_ = true;
+  }
   std::string rest = header_block_.substr(end);
   header_block_.resize(end);
   flush_header();

@@ -64,6 +64,9 @@ class Cleanup {
 
   // After end(): the message's own header fields (without ours).
   const mail::MessageHeader& header() const { return header_; }
+  // After end(): the header block reached kMaxHeaderBlock without its blank
+  // line, so header() may not hold every field (the From: check refuses).
+  bool header_truncated() const { return header_truncated_; }
   // "Received:" fields in the message's own header (loop detection).
   std::size_t received_count() const;
   // Fields added by add_missing_fields ("Date", "Message-ID"), for the log.
@@ -88,6 +91,7 @@ class Cleanup {
   std::unique_ptr<QueueMessageWriter> remote_;
   std::string header_block_;  // until the blank line (or the limit)
   bool header_done_ = false;
+  bool header_truncated_ = false;
   mail::MessageHeader header_;
   std::string added_;
   std::string lf_;        // scratch for the LF conversion

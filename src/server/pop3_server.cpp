@@ -324,6 +324,7 @@ net::awaitable<void> Pop3Driver::run() {
                                   static_cast<std::uint64_t>(secs), random64(), cfg.hostname);
   }
   pc.plaintext_allowed = plaintext;
+  pc.max_commands_before_login = cfg.junk_commands;
   pc.stls_offered = ctx_.tls != nullptr && !stream.is_tls();
   sm_ = std::make_unique<pop3::ServerSession>(pc);
   spdlog::info("pop3 {} connect ip={} port={} listener={}{}", sid_, ip_, stream.local_port(),

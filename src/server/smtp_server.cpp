@@ -38,6 +38,9 @@ namespace {
 
 // RFC 5321 §6.3 / issue 6: more Received: fields than this means a loop.
 constexpr std::size_t kMaxReceivedFields = 50;
+// Mailboxes of a submitted From: field checked against the account (each is
+// a directory lookup); real messages name one, rarely a few.
+constexpr std::size_t kMaxHeaderAuthors = 100;
 constexpr std::size_t kReadChunk = 64 * 1024;
 // CHECKLIST "Slow clients": the minimum DATA rate, in octets per second
 // (Postfix's smtpd_min_data_rate default).
@@ -111,7 +114,7 @@ class SmtpDriver final : public smtp::BodySinkFactory {
   net::awaitable<smtp::Actions> check_recipient(const smtp::CheckRecipient& a);
   // The header From: of a message whose sender-login match applies; a
   // refusal, or nothing when the author is owned by the account.
-  std::optional<Error> check_header_from(const mail::MessageHeader& header,
+  std::optional<Error> check_header_from(const mail::MessageHeader& header, bool truncated,
                                          const std::string& account);
   net::awaitable<smtp::Actions> deliver(smtp::Deliver& d);
   net::awaitable<smtp::Actions> start_tls();
@@ -330,26 +333,74 @@ net::awaitable<smtp::Actions> SmtpDriver::scram_final(const smtp::ScramFinal& a)
 }
 
 std::optional<Error> SmtpDriver::check_header_from(const mail::MessageHeader& header,
-                                                   const std::string& account) {
-  const auto* from = header.find("From");
-  if (from == nullptr) {
+                                                   bool truncated, const std::string& account) {
+  // Issue 14: the author is every mailbox of the one From: field (RFC 5322
+  // §3.6: exactly one; §3.6.2: a mailbox-list, RFC 6854: groups too), and
+  // the Sender: (at most one, one mailbox) when present. Each must belong to
+  // the account; a field that cannot be read is refused, never guessed at.
+  auto malformed = [&](std::string text, std::string_view why) -> std::optional<Error> {
+    spdlog::info("smtp {} ip={} header refused ({}): {} (account {})", sid_, ip_, why, text,
+                 log_safe(account));
+    return Error::perm(std::move(text), 550, "5.6.0");
+  };
+  // Fields past the parser's bounds were not seen: a second From: could hide there.
+  if (truncated || header.fields.size() >= mail::kMaxHeaderFields)
+    return malformed("Message header section too large to check its From: field",
+                     "header over the limits");
+  const auto froms = header.find_all("From");
+  if (froms.empty()) {
     spdlog::info("smtp {} ip={} no header From: (account {})", sid_, ip_, log_safe(account));
     return Error::perm("Message has no From: header field (RFC 5322 3.6): add your address", 550,
                        "5.6.0");
   }
-  std::string author;
-  if (from != nullptr) author = mail::first_address(from->value).addr_spec;
-  for (auto& ch : author) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  Resolution res;
-  if (!author.empty() && author != account) {
-    auto r = ctx_.directory.resolve(author);
-    if (!r) return Error::temp("Temporary lookup failure", 451, "4.3.0");
-    res = *r;
+  if (froms.size() > 1)
+    return malformed(
+        fmt::format("Message has {} From: header fields; RFC 5322 3.6 allows one", froms.size()),
+        "several From:");
+  auto authors = mail::parse_mailbox_list(froms.front()->value, true);
+  if (!authors.error.empty())
+    return malformed("Malformed From: header field (RFC 5322 3.4): " + authors.error,
+                     log_safe(froms.front()->value, 200));
+  if (authors.addresses.empty())
+    return malformed("From: header field names no mailbox (RFC 5322 3.6.2): add your address",
+                     "empty From:");
+  if (authors.addresses.size() > kMaxHeaderAuthors)
+    return malformed("Too many addresses in the From: header field", "long From:");
+  struct Check {
+    std::string address;
+    std::string_view field;
+  };
+  std::vector<Check> checks;
+  for (auto& a : authors.addresses) checks.push_back({std::move(a), "From:"});
+  const auto senders = header.find_all("Sender");
+  if (senders.size() > 1)
+    return malformed(fmt::format("Message has {} Sender: header fields; RFC 5322 3.6 allows one",
+                                 senders.size()),
+                     "several Sender:");
+  if (senders.size() == 1) {
+    auto s = mail::parse_mailbox_list(senders.front()->value, false);
+    if (!s.error.empty() || s.addresses.size() != 1)
+      return malformed("Malformed Sender: header field (RFC 5322 3.6.2: one mailbox)" +
+                           (s.error.empty() ? std::string() : ": " + s.error),
+                       log_safe(senders.front()->value, 200));
+    checks.push_back({std::move(s.addresses.front()), "Sender:"});
   }
-  if (policy::owns(account, author, res)) return std::nullopt;
-  spdlog::info("smtp {} ip={} header From: <{}> not owned by {}", sid_, ip_, log_safe(author),
-               log_safe(account));
-  return Error::perm("<" + author + ">: header From: address not owned by you", 553, "5.7.1");
+  for (auto& [address, field] : checks) {
+    for (auto& ch : address) ch = mail::ascii_lower(ch);
+    Resolution res;
+    if (address != account) {
+      auto r = ctx_.directory.resolve(address);
+      if (!r) return Error::temp("Temporary lookup failure", 451, "4.3.0");
+      res = *r;
+    }
+    if (policy::owns(account, address, res)) continue;
+    spdlog::info("smtp {} ip={} header {} <{}> not owned by {}", sid_, ip_, field,
+                 log_safe(address), log_safe(account));
+    return Error::perm(
+        "<" + address + ">: header " + std::string(field) + " address not owned by you", 553,
+        "5.7.1");
+  }
+  return std::nullopt;
 }
 
 net::awaitable<smtp::Actions> SmtpDriver::check_recipient(const smtp::CheckRecipient& a) {
@@ -534,8 +585,9 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver_streamed(smtp::Deliver& d) {
   } else if (!sender_.login_account.empty() &&
              (c.has_remote() || !sender_.login_check_relay_only)) {
     const std::string& account = sender_.login_account;
-    refusal = co_await ctx_.workers.run(
-        [this, &c, &account] { return check_header_from(c.header(), account); });
+    refusal = co_await ctx_.workers.run([this, &c, &account] {
+      return check_header_from(c.header(), c.header_truncated(), account);
+    });
   }
   if (!refusal && c.received_count() > kMaxReceivedFields)
     refusal = Error::perm("Too many hops (mail loop?)", 554, "5.4.6");
@@ -624,6 +676,7 @@ net::awaitable<void> SmtpDriver::run() {
   sc.hostname = cfg.hostname;
   sc.max_message_size = cfg.message_size;
   sc.max_recipients = cfg.recipients;
+  sc.junk_command_limit = cfg.junk_commands;
   sc.submission = kind_ != SmtpListener::kSmtp;
   sc.offer_starttls = ctx_.tls != nullptr && !stream.is_tls();
   // RFC 4954 on the submission ports (RFC 6409, RFC 8314); port 25 is for

@@ -854,6 +854,37 @@ class Pop3HostileTest(unittest.TestCase):
         self.assertTrue(p.closed(5), "connection still open after three bad commands")
         p.close()
 
+    def test_commands_before_login_are_limited(self):
+        """Issue 14: 300 CAPA/USER before login were all answered, each resetting
+        the idle timer, so a client held its slot for ever. Now 100 commands are
+        answered in AUTHORIZATION, then -ERR and the connection closes."""
+        p, _ = connect(self.srv)
+        self.addCleanup(p.close)
+        answered = 0
+        last = None
+        for i in range(300):
+            try:
+                if i % 2 == 0:
+                    last = p.cmd("CAPA")
+                    if last.startswith("+OK"):
+                        p.multi()
+                else:
+                    last = p.cmd(f"USER {addr('alice')}")
+            except (EOFError, OSError):
+                break
+            if not last.startswith("+OK"):
+                break
+            answered += 1
+        self.assertEqual(answered, 100, last)
+        self.assertEqual(last, "-ERR too many commands without logging in, closing connection")
+        self.assertTrue(p.closed(5), "connection still open after the limit")
+        # Logging in within the limit resets nothing, but the limit ends there.
+        q = self.session()
+        for _ in range(150):
+            self.assertOk(q.cmd("NOOP"))
+        self.assertStillThree(q)
+        q.quit()
+
     def test_apop_digest_not_hex(self):
         p, _ = connect(self.srv)
         t0 = time.time()

@@ -913,6 +913,114 @@ class SenderCheckTest(RelayCase):
         c.quit()
         self.assertNotDelivered(self.srv, "bob", tag, wait=0.5)
 
+    # --- issue 14: every author in the header must be the account's --------
+
+    @staticmethod
+    def headed_message(tag, fields, rcpt=BOB):
+        """A message with the given header lines (each without CRLF) after X-Relay-Test."""
+        head = f"X-Relay-Test: {tag}\r\n" + "".join(f + "\r\n" for f in fields)
+        return (head + f"To: <{rcpt}>\r\nSubject: {tag}\r\n"
+                f"Message-ID: <{tag.replace(' ', '-')}@client.example.org>\r\n"
+                "Date: Mon, 01 Jan 2024 12:00:00 +0000\r\n\r\nHello.\r\n").encode()
+
+    def assert_header_refused(self, cases, code, enhanced, text):
+        """Each (tag, fields) submitted by alice to bob (local) and user@remote
+        (relayed) is refused at the end of DATA and reaches nobody."""
+        tags = []
+        for tag, fields in cases:
+            with self.subTest(fields=fields):
+                tags.append(tag)
+                c = self.authed()
+                self.assertReply(c.cmd(f"MAIL FROM:<{ALICE}>"), 250)
+                self.assertReply(c.cmd(f"RCPT TO:<{BOB}>"), 250)
+                self.assertReply(c.cmd(f"RCPT TO:<{RUSER}>"), 250)
+                self.assertReply(c.data(self.headed_message(tag, fields)), code, enhanced, text)
+                # The session goes on: a proper message is still accepted.
+                ok = tag + " then ok"
+                self.send(c, ALICE, [BOB], self.headed_message(ok, [f"From: <{ALICE}>"]))
+                c.quit()
+                self.assertDelivered(self.srv, "bob", ok)
+        time.sleep(1.0)
+        for tag in tags:
+            self.assertNotDelivered(self.srv, "bob", tag)
+            self.assertNotDelivered(self.dest, "user", tag)
+
+    def test_second_from_field_is_refused(self):
+        """Issue 14: `From: b` then a second `From: ceo` was queued.
+        RFC 5322 3.6: From occurs exactly once."""
+        carol = f"carol@{DOMAIN}"
+        self.assert_header_refused(
+            [("two from fields", [f"From: Alice <{ALICE}>", f"From: CEO <{carol}>"]),
+             ("two own from fields", [f"From: <{ALICE}>", f"from: <alice.alias@{DOMAIN}>"])],
+            550, "5.6.0", "2 From: header fields")
+
+    def test_every_from_mailbox_must_be_owned(self):
+        """Issue 14: `From: b, ceo` was queued; group members count too (RFC 6854)."""
+        carol = f"carol@{DOMAIN}"
+        self.assert_header_refused(
+            [("from list", [f"From: {ALICE}, {carol}"]),
+             ("from list names", [f'From: "Alice" <{ALICE}>, "Boss" <{carol}>']),
+             ("from list outside", [f"From: <{ALICE}>,ceo@{REMOTE}"]),
+             ("from group", [f"From: Board: {ALICE}, {carol};"]),
+             ("from comment trick", [f"From: {carol} (<{ALICE}>)"]),
+             ("from quoted trick", [f'From: "{ALICE}" <{carol}>'])],
+            553, "5.7.1", "not owned by you")
+
+    def test_from_that_cannot_be_parsed_is_refused(self):
+        """Issue 14: `From: <b> <ceo>` (no comma) was queued as b's."""
+        carol = f"carol@{DOMAIN}"
+        self.assert_header_refused(
+            [("two angle addrs", [f"From: <{ALICE}> <{carol}>"]),
+             ("spec then angle", [f"From: {ALICE} <{carol}>"]),
+             ("two specs", [f"From: {ALICE} {carol}"]),
+             ("open quote", [f'From: "Alice <{ALICE}>']),
+             ("no address", ["From: Alice"]),
+             ("semicolon", [f"From: {ALICE}; {carol}"])],
+            550, "5.6.0", "Malformed From: header field")
+
+    def test_from_without_mailbox_is_refused(self):
+        self.assert_header_refused(
+            [("empty group from", ["From: undisclosed-recipients:;"]),
+             ("empty from", ["From: "])],
+            550, "5.6.0", "names no mailbox")
+
+    def test_sender_field_must_be_owned(self):
+        carol = f"carol@{DOMAIN}"
+        self.assert_header_refused(
+            [("foreign sender", [f"From: <{ALICE}>", f"Sender: <{carol}>"])],
+            553, "5.7.1", f"<{carol}>: header Sender: address not owned by you")
+        self.assert_header_refused(
+            [("two senders", [f"From: <{ALICE}>", f"Sender: <{ALICE}>", f"Sender: <{carol}>"])],
+            550, "5.6.0", "2 Sender: header fields")
+        self.assert_header_refused(
+            [("sender list", [f"From: <{ALICE}>", f"Sender: {ALICE}, {carol}"]),
+             ("sender group", [f"From: <{ALICE}>", f"Sender: G: {ALICE};"])],
+            550, "5.6.0", "Malformed Sender: header field")
+
+    def test_own_authors_in_every_form_are_accepted(self):
+        """The strict reading takes what real clients write, every form the RFC allows."""
+        alias = f"alice.alias@{DOMAIN}"
+        cases = [
+            ("own list", [f"From: Alice <{ALICE}>, Alias <{alias}>"]),
+            ("own encoded name", [f"From: =?UTF-8?B?5bGx55SwIOiKseWtkA==?= <{ALICE}>"]),
+            ("own comment", [f"From: {ALICE.upper()} (Alice, at home <x@y>)"]),
+            ("own quoted name", [f'From: "Doe, Alice <ceo@{DOMAIN}>" <{ALICE}>']),
+            ("own group", [f"From: Me: {ALICE};"]),
+            ("own sender field", [f"From: <{alias}>", f"Sender: Alice <{ALICE}>"]),
+            ("own folded", [f"From: Alice\r\n <{ALICE}>"]),
+            # A quoted local part that needs no quotes is the same address
+            # (RFC 5322 3.4.1); the old tolerant reading took it for "@domain".
+            ("own quoted local part", [f'From: "alice"@{DOMAIN}']),
+        ]
+        c = self.authed()
+        for tag, fields in cases:
+            with self.subTest(fields=fields):
+                self.send(c, ALICE, [BOB, RUSER], self.headed_message(tag, fields))
+        c.quit()
+        for tag, _ in cases:
+            self.assertDelivered(self.srv, "bob", tag)
+            self.assertDelivered(self.dest, "user", tag)
+
     def test_header_from_alias_is_accepted(self):
         tag = "header from alias"
         c = self.authed()

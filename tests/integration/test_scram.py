@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from harness import need_tool, DOMAIN, PASSWORD, Raw, Server, own  # noqa: E402
+from harness import need_tool, DOMAIN, HOSTNAME, PASSWORD, Raw, Server, own  # noqa: E402
 
 ALICE = f"alice@{DOMAIN}"
 BOB = f"bob@{DOMAIN}"
@@ -297,8 +298,9 @@ password {PASSWORD}
 
 
 class ScramWithoutPlaintextNetworkTest(unittest.TestCase):
-    """Outside [auth] plaintext_networks and without TLS, SCRAM-SHA-256 is the only
-    mechanism: the password never crosses the wire."""
+    """Outside [auth] plaintext_networks, SCRAM-SHA-256 follows the rule of PLAIN
+    and LOGIN (issue 14): nothing is offered before TLS, since a sniffed SCRAM
+    exchange can be attacked offline at PBKDF2-4096 speed; inside TLS it works."""
 
     @classmethod
     def setUpClass(cls):
@@ -306,12 +308,27 @@ class ScramWithoutPlaintextNetworkTest(unittest.TestCase):
                                                 "auth.scram": "true"}))
         cls.srv.start()
 
-    def test_scram_alone_and_it_works(self):
+    def test_not_offered_before_tls_then_works_inside(self):
         c = Smtp(self.srv.ports["submission"])
+        self.addCleanup(c.close)
         ext = c.ehlo()
-        self.assertEqual([e for e in ext if e.startswith("AUTH")], ["AUTH SCRAM-SHA-256"], ext)
-        token = b64(f"\0{ALICE}\0{PASSWORD}")
-        self.assertEqual(c.cmd(f"AUTH PLAIN {token}")[-1][:10], "538 5.7.11")
+        self.assertEqual([e for e in ext if e.upper().startswith("AUTH")], [], ext)
+        self.assertIn("STARTTLS", ext)
+        for cmd in (f"AUTH SCRAM-SHA-256 {b64(ScramClient(ALICE, PASSWORD).first())}",
+                    "AUTH SCRAM-SHA-256", f"AUTH PLAIN {b64(chr(0) + ALICE + chr(0) + PASSWORD)}",
+                    "AUTH LOGIN"):
+            with self.subTest(cmd=cmd[:18]):
+                self.assertEqual(c.cmd(cmd)[-1][:10], "538 5.7.11")
+        self.assertEqual(c.cmd(f"MAIL FROM:<{ALICE}>")[-1][:9], "530 5.7.0")
+        # Inside TLS, SCRAM (and PLAIN, LOGIN) are offered and work.
+        self.assertEqual(c.cmd("STARTTLS")[-1][:3], "220")
+        ctx = ssl.create_default_context(cafile=os.path.join(self.srv.dir, "tls", "cert.pem"))
+        ctx.check_hostname = False
+        c.s = ctx.wrap_socket(c.s, server_hostname=HOSTNAME)
+        c.buf = b""
+        ext = c.ehlo()
+        self.assertEqual([e for e in ext if e.startswith("AUTH")],
+                         ["AUTH SCRAM-SHA-256 PLAIN LOGIN"], ext)
         rep, server_final, _ = c.scram(ScramClient(ALICE, PASSWORD))
         self.assertEqual(rep[-1][:9], "235 2.7.0", rep)
         self.assertIsNotNone(server_final)

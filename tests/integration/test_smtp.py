@@ -881,7 +881,7 @@ SMUGGLING = (
     (b"\r\n.\r", "drop", "drop"),
     (b"\r\n.\rx", "drop", "drop"),
     (b"\r\n..\r\n", "text", "text"),
-    (b"\r\n\x00.\r\n", "text", "text"),
+    (b"\r\n\x00.\r\n", "nul", "nul"),  # issue 14: read to the end, then 554 5.6.0
     (b"\r\n.\r\r\n", "drop", "drop"),
     (b"\r\r\n.\r\r\n", "drop", "drop"),
 )
@@ -927,6 +927,11 @@ class SmugglingTest(SmtpTestCase):
                     if kind == "drop":
                         c.expect(550, "5.5.2")
                         self.assertEqual(c.rest(), b"", "more after 550, or not closed")
+                        self.assertNothingNew(snap)
+                    elif kind == "nul":
+                        c.expect(554, "5.6.0")
+                        c.send("QUIT\r\n")
+                        c.expect(221)
                         self.assertNothingNew(snap)
                     else:
                         qid = QUEUED_RE.match(c.expect(250, "2.0.0")[4:]).group(1)
@@ -1081,6 +1086,87 @@ class SmugglingTest(SmtpTestCase):
         c.expect(250, "2.0.0")
         name, data = self.one_new(snap, "alice")
         self.assertEqual(data[TRACE_RE.match(data).end():], lf(msg) + b"\n")
+
+
+class NulTest(SmtpTestCase):
+    """Issue 14: a NUL octet passed through to the next hop, where a server
+    that drops NUL before looking for the end of data would see
+    `hello\r\n\x00.\r\n` as one and run the text behind it as commands.
+    Now a message with a NUL is read to its end and refused with 554 5.6.0;
+    nothing of it is delivered or queued, and its partial files are gone."""
+
+    # 127.0.0.1 relays; the route leads nowhere, so a queued copy would stay.
+    config = {"relay.trusted_networks": '["127.0.0.1/32"]',
+              "relay.routes": '{ "remote.example" = "127.0.0.1:9" }'}
+
+    def files(self):
+        """Every file under the queue and the Maildirs' tmp/ folders."""
+        out = []
+        data = os.path.join(self.srv.dir, "data")
+        for root, _, names in os.walk(data):
+            rel = os.path.relpath(root, data)
+            if rel.startswith("queue") or os.path.basename(root) == "tmp":
+                out += [os.path.join(rel, n) for n in names]
+        return sorted(out)
+
+    def queue_list(self):
+        return self.srv.cli("queue", "list").stdout.strip()
+
+    def test_nul_in_data_is_refused_and_nothing_is_stored(self):
+        before = self.files()
+        snap = self.snapshot("alice", "bob")
+        c = self.raw()
+        c.greet()
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n"
+               "RCPT TO:<someone@remote.example>\r\nDATA\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(250)
+        c.expect(354)
+        c.send(message("nul") + b"hello\r\n\x00.\r\nRCPT TO:<" + BOB.encode() + b">\r\n"
+               b"DATA\r\nSubject: smuggled\r\n\r\nevil\r\n.\r\n")
+        c.expect(554, "5.6.0")
+        # The session goes on; the text behind the NUL was never a command.
+        c.send("NOOP\r\n")
+        c.expect(250)
+        c.send("QUIT\r\n")
+        c.expect(221)
+        self.assertNothingNew(snap)
+        self.assertEqual(self.queue_list(), "")
+        self.assertEqual(self.files(), before)
+        self.assertIn("554 5.6.0", "\n".join(self.srv.log_lines))
+
+    def test_nul_in_bdat_is_refused_and_nothing_is_stored(self):
+        before = self.files()
+        snap = self.snapshot("alice", "bob")
+        c = self.raw()
+        c.greet()
+        body = message("bdat nul") + b"hello\r\n\x00.\r\nRCPT TO:<" + BOB.encode() + b">\r\n"
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\n"
+               "RCPT TO:<someone@remote.example>\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(250)
+        half = len(body) // 2
+        c.send(f"BDAT {half}\r\n".encode() + body[:half])
+        c.expect(250, "2.0.0")
+        c.send(f"BDAT {len(body) - half} LAST\r\n".encode() + body[half:])
+        c.expect(554, "5.6.0")
+        self.assertNothingNew(snap)
+        self.assertEqual(self.queue_list(), "")
+        self.assertEqual(self.files(), before)
+        # RFC 3030 BINARYMIME content is kept as sent, NUL included (local
+        # mailboxes only; such mail is never relayed).
+        body = message("binary nul") + b"bin\x00ary\r\n"
+        c.send(f"MAIL FROM:<{SENDER}> BODY=BINARYMIME\r\nRCPT TO:<{ALICE}>\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.send(f"BDAT {len(body)} LAST\r\n".encode() + body)
+        c.expect(250, "2.0.0")
+        c.send("QUIT\r\n")
+        c.expect(221)
+        _, data = self.one_new(snap, "alice")
+        self.assertIn(b"bin\x00ary\n", data)
 
 
 class SmugglingStrictTest(SmugglingTest):
@@ -1356,6 +1442,47 @@ class CommandTest(SmtpTestCase):
         # CHECKLIST: after 10 errors every reply is slowed by 1 s.
         self.assertGreaterEqual(slow, 9.0)
         self.assertLess(fast, 5.0)
+
+    def junk_until_closed(self, c, n):
+        """Sends up to n alternating NOOP/VRFY lock-step; returns (answered, last line)."""
+        answered, line = 0, None
+        for i in range(n):
+            try:
+                c.send("NOOP\r\n" if i % 2 == 0 else f"VRFY {ALICE}\r\n")
+                line = c.reply()[-1]
+            except (EOFError, OSError):
+                break
+            if not line.startswith("25"):
+                break
+            answered += 1
+        return answered, line
+
+    def test_junk_command_limit(self):
+        """Issue 14: 500 alternating NOOP/VRFY were all answered, each resetting
+        the idle timer. Now 100 junk commands are answered (Postfix's
+        smtpd_junk_command_limit), then 421 4.7.0 and the connection closes."""
+        c = self.raw()
+        c.greet()
+        answered, line = self.junk_until_closed(c, 500)
+        self.assertEqual(answered, 100, line)
+        self.assertEqual(line, f"421 4.7.0 {HOSTNAME} Error: too many junk commands")
+        self.assertEqual(c.rest(), b"")
+
+    def test_junk_count_restarts_after_a_delivered_message(self):
+        snap = self.snapshot("alice")
+        c = self.raw()
+        c.greet()
+        self.assertEqual(self.junk_until_closed(c, 90)[0], 90)
+        c.send(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n")
+        c.expect(250)
+        c.expect(250)
+        c.expect(354)
+        c.send(message("junk then mail") + b".\r\n")
+        c.expect(250, "2.0.0")
+        self.one_new(snap, "alice")
+        answered, line = self.junk_until_closed(c, 500)
+        self.assertEqual(answered, 100, line)
+        self.assertTrue(line.startswith("421 4.7.0"), line)
 
     def test_mail_parameters(self):
         c = self.raw()

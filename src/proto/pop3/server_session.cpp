@@ -174,7 +174,19 @@ void ServerSession::resume(Actions& out) {
   run_input(held, out);  // holds the rest again if it has to wait again
 }
 
+bool ServerSession::too_many_before_login(Actions& out) {
+  if (state_ != State::Authorization && state_ != State::AwaitSaslResponse) return false;
+  const std::size_t limit = config_.max_commands_before_login;
+  if (limit == 0 || ++stats_.commands_before_login <= limit) return false;
+  spdlog::info("pop3 session {} too many commands before login ({}), closing",
+               log_safe(config_.session_id), limit);
+  reply(out, "-ERR too many commands without logging in, closing connection");
+  close(out);
+  return true;
+}
+
 void ServerSession::on_parse_error(const ParseError& error, Actions& out) {
+  if (too_many_before_login(out)) return;
   if (state_ == State::AwaitSaslResponse) {
     // The SASL exchange ends with the bad line (RFC 5034 §4: -ERR ends AUTH).
     parser_.set_mode(CommandParser::Mode::Command);
@@ -202,6 +214,7 @@ void ServerSession::on_parse_error(const ParseError& error, Actions& out) {
 }
 
 void ServerSession::on_command(const Command& cmd, Actions& out) {
+  if (too_many_before_login(out)) return;
   const CommandSpec& spec = command_spec(cmd.verb);
   // RFC 1939 §7: PASS only immediately after USER.
   if (cmd.verb != Verb::Pass) user_.reset();

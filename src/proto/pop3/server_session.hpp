@@ -61,6 +61,12 @@ inline constexpr std::size_t kMaxAuthFailures = 3;
 // Protocol errors (unknown, bad syntax, wrong state, over-long line) in one
 // session before it is dropped: "drop after repeated abuse" (CHECKLIST).
 inline constexpr std::size_t kMaxBadCommands = 20;
+// Issue 14: commands of any kind (CAPA, USER, NOOP, errors, ...) answered
+// before a login; the next one gets -ERR and the connection closes. Each
+// keeps the idle timer from running out, so without a bound one client
+// could hold a connection slot for ever. RFC 1939 §3 lets the server close
+// an AUTHORIZATION session; a real client logs in within a handful.
+inline constexpr std::size_t kDefaultMaxCommandsBeforeLogin = 100;
 // Input held while an answer is outstanding (pipelined commands, RFC 2449 §6.6).
 inline constexpr std::size_t kMaxPendingInput = 64 * 1024;
 // RFC 1939 §7 (UIDL): a unique-id is 1 to 70 characters in 0x21..0x7E.
@@ -87,6 +93,8 @@ struct Config {
   bool plaintext_allowed = true;       // USER/PASS and AUTH PLAIN offered (TLS or trusted network)
   bool stls_offered = false;           // STLS in CAPA and accepted (RFC 2595 §4)
   std::string implementation = "tegami";  // CAPA IMPLEMENTATION (RFC 2449 §6.9)
+  // Commands answered in AUTHORIZATION ([limits] junk_commands); 0: no limit.
+  std::size_t max_commands_before_login = kDefaultMaxCommandsBeforeLogin;
 };
 
 // The RFC 1939 §7 APOP banner timestamp "<PID.COUNTER.CLOCK.RANDOM@HOST>",
@@ -240,6 +248,7 @@ struct SessionStats {
   bool committed = false;              // UPDATE ran and succeeded
   std::size_t auth_failures = 0;
   std::size_t bad_commands = 0;
+  std::size_t commands_before_login = 0;  // commands and bad lines in AUTHORIZATION
 };
 
 class ServerSession {
@@ -269,6 +278,9 @@ class ServerSession {
   void run_input(std::string_view bytes, Actions& out);
   void resume(Actions& out);
   void on_parse_error(const ParseError& error, Actions& out);
+  // Counts a command line in AUTHORIZATION; past the limit answers -ERR,
+  // closes and returns true.
+  bool too_many_before_login(Actions& out);
   void on_command(const Command& cmd, Actions& out);
   void on_timeout(Actions& out);
   std::string capabilities() const;

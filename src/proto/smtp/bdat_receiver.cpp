@@ -14,6 +14,8 @@ std::string_view error_reply(BdatErrorKind kind) {
       return "554 5.6.0 Error: message has a line longer than 1000 octets\r\n";
     case BdatErrorKind::kBareCr:
       return "554 5.6.0 Error: bare <CR> in message content\r\n";
+    case BdatErrorKind::kNul:
+      return "554 5.6.0 Error: message contains a NUL octet\r\n";
   }
   return "554 5.6.0 Error\r\n";
 }
@@ -66,6 +68,7 @@ void BdatReceiver::store(std::string_view bytes) {
   size_ += bytes.size();
   line_length_ += bytes.size();
   if (!binary_ && line_length_ + 2 > kMaxTextLine) fail(BdatErrorKind::kLineTooLong);
+  if (!binary_ && bytes.find('\0') != std::string_view::npos) fail(BdatErrorKind::kNul);
   if (size_ > max_size_) fail(BdatErrorKind::kTooBig);
   if (!error_) {
     body_.append(bytes);

@@ -16,8 +16,11 @@
 //    is stored as CRLF (as DATA does with bare LF, CHECKLIST "normalize");
 //    a bare CR (CR not followed by LF, also across chunks or at the very
 //    end) fails the message (554 5.6.0): the Maildir's LF convention cannot
-//    keep it apart from a line end; lines over kMaxTextLine fail it too;
-//  - BINARYMIME (RFC 3030 §3): octets are kept as sent, no line rules.
+//    keep it apart from a line end; lines over kMaxTextLine fail it too, and
+//    so does a NUL octet (issue 14: text has none, RFC 5322 §2.3, and a next
+//    hop that drops NUL could be made to see an end of data);
+//  - BINARYMIME (RFC 3030 §3): octets are kept as sent, no line rules, NUL
+//    allowed (such mail is only ever delivered locally).
 // A message without a final line end is stored as it is (Maildir and the
 // outbound encoders complete the last line).
 //
@@ -48,6 +51,7 @@ enum class BdatErrorKind {
   kTooBig,       // 552 5.3.4
   kLineTooLong,  // 554 5.6.0
   kBareCr,       // 554 5.6.0
+  kNul,          // 554 5.6.0 (text only)
 };
 
 std::string_view error_reply(BdatErrorKind kind);

@@ -12,6 +12,12 @@ void WireEncoder::encode(std::string_view in, std::string* out) {
   std::size_t i = 0;
   while (i < in.size()) {
     char c = in[i];
+    if (c == '\0') {
+      // Issue 14: never on the wire. A NUL is dropped as if it were not
+      // there (so "\r\n\0.\r\n" leaves as "\r\n..\r\n", stuffed).
+      ++i;
+      continue;
+    }
     if (skip_lf_) {
       skip_lf_ = false;
       if (c == '\n') {  // the LF of a CRLF whose CR was already written
@@ -29,8 +35,8 @@ void WireEncoder::encode(std::string_view in, std::string* out) {
     }
     if (line_start_ && dot_stuff_ && c == '.') put(".", out);
     line_start_ = false;
-    // The rest of the line goes in one piece.
-    std::size_t stop = in.find_first_of("\r\n", i);
+    // The rest of the line goes in one piece (up to a NUL).
+    std::size_t stop = in.find_first_of(std::string_view("\r\n\0", 3), i);
     if (stop == std::string_view::npos) stop = in.size();
     put(in.substr(i, stop - i), out);
     i = stop;

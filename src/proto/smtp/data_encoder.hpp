@@ -7,7 +7,11 @@
 // LF that is not preceded by CR; for DATA every line that starts with '.'
 // gets one more '.', and the output ends with exactly one "CRLF.CRLF"
 // terminator, so no byte sequence of the message can end the DATA early
-// (SMTP smuggling). The result never depends on how the input is split.
+// (SMTP smuggling). No NUL octet is ever emitted (issue 14): the receivers
+// refuse messages with one since then, so only a message queued before that
+// can hold one; it is dropped, which keeps the text and cannot make a line
+// start with an unstuffed dot. The result never depends on how the input is
+// split.
 #pragma once
 
 #include <cstdint>

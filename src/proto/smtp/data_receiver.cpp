@@ -10,6 +10,8 @@ std::string_view error_reply(DataErrorKind kind) {
       return "550 5.5.2 Error: bare <CR> or <LF> received\r\n";
     case DataErrorKind::kLineTooLong:
       return "554 5.6.0 Error: message has a line longer than 1000 octets\r\n";
+    case DataErrorKind::kNul:
+      return "554 5.6.0 Error: message contains a NUL octet\r\n";
     case DataErrorKind::kTooBig:
     case DataErrorKind::kTooBigDrop:
       return "552 5.3.4 Error: message size exceeds fixed maximum message size\r\n";
@@ -35,7 +37,10 @@ DataReceiver::DataReceiver(std::uint64_t max_size, std::uint64_t expected_size,
 
 void DataReceiver::stop_storing() {
   std::string().swap(body_);  // give the memory back
-  if (sink_ != nullptr) sink_->abandon("over a limit, discarding to the end of DATA");
+  if (sink_ != nullptr)
+    sink_->abandon(nul_ && !too_big_ && !line_too_long_
+                       ? "NUL octet in the message, discarding to the end of DATA"
+                       : "over a limit, discarding to the end of DATA");
 }
 
 void DataReceiver::store(std::string_view bytes) {
@@ -58,10 +63,11 @@ void DataReceiver::store(std::string_view bytes) {
 void DataReceiver::append(std::string_view bytes) {
   size_ += bytes.size();
   line_length_ += bytes.size();
-  const bool was_storing = !too_big_ && !line_too_long_;
+  const bool was_storing = storing();
   if (line_length_ + 2 > kMaxTextLine) line_too_long_ = true;
   if (size_ > max_size_) too_big_ = true;
-  if (!too_big_ && !line_too_long_) {
+  if (!nul_ && bytes.find('\0') != std::string_view::npos) nul_ = true;
+  if (storing()) {
     store(bytes);
   } else if (was_storing) {
     stop_storing();
@@ -72,9 +78,9 @@ void DataReceiver::end_line() {
   size_ += 2;
   ++lines_;
   line_length_ = 0;
-  const bool was_storing = !too_big_ && !line_too_long_;
+  const bool was_storing = storing();
   if (size_ > max_size_) too_big_ = true;
-  if (!too_big_ && !line_too_long_) {
+  if (storing()) {
     store("\r\n");
   } else if (was_storing) {
     stop_storing();
@@ -134,6 +140,7 @@ DataFeed DataReceiver::feed(std::string_view bytes) {
         }
         if (too_big_) return {i + 1, DataError{DataErrorKind::kTooBig}};
         if (line_too_long_) return {i + 1, DataError{DataErrorKind::kLineTooLong}};
+        if (nul_) return {i + 1, DataError{DataErrorKind::kNul}};
         if (sink_ != nullptr && !body_.empty()) {
           sink_->write(body_);
           body_.clear();

@@ -19,9 +19,12 @@
 //    and its end are CRLF, so "\n.\n", "\r\n.\n" and "\n.\r\n" are a content
 //    line holding one dot (stored as ".", dot-stuffed again when relayed).
 //    In strict mode it is fatal like a bare CR;
-//  - a line over kMaxTextLine or a message over max_size is never truncated:
-//    storing stops, consuming continues to the terminator, then the message is
-//    rejected (554 5.6.0 resp. 552 5.3.4); past hard_limit() the session drops;
+//  - a line over kMaxTextLine, a NUL octet (issue 14: a next hop that drops
+//    NUL before it looks for the end of data would see "\r\n\0.\r\n" as
+//    one) or a message over max_size is never truncated: storing stops (the
+//    sink is abandoned), consuming continues to the terminator, then the
+//    message is rejected (554 5.6.0 resp. 552 5.3.4); past hard_limit() the
+//    session drops;
 //  - memory is bounded by max_size (plus one read).
 //
 // RFC 5321 §4.1.1.4 (DATA), §4.5.2 (transparency), §4.5.3.1.6 (1000-octet
@@ -63,6 +66,7 @@ struct DataComplete {};
 enum class DataErrorKind {
   kBareLineEnding,  // 550 5.5.2, drop; reported at once
   kLineTooLong,     // 554 5.6.0; reported at the terminator
+  kNul,             // 554 5.6.0; reported at the terminator
   kTooBig,          // 552 5.3.4; reported at the terminator
   kTooBigDrop,      // 552 5.3.4, drop; reported once past hard_limit()
 };
@@ -115,6 +119,7 @@ class DataReceiver {
   void store(std::string_view bytes);  // into body_ (and on to the sink)
   void next_line(bool by_crlf);        // a line ended (by CRLF, or a bare LF)
   void stop_storing();                 // over a limit: nothing more is kept
+  bool storing() const { return !too_big_ && !line_too_long_ && !nul_; }
 
   std::uint64_t max_size_;
   std::uint64_t hard_limit_;
@@ -124,6 +129,7 @@ class DataReceiver {
   std::size_t line_length_ = 0;  // unstuffed octets of the current line, without CRLF
   bool line_too_long_ = false;
   bool too_big_ = false;
+  bool nul_ = false;  // a NUL octet was seen
   Pos pos_ = Pos::kLineStart;
   bool bare_lf_ = true;  // a bare LF ends a line (else: fatal)
   BodySink* sink_ = nullptr;

@@ -11,6 +11,26 @@
 
 namespace tegami::smtp {
 
+namespace {
+
+// Issue 14 (Postfix's junk commands): verbs that keep a session alive without
+// moving a transaction on. Erroneous commands count too (process()).
+bool is_junk_verb(Verb verb) {
+  switch (verb) {
+    case Verb::kNoop:
+    case Verb::kVrfy:
+    case Verb::kRset:
+    case Verb::kHelp:
+    case Verb::kExpn:
+    case Verb::kUnknown:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 ServerSession::ServerSession(SessionConfig config)
     : config_(std::move(config)), parser_(config_.bare_lf_ends_line), tls_(config_.tls) {}
 
@@ -287,8 +307,10 @@ void ServerSession::on_delivery_done(const DeliveryDone& e, Actions& out) {
   if (e.queue_id) {
     reply(out, format_reply(250, "2.0.0", "Ok: queued as " + *e.queue_id), false);
     // A completed transaction shows a working client: its earlier mistakes
-    // (e.g. a few unknown recipients in a long-lived session) are forgiven.
+    // (e.g. a few unknown recipients in a long-lived session) are forgiven,
+    // and so are its junk commands (Postfix does the same).
     errors_ = 0;
+    junk_ = 0;
   } else {
     const Error& err = e.queue_id.error();
     int code = err.smtp_code;
@@ -391,6 +413,14 @@ void ServerSession::process(Actions& out) {
            "too many errors");
       break;
     }
+    const auto* command = std::get_if<Command>(&f.result);
+    const bool junk = command == nullptr || is_junk_verb(command->verb);
+    if (junk && config_.junk_command_limit > 0 && junk_ >= config_.junk_command_limit) {
+      drop(out, format_reply(421, "4.7.0", config_.hostname + " Error: too many junk commands"),
+           fmt::format("too many junk commands ({})", junk_));
+      break;
+    }
+    if (junk) ++junk_;
     if (auto* err = std::get_if<CommandError>(&f.result)) {
       if (error_drops(err->kind)) {
         drop(out, std::string(error_reply(err->kind)),
@@ -401,7 +431,10 @@ void ServerSession::process(Actions& out) {
       }
       continue;
     }
+    const unsigned errors_before = errors_;
     dispatch(std::get<Command>(f.result), !input_.empty(), out);
+    // A command refused at once (syntax, sequence) is junk as well.
+    if (!junk && errors_ > errors_before) ++junk_;
   }
 }
 

@@ -44,9 +44,10 @@
 //    Deliver, StartTls and Close are always the last action of the Actions
 //    they are in (so a driver may queue the answering step's actions behind
 //    them);
-//  - AUTH (RFC 4954): offered only when SessionConfig::offer_auth; PLAIN
-//    and LOGIN only inside TLS or when plaintext_auth (538 5.7.11 else);
-//    SCRAM-SHA-256 (RFC 7677) always (the password never crosses the wire):
+//  - AUTH (RFC 4954): offered only when SessionConfig::offer_auth, and
+//    only inside TLS or when plaintext_auth (538 5.7.11 else): PLAIN, LOGIN
+//    and SCRAM-SHA-256 alike (issue 14: a sniffed SCRAM exchange can be
+//    attacked offline). SCRAM-SHA-256 (RFC 7677) when offer_scram:
 //    client-first -> ScramFirst -> "334 server-first" -> client-final ->
 //    ScramFinal -> "334 server-final" -> the client's empty response -> 235
 //    (RFC 4954 §4 has no additional data with success: the server-final
@@ -100,6 +101,10 @@ namespace tegami::smtp {
 // CHECKLIST "Error flood": slow down after 10 errors, drop after 20.
 inline constexpr unsigned kDefaultErrorDelayAfter = 10;
 inline constexpr unsigned kDefaultErrorDropAfter = 20;
+// Issue 14: NOOP, VRFY, RSET, HELP, EXPN and erroneous commands a session
+// may send (each keeps the connection alive) before 421 4.7.0 and Close;
+// Postfix's smtpd_junk_command_limit. A delivered message resets the count.
+inline constexpr std::size_t kDefaultJunkCommandLimit = 100;
 // RFC 5321 §4.5.3.1.10 requires accepting at least 100 recipients.
 inline constexpr std::size_t kDefaultMaxRecipients = 100;
 // "452 4.5.3 too many recipients" is not counted as an error this many times
@@ -149,6 +154,9 @@ struct SessionConfig {
   std::string client_rdns;     // for logs
   unsigned error_delay_after = kDefaultErrorDelayAfter;  // then Delay before every reply
   unsigned error_drop_after = kDefaultErrorDropAfter;    // then 421 4.7.0 and Close
+  // Junk commands answered per session ([limits] junk_commands); the next
+  // one gets 421 4.7.0 and Close. 0: no limit.
+  std::size_t junk_command_limit = kDefaultJunkCommandLimit;
   std::chrono::milliseconds error_delay{1000};
 };
 
@@ -322,6 +330,7 @@ class ServerSession {
   // True when the driver should read and feed Input.
   bool wants_input() const;
   unsigned errors() const { return errors_; }
+  std::size_t junk_commands() const { return junk_; }
   const SessionConfig& config() const { return config_; }
   // Set once the session is encrypted (implicit TLS or after STARTTLS).
   const std::optional<TlsInfo>& tls() const { return tls_; }
@@ -369,8 +378,8 @@ class ServerSession {
   // One decoded SASL message for the mechanism in progress.
   void auth_message(std::string message, Actions& out);
   void auth_abort(Actions& out, std::string text);
-  // "SCRAM-SHA-256 PLAIN LOGIN", "SCRAM-SHA-256" (no clear-text mechanism
-  // now), or "" when AUTH is not offered.
+  // "SCRAM-SHA-256 PLAIN LOGIN" or "PLAIN LOGIN", or "" when AUTH is not
+  // offered now (not a submission session, or neither TLS nor plaintext_auth).
   std::string auth_mechanisms() const;
   // True when this STARTTLS will be answered 220 (its pipelined followers
   // are then discarded rather than a synchronization error).
@@ -430,6 +439,7 @@ class ServerSession {
   std::string scram_account_;
   std::string account_;
   unsigned errors_ = 0;
+  std::size_t junk_ = 0;  // junk commands since the start or the last delivered message
   std::size_t overshoot_ = 0;
   Transaction tx_;
 };

@@ -275,13 +275,15 @@ void ServerSession::cmd_starttls(const Command& cmd, Actions& out) {
 
 std::string ServerSession::auth_mechanisms() const {
   if (!config_.offer_auth) return {};
-  // SCRAM-SHA-256 never sends the password: offered everywhere AUTH is,
-  // when the operator enabled it ([auth] scram; it needs sealed secrets).
   // RFC 4954 §4: PLAIN and LOGIN send the password itself; only inside TLS
-  // or from a network the operator trusts with clear text.
-  std::string scram = config_.offer_scram ? std::string(kScramMechanism) : std::string();
-  if (!tls_ && !config_.plaintext_auth) return scram;
-  return scram.empty() ? std::string("PLAIN LOGIN") : scram + " PLAIN LOGIN";
+  // or from a network the operator trusts with clear text. SCRAM-SHA-256
+  // (when the operator enabled it, [auth] scram) follows the same rule
+  // (issue 14): it hides the password, but a sniffed exchange (salt,
+  // iteration count, nonces, proof) lets an eavesdropper test guesses
+  // offline at PBKDF2-4096 speed, far cheaper than the yescrypt on disk.
+  if (!tls_ && !config_.plaintext_auth) return {};
+  return config_.offer_scram ? std::string(kScramMechanism) + " PLAIN LOGIN"
+                             : std::string("PLAIN LOGIN");
 }
 
 void ServerSession::cmd_auth(const Command& cmd, Actions& out) {
@@ -311,8 +313,8 @@ void ServerSession::cmd_auth(const Command& cmd, Actions& out) {
     reply(out, format_reply(504, "5.5.4", "Error: unsupported authentication mechanism"), true);
     return;
   }
-  if (!scram && !tls_ && !config_.plaintext_auth) {
-    // RFC 4954 §6 / RFC 5248: 538 5.7.11.
+  if (!tls_ && !config_.plaintext_auth) {
+    // RFC 4954 §6 / RFC 5248: 538 5.7.11, for every mechanism (issue 14).
     reply(out,
           format_reply(538, "5.7.11",
                        "Error: encryption required for requested authentication "

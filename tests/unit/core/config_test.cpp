@@ -35,6 +35,7 @@ TEST(Config, DefaultsWhenEmpty) {
   EXPECT_EQ(c->tls_cert, "/etc/tegami/tls/cert.pem");
   EXPECT_EQ(c->message_size, 25u * 1024 * 1024);
   EXPECT_EQ(c->recipients, 100u);
+  EXPECT_EQ(c->junk_commands, 100u);
   ASSERT_EQ(c->smtp_listen.size(), 1u);
   EXPECT_EQ(c->smtp_listen[0].port, 2525);
   EXPECT_TRUE(c->pop3_apop);
@@ -69,6 +70,7 @@ servers = ["127.0.0.1:5353"]
 [limits]
 message_size = "1MiB"
 recipients = 7
+junk_commands = 30
 [queue]
 retry = ["1m", "2m"]
 lifetime = "1h"
@@ -87,6 +89,7 @@ delay_warning = "0"
   EXPECT_EQ(c->routes.at("example.net"), "127.0.0.1:2526");
   EXPECT_EQ(c->message_size, 1024u * 1024);
   EXPECT_EQ(c->recipients, 7u);
+  EXPECT_EQ(c->junk_commands, 30u);
   EXPECT_EQ(c->queue_retry.size(), 2u);
   EXPECT_EQ(c->queue_delay_warning.count(), 0);
   EXPECT_TRUE(c->trusted_networks[0].contains("192.0.2.77"));
@@ -106,6 +109,7 @@ TEST(Config, BadInputNamesTheLine) {
       {"[smtp]\nlisten = [\"127.0.0.1:99999\"]\n", "bad port"},
       {"\n\n[limits]\nmessage_size = \"lots\"\n", "t.toml:4:"},
       {"[limits]\nrecipients = 0\n", "positive"},
+      {"[limits]\njunk_commands = 0\n", "positive"},
       {"[relay]\ntrusted_networks = [\"10.0.0.0/33\"]\n", "prefix"},
       {"[relay]\npop_before_smtp_ttl = \"10 minutes\"\n", "duration"},
       {"[pop3]\napop = \"yes\"\n", "true or false"},

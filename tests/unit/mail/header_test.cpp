@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "mail/header_address.hpp"
 
@@ -118,6 +119,88 @@ TEST(HeaderAddress, Forms) {
     EXPECT_EQ(a.addr_spec, c.spec);
     EXPECT_EQ(a.domain, c.domain);
   }
+}
+
+// Issue 14: the strict reading used by the header-From policy. Every shape
+// that hid a second author behind the first one is an error or lists both.
+TEST(MailboxList, ParsesEveryMailbox) {
+  struct Case {
+    const char* in;
+    std::vector<std::string> addresses;
+  };
+  const Case cases[] = {
+      {"b@example.test", {"b@example.test"}},
+      {"B <b@Example.TEST>", {"b@example.test"}},
+      {"\"Doe, John <ceo@x.test>\" <b@x.test>", {"b@x.test"}},
+      {"b@x.test (Bob <ceo@x.test>, boss)", {"b@x.test"}},
+      {"(comment (nested)) b@x.test", {"b@x.test"}},
+      {"b@x.test, ceo@x.test", {"b@x.test", "ceo@x.test"}},
+      {"Bob <b@x.test>, \"C\" <ceo@x.test>", {"b@x.test", "ceo@x.test"}},
+      {"Team: b@x.test, Ceo <ceo@x.test>;", {"b@x.test", "ceo@x.test"}},
+      {"Team: b@x.test;, ceo@x.test", {"b@x.test", "ceo@x.test"}},
+      {"undisclosed-recipients:;", {}},
+      {"", {}},
+      {", b@x.test,", {"b@x.test"}},
+      {"<@relay.test,@r2.test:b@x.test>", {"b@x.test"}},
+      {"=?UTF-8?B?5bGx55Sw?= <yamada@example.jp>", {"yamada@example.jp"}},
+      {"=?ISO-2022-JP?B?GyRCOzNFRBsoQg==?= <yamada@example.jp>", {"yamada@example.jp"}},
+      {"\xe5\xb1\xb1\xe7\x94\xb0 <yamada@example.jp>", {"yamada@example.jp"}},
+      {"\"b\"@x.test", {"b@x.test"}},
+      {"\"b c\"@x.test", {"\"b c\"@x.test"}},
+      {"taro..yamada.@docomo.ne.jp", {"taro..yamada.@docomo.ne.jp"}},
+      {"b@x.test.", {"b@x.test"}},
+      {"b @ x . test", {"b@x.test"}},
+      {"b@[192.0.2.1]", {"b@[192.0.2.1]"}},
+      {"Dr. Bob <b@x.test>", {"b@x.test"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.in);
+    auto r = parse_mailbox_list(c.in, true);
+    EXPECT_EQ(r.error, "");
+    EXPECT_EQ(r.addresses, c.addresses);
+  }
+}
+
+TEST(MailboxList, RefusesWhatCannotBeRead) {
+  const char* cases[] = {
+      "<b@x.test> <ceo@x.test>",  // two angle-addrs without a comma
+      "b@x.test <ceo@x.test>",
+      "b@x.test ceo@x.test",
+      "Bob b@x.test",
+      "b@x.test; ceo@x.test",
+      "bob",
+      "Bob <bob>",
+      "<>",
+      "<b@x.test",
+      "b@x.test>",
+      "\"b@x.test",
+      "(b@x.test",
+      "b@x.test)",
+      "b@",
+      "@x.test",
+      "b@x..test",
+      "A: B: b@x.test;;",  // nested group
+      "Team: b@x.test",    // group not ended
+      ": b@x.test;",       // group without a name
+      "b\\@x.test",
+      "b@x.test\x01",
+      "\"b\x7f\"@x.test",
+      "b@[1.2.3.4",
+      "<b@x.test> ceo@x.test",
+  };
+  for (const char* c : cases) {
+    SCOPED_TRACE(c);
+    auto r = parse_mailbox_list(c, true);
+    EXPECT_NE(r.error, "");
+    EXPECT_TRUE(r.addresses.empty());
+  }
+}
+
+TEST(MailboxList, GroupsOnlyWhereAllowed) {
+  EXPECT_NE(parse_mailbox_list("Team: b@x.test;", false).error, "");
+  EXPECT_EQ(parse_mailbox_list("Team: b@x.test;", true).error, "");
+  EXPECT_EQ(parse_mailbox_list("Bob <b@x.test>", false).addresses,
+            std::vector<std::string>{"b@x.test"});
 }
 
 }  // namespace

@@ -240,6 +240,50 @@ TEST(Pop3ServerSession, ThreeBadCommandsBeforeLoginDrop) {
   EXPECT_EQ(d.session().stats().bad_commands, 3u);
 }
 
+// Issue 14: CAPA/USER (valid, never "bad") before login kept a slot for
+// ever, each resetting the idle timer. Every command in AUTHORIZATION counts.
+TEST(Pop3ServerSession, CommandsBeforeLoginAreLimited) {
+  EXPECT_EQ(test_config().max_commands_before_login, 100u);
+  for (bool pipelined : {false, true}) {
+    FakeDriver d(test_config());
+    d.connect();
+    std::string all;
+    for (int i = 0; i < 150; ++i) all += i % 2 == 0 ? "CAPA\r\n" : "USER ghost\r\n";
+    if (pipelined) {
+      d.client(all);
+    } else {
+      for (int i = 0; i < 150 && !d.closed(); ++i)
+        d.client(i % 2 == 0 ? "CAPA\r\n" : "USER ghost\r\n");
+    }
+    EXPECT_TRUE(d.closed());
+    EXPECT_EQ(last_reply(d), "-ERR too many commands without logging in, closing connection");
+    EXPECT_EQ(d.session().stats().commands_before_login, 101u);
+    std::size_t answered = 0;
+    for (const auto& a : d.actions())
+      if (const auto* r = std::get_if<Reply>(&a); r && r->text.rfind("+OK", 0) == 0) ++answered;
+    EXPECT_EQ(answered, 101u);  // the greeting and 100 commands
+  }
+}
+
+TEST(Pop3ServerSession, CommandLimitStopsAtLoginAndComesFromConfig) {
+  Config c = test_config();
+  c.max_commands_before_login = 4;
+  FakeDriver d(c);
+  d.connect();
+  d.client("CAPA\r\nUSER x\r\nUSER alice\r\nPASS secret\r\n");
+  EXPECT_FALSE(d.closed());
+  EXPECT_EQ(d.session().state(), State::Transaction);
+  for (int i = 0; i < 10; ++i) d.client("NOOP\r\n");  // after login: no such limit
+  EXPECT_FALSE(d.closed());
+  FakeDriver e(c);
+  e.connect();
+  e.client("CAPA\r\nUSER x\r\nCAPA\r\nUSER alice\r\n");
+  EXPECT_FALSE(e.closed());
+  e.client("PASS secret\r\n");  // the fifth: too late
+  EXPECT_TRUE(e.closed());
+  EXPECT_EQ(e.session().stats().account, "");
+}
+
 TEST(Pop3ServerSession, ErrorFloodAfterLoginDrops) {
   FakeDriver d(test_config());
   d.connect();

@@ -53,7 +53,11 @@ TEST(BdatReceiver, TextLineEndingsAtEveryChunkBoundary) {
       {"a\nb\n", "a\r\nb\r\n", std::nullopt},  // bare LF ends a line, stored as CRLF
       {"a\r\n.\r\nMAIL FROM:<x@y>\r\n", "a\r\n.\r\nMAIL FROM:<x@y>\r\n", std::nullopt},
       {"..x\r\n.\r\n", "..x\r\n.\r\n", std::nullopt},  // no transparency dots in BDAT
-      {"\0\x80\r\n"s, "\0\x80\r\n"s, std::nullopt},
+      {"\x80\r\n", "\x80\r\n", std::nullopt},
+      // Issue 14: NUL fails a text message (read to the end of the chunk).
+      {"\0\x80\r\n"s, "", BdatErrorKind::kNul},
+      {"hello\r\n\0.\r\nRCPT TO:<a@b>\r\n"s, "", BdatErrorKind::kNul},
+      {"end\0"s, "", BdatErrorKind::kNul},
       {"no end of line", "no end of line", std::nullopt},
       {"", "", std::nullopt},
       {"a\rb\r\n", "", BdatErrorKind::kBareCr},
@@ -377,6 +381,18 @@ TEST(ServerSessionBdat, BareCrFailsTheMessageNotTheSession) {
   EXPECT_FALSE(d.closed());
 }
 
+TEST(ServerSessionBdat, NulFailsATextMessageNotTheSession) {
+  using namespace std::string_literals;
+  FakeDriver d(test_config());
+  transaction(d);
+  d.client("BDAT 10 LAST\r\na\r\n\0.\r\nx\r\nNOOP\r\n"s);
+  EXPECT_TRUE(d.delivered().empty());
+  EXPECT_NE(d.log().find("S: 554 5.6.0 Error: message contains a NUL octet\nS: 250 2.0.0 Ok\n"),
+            std::string::npos)
+      << d.log();
+  EXPECT_FALSE(d.closed());
+}
+
 TEST(ServerSessionBdat, RsetForgetsEarlierChunks) {
   FakeDriver d(test_config());
   transaction(d);
@@ -434,7 +450,8 @@ struct BdatSink : BodySink {
 // chunks and reads, the same bytes as the in-memory body.
 TEST(BdatReceiver, SinkGetsTheSameBytesInBoundedPieces) {
   std::string message;
-  for (int i = 0; i < 6000; ++i) message += std::string(70, static_cast<char>('a' + i % 26)) + (i % 5 ? "\r\n" : "\n");
+  for (int i = 0; i < 6000; ++i)
+    message += std::string(70, static_cast<char>('a' + i % 26)) + (i % 5 ? "\r\n" : "\n");
   const Received whole = receive(message, false, 1 << 30);
   ASSERT_FALSE(whole.error);
   for (std::size_t chunk : {std::size_t{1000}, std::size_t{65536}, std::size_t{200000}}) {
@@ -454,6 +471,24 @@ TEST(BdatReceiver, SinkGetsTheSameBytesInBoundedPieces) {
       EXPECT_EQ(sink.abandons, 0u);
     }
   }
+}
+
+// Issue 14: a NUL fails the message whatever the reads, and its sink is
+// abandoned at once (the partial files go).
+TEST(BdatReceiver, NulAtEveryReadSplit) {
+  using namespace std::string_literals;
+  const std::string message = "ok\r\nhello\r\n\0.\r\nRCPT TO:<a@b>\r\n"s;
+  for (const auto& split : testing::all_splits(message)) {
+    BdatSink sink;
+    BdatReceiver r(1000, false, 0, &sink);
+    r.start_chunk(message.size(), true);
+    for (auto piece : split) EXPECT_EQ(r.feed(piece), piece.size());
+    EXPECT_TRUE(r.chunk_complete());
+    EXPECT_EQ(r.error(), BdatErrorKind::kNul) << testing::describe_split(split);
+    EXPECT_EQ(sink.abandons, 1u) << testing::describe_split(split);
+    EXPECT_EQ(sink.data.find('\0'), std::string::npos);
+  }
+  EXPECT_EQ(error_reply(BdatErrorKind::kNul), "554 5.6.0 Error: message contains a NUL octet\r\n");
 }
 
 TEST(BdatReceiver, SinkIsAbandonedOnceWhenTheMessageFails) {

@@ -12,6 +12,8 @@
 namespace tegami::smtp {
 namespace {
 
+using namespace std::string_literals;
+
 using testing::all_splits;
 using testing::describe_split;
 
@@ -63,7 +65,7 @@ TEST(ReplyParser, Table) {
       {"two replies", "250 a\r\n354 b\r\n", {"250|a", "354|b"}},
       {"bare LF tolerated", "250-a\n250 b\n", {"250|a|b"}},
       {"incomplete", "250-a\r\n250 b", {}},
-      {"control bytes sanitised", std::string("550 a\tb\x01\xff\0c\r\n", 13), {"550|a?b???c"}},
+      {"control bytes sanitised", "550 a\tb\x01\xff\0c\r\n"s, {"550|a?b???c"}},
       {"CR inside a line", "550 a\rb\r\n", {"550|a?b"}},
       {"mixed codes", "250-a\r\n251 b\r\n", {"error reply lines with different codes"}},
       {"letters", "25x ok\r\n", {"error malformed reply"}},
@@ -143,6 +145,11 @@ TEST(DataEncoder, Table) {
       {"CRCRLF", "a\r\r\nb\r\n", "a\r\n\r\nb\r\n.\r\n"},
       {"dot after bare CR", "a\r.b", "a\r\n..b\r\n.\r\n"},
       {"blank lines", "\r\n\r\n", "\r\n\r\n.\r\n"},
+      // Issue 14: NUL never goes out; a dot behind one is still stuffed.
+      {"NUL dropped", "a\0b\0\r\n"s, "ab\r\n.\r\n"},
+      {"NUL before a dot", "a\r\n\0.\r\nRCPT TO:<x>\r\n"s, "a\r\n..\r\nRCPT TO:<x>\r\n.\r\n"},
+      {"NUL between CR and LF", "a\r\0\nb"s, "a\r\nb\r\n.\r\n"},
+      {"only NUL", "\0"s, ".\r\n"},
   };
   for (const auto& c : cases) EXPECT_EQ(encode_data(c.in), c.out) << c.name;
 }
@@ -150,7 +157,7 @@ TEST(DataEncoder, Table) {
 // Whatever the input, the output has only CRLF line ends, no line starting
 // with a single dot except the terminator, and ends with CRLF.CRLF.
 TEST(DataEncoder, NeverEmitsABareLineEndOrAnEarlyTerminator) {
-  const std::string alphabet = std::string("\r\n.a\0", 5);
+  const std::string alphabet = "\r\n.a\0"s;
   std::string in;
   // Every string of length 6 over the alphabet (5^6 = 15625).
   for (int n = 0; n < 15625; ++n) {
@@ -169,6 +176,7 @@ TEST(DataEncoder, NeverEmitsABareLineEndOrAnEarlyTerminator) {
       }
     }
     ASSERT_EQ(body.find("\r\n.\r\n"), std::string::npos) << n;
+    ASSERT_EQ(out.find('\0'), std::string::npos) << n;  // issue 14
     ASSERT_TRUE(body.empty() || body.substr(body.size() - 2) == "\r\n") << n;
     ASSERT_NE(body.substr(0, 2), ".\r");
   }
@@ -180,12 +188,11 @@ TEST(DataEncoder, EightBit) {
   EXPECT_FALSE(has_eight_bit(""));
 }
 
-
 // The streaming encoder gives the same bytes whatever the split: every
 // input of length 6 over a tricky alphabet, cut at every pair of positions,
 // for DATA and BDAT; the count-only mode agrees with the bytes.
 TEST(WireEncoder, AnySplitGivesTheWholeEncoding) {
-  const std::string alphabet = std::string("\r\n.a\0", 5);
+  const std::string alphabet = "\r\n.a\0"s;
   std::string in;
   for (int n = 0; n < 15625; n += 7) {
     in.clear();

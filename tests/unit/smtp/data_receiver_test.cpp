@@ -10,11 +10,13 @@
 namespace tegami::smtp {
 namespace {
 
+using namespace std::string_literals;
+
 using testing::all_splits;
 using testing::describe_split;
 
 struct Outcome {
-  std::string result;  // "need", "complete", "bare", "long", "big", "drop"
+  std::string result;  // "need", "complete", "bare", "long", "nul", "big", "drop"
   std::string body;    // for "complete"
   std::size_t consumed = 0;
   std::uint64_t lines = 0;
@@ -29,6 +31,8 @@ std::string describe(const DataResult& r) {
         return "bare";
       case DataErrorKind::kLineTooLong:
         return "long";
+      case DataErrorKind::kNul:
+        return "nul";
       case DataErrorKind::kTooBig:
         return "big";
       case DataErrorKind::kTooBigDrop:
@@ -84,8 +88,15 @@ std::vector<Case> cases() {
       {"leading dot deleted", ".x\r\n.\r\n", "complete", "x\r\n", kAll},
       {"dot mid line", "a.b\r\na.\r\n.\r\n", "complete", "a.b\r\na.\r\n", kAll},
       {"empty lines", "\r\n\r\n.\r\n", "complete", "\r\n\r\n", kAll},
-      {"8-bit and nul are data", std::string("\xe6\x97\xa5\0x\r\n.\r\n", 10), "complete",
-       std::string("\xe6\x97\xa5\0x\r\n", 7), kAll},
+      {"8-bit is data", "\xe6\x97\xa5x\r\n.\r\n", "complete", "\xe6\x97\xa5x\r\n", kAll},
+      // Issue 14: a NUL anywhere fails the message, reported at the end of data
+      // (read to the terminator, nothing behind it taken for commands).
+      {"nul in a line", "\xe6\x97\xa5\0x\r\n.\r\nQUIT\r\n"s, "nul", "", 10},
+      {"nul first", "\0\r\n.\r\n"s, "nul", "", kAll},
+      {"nul before dot", "hello\r\n\0.\r\nRCPT TO:<a@b>\r\n.\r\n"s, "nul", "", kAll},
+      {"nul after stuffed dot", "..\0\r\n.\r\n"s, "nul", "", kAll},
+      {"nul at end of line", "a\0\r\nb\r\n.\r\n"s, "nul", "", kAll},
+      {"nul and long line", "\0"s + line999 + "\r\n.\r\n", "long", "", kAll},
       {"998 octet line", line998 + "\r\n.\r\n", "complete", line998 + "\r\n", kAll},
       {"999 octet line", line999 + "\r\nmore\r\n.\r\n", "long", "", kAll},
       {"bare lf", "a\nb\r\n.\r\n", "bare", "", 2},
@@ -114,7 +125,8 @@ TEST(DataReceiver, TableAtEverySplit) {
 struct Smuggle {
   std::string name;
   std::string seq;
-  bool is_data;  // true: the sequence is message text; false: bare line ending
+  bool is_data;      // true: the sequence is message text; false: bare line ending
+  bool nul = false;  // message text, but the NUL fails the message (issue 14)
 };
 
 std::vector<Smuggle> smuggling() {
@@ -130,7 +142,7 @@ std::vector<Smuggle> smuggling() {
       {"CRLF.CR", "\r\n.\r", false},
       {"CRLF.CRx", "\r\n.\rx", false},
       {"CRLF..CRLF", "\r\n..\r\n", true},
-      {"CRLF NUL.CRLF", "\r\n\0.\r\n"s, true},
+      {"CRLF NUL.CRLF", "\r\n\0.\r\n"s, true, true},
       {"CRLF.CRCRLF", "\r\n.\r\r\n", false},
       {"CRCRLF.CRCRLF", "\r\r\n.\r\r\n", false},
   };
@@ -143,7 +155,10 @@ TEST(DataReceiver, SmugglingNeverEndsData) {
   for (const auto& s : smuggling()) {
     std::string input = "Subject: real\r\n\r\nbody" + s.seq + smuggled + ".\r\n";
     Outcome whole = run({input});
-    if (s.is_data) {
+    if (s.nul) {
+      EXPECT_EQ(whole.result, "nul") << s.name;
+      EXPECT_EQ(whole.consumed, input.size()) << s.name;
+    } else if (s.is_data) {
       EXPECT_EQ(whole.result, "complete") << s.name;
       EXPECT_EQ(whole.consumed, input.size()) << s.name;
       EXPECT_NE(whole.body.find("MAIL FROM:<evil@example.net>"), std::string::npos) << s.name;
@@ -164,7 +179,8 @@ TEST(DataReceiver, SmugglingNeverEndsData) {
 TEST(DataReceiver, NormalizeTableAtEverySplit) {
   const std::vector<Case> rows = {
       {"bare lf", "a\nb\r\n.\r\n", "complete", "a\r\nb\r\n", kAll},
-      {"lf only message", "From: x\n\nhi\n\r\n.\r\n", "complete", "From: x\r\n\r\nhi\r\n\r\n", kAll},
+      {"lf only message", "From: x\n\nhi\n\r\n.\r\n", "complete", "From: x\r\n\r\nhi\r\n\r\n",
+       kAll},
       {"lf.lf is content", "a\n.\nb\r\n.\r\n", "complete", "a\r\n.\r\nb\r\n", kAll},
       {"lf.crlf is content", "a\n.\r\nb\r\n.\r\n", "complete", "a\r\n.\r\nb\r\n", kAll},
       {"crlf.lf is content", "a\r\n.\nb\r\n.\r\n", "complete", "a\r\n.\r\nb\r\n", kAll},
@@ -207,7 +223,10 @@ TEST(DataReceiver, NormalizeSmugglingNeverEndsData) {
                              s.seq.find("\r\r") != std::string::npos ||
                              (s.seq.size() >= 2 && s.seq.substr(s.seq.size() - 2) == ".\r") ||
                              s.seq.find(".\rx") != std::string::npos;
-    if (!has_bare_cr) {
+    if (s.nul) {
+      EXPECT_EQ(whole.result, "nul") << s.name;
+      EXPECT_EQ(whole.consumed, input.size()) << s.name;
+    } else if (!has_bare_cr) {
       EXPECT_EQ(whole.result, "complete") << s.name;
       EXPECT_EQ(whole.consumed, input.size()) << s.name;
       EXPECT_NE(whole.body.find("MAIL FROM:<evil@example.net>"), std::string::npos) << s.name;
@@ -292,6 +311,7 @@ TEST(DataReceiver, CountsLines) {
 TEST(DataReceiver, ErrorReplies) {
   EXPECT_EQ(error_reply(DataErrorKind::kBareLineEnding).substr(0, 10), "550 5.5.2 ");
   EXPECT_EQ(error_reply(DataErrorKind::kLineTooLong).substr(0, 10), "554 5.6.0 ");
+  EXPECT_EQ(error_reply(DataErrorKind::kNul), "554 5.6.0 Error: message contains a NUL octet\r\n");
   EXPECT_EQ(error_reply(DataErrorKind::kTooBig).substr(0, 10), "552 5.3.4 ");
   EXPECT_EQ(error_reply(DataErrorKind::kTooBigDrop).substr(0, 10), "552 5.3.4 ");
 }
@@ -317,7 +337,8 @@ struct RecordingSink : BodySink {
 // same bytes as the in-memory body at every split, and nothing stays behind.
 TEST(DataReceiver, SinkGetsTheSameBytesInBoundedPieces) {
   std::string input;
-  for (int i = 0; i < 5000; ++i) input += (i % 7 == 0 ? ".." : "") + std::string(70, 'a' + i % 26) + "\r\n";
+  for (int i = 0; i < 5000; ++i)
+    input += (i % 7 == 0 ? ".." : "") + std::string(70, 'a' + i % 26) + "\r\n";
   input += ".\r\n";
   DataReceiver mem(1 << 30);
   ASSERT_TRUE(std::holds_alternative<DataComplete>(mem.feed(input).result));
@@ -338,6 +359,28 @@ TEST(DataReceiver, SinkGetsTheSameBytesInBoundedPieces) {
     EXPECT_GT(sink.writes, 1u) << step;
     EXPECT_EQ(sink.abandons, 0u);
     EXPECT_TRUE(d.take_body().empty());
+  }
+}
+
+// Issue 14: the partial files go as soon as a NUL is seen, at every split.
+TEST(DataReceiver, SinkIsAbandonedAtANul) {
+  const std::string input = "ok\r\nhello\0\r\nmore\r\n.\r\n"s;
+  for (const auto& split : all_splits(input)) {
+    RecordingSink sink;
+    DataReceiver d(1 << 20, 0, true, &sink);
+    DataResult last = NeedMore{};
+    std::size_t consumed = 0;
+    for (auto chunk : split) {
+      auto f = d.feed(chunk);
+      consumed += f.consumed;
+      last = f.result;
+      if (!std::holds_alternative<NeedMore>(last)) break;
+    }
+    ASSERT_TRUE(std::holds_alternative<DataError>(last)) << describe_split(split);
+    EXPECT_EQ(std::get<DataError>(last).kind, DataErrorKind::kNul);
+    EXPECT_EQ(consumed, input.size());
+    EXPECT_EQ(sink.abandons, 1u) << describe_split(split);
+    EXPECT_EQ(sink.data.find('\0'), std::string::npos);
   }
 }
 

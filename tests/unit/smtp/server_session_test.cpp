@@ -64,7 +64,8 @@ TEST(ServerSession, GreetsAndWaitsForRecipientVerdict) {
   EXPECT_EQ(s.state(), State::kCheckingRecipient);
   EXPECT_FALSE(s.wants_input());
 
-  a = s.step(RecipientChecked{true, "250 2.1.5 Ok", {Destination::mailbox("example.test", "alice")}});
+  a = s.step(
+      RecipientChecked{true, "250 2.1.5 Ok", {Destination::mailbox("example.test", "alice")}});
   EXPECT_EQ(replies(a), "250 2.1.5 Ok\r\n250 2.0.0 Ok\r\n");
   EXPECT_EQ(s.state(), State::kRcpt);
   EXPECT_TRUE(s.wants_input());
@@ -220,7 +221,13 @@ TEST(ServerSession, SmugglingNeverInjectsCommands) {
       ASSERT_LE(d.delivered().size(), 1u);
       EXPECT_EQ(d.checks(), 1u) << "a smuggled RCPT was run";
       EXPECT_EQ(d.log().find("250 2.1.0"), d.log().rfind("250 2.1.0")) << "a smuggled MAIL ran";
-      if (d.delivered().empty()) {
+      if (seq.find('\0') != std::string::npos) {
+        // Issue 14: a NUL fails the message at its end, the session goes on.
+        EXPECT_TRUE(d.delivered().empty());
+        EXPECT_FALSE(d.closed());
+        EXPECT_NE(d.log().find("S: 554 5.6.0 Error: message contains a NUL octet"),
+                  std::string::npos);
+      } else if (d.delivered().empty()) {
         EXPECT_TRUE(d.closed());
         EXPECT_NE(d.log().find("S: 550 5.5.2 "), std::string::npos);
       } else {
@@ -294,6 +301,114 @@ TEST(ServerSession, ShutdownWhileCheckingRecipientWaitsForTheVerdict) {
   Actions a = s.step(RecipientChecked{true, "250 2.1.5 Ok", {}});
   EXPECT_EQ(replies(a), "250 2.1.5 Ok\r\n421 4.3.2 mx.example.test Service shutting down\r\n");
   EXPECT_EQ(count<Close>(a), 1u);
+}
+
+// Issue 14: a session that only sends junk (NOOP, VRFY, RSET, HELP, EXPN,
+// erroneous commands) holds a connection slot for ever, since each resets
+// the idle timer. Past the limit: 421 4.7.0 and Close.
+std::size_t count_lines(const std::string& log, std::string_view prefix) {
+  std::size_t n = 0;
+  for (std::size_t at = log.find(prefix); at != std::string::npos; at = log.find(prefix, at + 1))
+    ++n;
+  return n;
+}
+
+TEST(ServerSession, JunkCommandsAreLimitedByDefault) {
+  EXPECT_EQ(test_config().junk_command_limit, 100u);
+  std::string input;
+  for (int i = 0; i < 250; ++i) input += "NOOP\r\nVRFY alice\r\n";
+  for (bool pipelined : {true, false}) {
+    FakeDriver d(test_config());
+    d.connect();
+    d.client("EHLO c.example\r\n");
+    if (pipelined) {
+      d.client(input);
+    } else {
+      for (int i = 0; i < 250 && !d.closed(); ++i) {
+        d.client("NOOP\r\n");
+        if (!d.closed()) d.client("VRFY alice\r\n");
+      }
+    }
+    EXPECT_EQ(count_lines(d.log(), "S: 250 2.0.0 Ok\n") + count_lines(d.log(), "S: 252 2.5.0"),
+              100u);
+    EXPECT_NE(d.log().find("S: 421 4.7.0 mx.example.test Error: too many junk commands\nA: close"),
+              std::string::npos)
+        << d.log().substr(d.log().size() - 300);
+    EXPECT_TRUE(d.closed());
+  }
+}
+
+TEST(ServerSession, EveryKindOfJunkCounts) {
+  SessionConfig c = test_config();
+  c.junk_command_limit = 8;
+  FakeDriver d(c);
+  d.connect();
+  d.client("EHLO c.example\r\n");
+  // 8 junk commands: the five verbs, an unknown verb, a refused MAIL and
+  // an out-of-sequence RCPT; EHLO, MAIL and RCPT that work are not junk.
+  d.client("NOOP\r\nVRFY x\r\nRSET\r\nHELP\r\nEXPN list\r\nXYZZY\r\n");
+  d.client("MAIL FROM:bad\r\nRCPT TO:<alice@example.test>\r\nEHLO again.example\r\n");
+  EXPECT_EQ(d.session().junk_commands(), 8u);
+  EXPECT_FALSE(d.closed());
+  d.client("MAIL FROM:<a@example.net>\r\n");
+  d.client("RCPT TO:<alice@example.test>\r\n");
+  EXPECT_FALSE(d.closed()) << d.log();
+  d.client("NOOP\r\n");
+  EXPECT_TRUE(d.closed());
+  EXPECT_NE(d.log().find("S: 421 4.7.0 mx.example.test Error: too many junk commands"),
+            std::string::npos)
+      << d.log();
+}
+
+TEST(ServerSession, DeliveredMessageResetsTheJunkCount) {
+  SessionConfig c = test_config();
+  c.junk_command_limit = 3;
+  FakeDriver d(c);
+  d.connect();
+  d.client("EHLO c.example\r\n");
+  d.client("NOOP\r\nNOOP\r\nNOOP\r\n");
+  EXPECT_EQ(d.session().junk_commands(), 3u);
+  d.client("MAIL FROM:<a@example.net>\r\n");
+  d.client("RCPT TO:<alice@example.test>\r\n");
+  d.client("DATA\r\n");
+  d.client("Subject: x\r\n\r\nhi\r\n.\r\n");
+  ASSERT_EQ(d.delivered().size(), 1u) << d.log();
+  EXPECT_EQ(d.session().junk_commands(), 0u);
+  d.client("NOOP\r\nNOOP\r\nNOOP\r\n");
+  EXPECT_FALSE(d.closed());
+  d.client("HELP\r\n");
+  EXPECT_TRUE(d.closed());
+}
+
+// Issue 14: SCRAM-SHA-256 is offered only where PLAIN and LOGIN are (TLS or
+// a plaintext network): a sniffed exchange can be attacked offline.
+TEST(ServerSession, ScramFollowsThePlaintextRule) {
+  struct Case {
+    bool tls, plaintext;
+    const char* ehlo_auth;  // the AUTH line, "" when none
+  };
+  for (const Case& c : {Case{false, false, ""}, Case{false, true, "AUTH SCRAM-SHA-256 PLAIN LOGIN"},
+                        Case{true, false, "AUTH SCRAM-SHA-256 PLAIN LOGIN"}}) {
+    SessionConfig cfg = test_config();
+    cfg.submission = cfg.offer_auth = cfg.offer_scram = true;
+    cfg.plaintext_auth = c.plaintext;
+    if (c.tls) cfg.tls = TlsInfo{"TLSv1.3", "TLS_AES_128_GCM_SHA256"};
+    ServerSession s(cfg);
+    s.step(Connected{});
+    std::string ehlo = replies(s.step(Input{"EHLO c.example\r\n"}));
+    const std::size_t at = ehlo.find("AUTH");
+    EXPECT_EQ(at == std::string::npos ? std::string() : ehlo.substr(at, ehlo.find('\r', at) - at),
+              c.ehlo_auth)
+        << c.tls << c.plaintext;
+    std::string r = replies(s.step(Input{"AUTH SCRAM-SHA-256\r\n"}));
+    if (*c.ehlo_auth == '\0') {
+      EXPECT_EQ(r.substr(0, 11), "538 5.7.11 ");
+      EXPECT_EQ(s.state(), State::kReady);
+    } else {
+      EXPECT_EQ(r, "334 \r\n");
+      EXPECT_EQ(s.state(), State::kAuthenticating);
+    }
+  }
 }
 
 }  // namespace
