@@ -45,9 +45,6 @@ constexpr double kMinDataRate = 500;
 constexpr auto kFinalWriteTimeout = std::chrono::seconds(10);
 // How long we wait for the client's TLS close_notify when the session ends.
 constexpr auto kTlsShutdownTimeout = std::chrono::seconds(2);
-// Issue 7 / CHECKLIST: after this many counted AUTH failures from one IP
-// within AuthThrottle::kWindow, 421 and drop.
-constexpr unsigned kMaxAuthFailures = 10;
 
 const char* listener_name(SmtpListener kind) {
   switch (kind) {
@@ -104,6 +101,10 @@ class SmtpDriver final : public smtp::BodySinkFactory {
   // Blocking (directory lookup, unsealing, PBKDF2): on the worker pool.
   // False on a temporary failure; else scram_ is set.
   bool prepare_scram(const scram::ClientFirst& first);
+  // The client's network is over the AUTH failure limit ([auth]
+  // failure_limit): 421 and drop, before any password is checked (issue 14).
+  bool auth_locked(std::string_view user, std::string_view mechanism);
+  smtp::Actions refuse_locked();
   // A failed AUTH: throttle (delay, count), then 535, or 421 at the limit.
   net::awaitable<smtp::Actions> auth_failed(const std::string& user, const std::string& secret,
                                             std::string_view mechanism);
@@ -193,9 +194,25 @@ net::awaitable<smtp::Actions> SmtpDriver::check_sender(const smtp::CheckSender& 
   co_return sm_->step(ev);
 }
 
+bool SmtpDriver::auth_locked(std::string_view user, std::string_view mechanism) {
+  if (!ctx_.throttle.locked(ip_)) return false;
+  spdlog::warn("smtp {} auth refused ip={} network={} user={} mechanism={}: too many failures",
+               sid_, ip_, ctx_.throttle.network(ip_), log_safe(user), mechanism);
+  return true;
+}
+
+smtp::Actions SmtpDriver::refuse_locked() {
+  smtp::AuthChecked ev;
+  ev.outcome = smtp::AuthChecked::Outcome::kTooManyFailures;
+  return sm_->step(ev);
+}
+
 net::awaitable<smtp::Actions> SmtpDriver::verify_auth(const smtp::VerifyAuth& a) {
   smtp::AuthChecked ev;
   CredentialCheck check;
+  // Issue 14: a network over the failure limit is refused before any
+  // password is checked, so a right guess then is worth nothing.
+  if (auth_locked(a.authcid, a.mechanism)) co_return refuse_locked();
   // PLAIN may name an authorization identity: only one's own (no proxy
   // authorization, RFC 4616 §2).
   if (!a.authzid.empty() && a.authzid != a.authcid) {
@@ -206,7 +223,7 @@ net::awaitable<smtp::Actions> SmtpDriver::verify_auth(const smtp::VerifyAuth& a)
   }
   switch (check.kind) {
     case CredentialCheck::Kind::kOk:
-      ctx_.throttle.success(ip_);
+      ctx_.throttle.success(ip_, a.authcid);
       ev.outcome = smtp::AuthChecked::Outcome::kOk;
       ev.account = check.account;
       co_return sm_->step(ev);
@@ -223,19 +240,21 @@ net::awaitable<smtp::Actions> SmtpDriver::verify_auth(const smtp::VerifyAuth& a)
 net::awaitable<smtp::Actions> SmtpDriver::auth_failed(const std::string& user,
                                                       const std::string& secret,
                                                       std::string_view mechanism) {
-  // CHECKLIST: failures delayed per client IP; the same wrong password (or
-  // SCRAM proof) again is not counted again (AuthThrottle).
-  auto delay = ctx_.throttle.failure(ip_, AuthThrottle::fingerprint(user, secret));
+  // CHECKLIST: failures delayed per client network; the same wrong password
+  // (or SCRAM proof) again is not counted again (AuthThrottle).
+  auto delay = ctx_.throttle.failure(ip_, user, AuthThrottle::fingerprint(user, secret));
   unsigned failures = ctx_.throttle.failures(ip_);
-  spdlog::warn("smtp {} auth failed ip={} user={} mechanism={} failures={} delay={}ms", sid_, ip_,
-               log_safe(user), mechanism, failures, delay.count());
+  spdlog::warn("smtp {} auth failed ip={} network={} user={} mechanism={} failures={} delay={}ms",
+               sid_, ip_, ctx_.throttle.network(ip_), log_safe(user), mechanism, failures,
+               delay.count());
   if (co_await flush()) {
     asio::steady_timer t(conn_->stream.executor(), delay);
     co_await t.async_wait(net::kNoThrow);
   }
   smtp::AuthChecked ev;
-  ev.outcome = failures >= kMaxAuthFailures ? smtp::AuthChecked::Outcome::kTooManyFailures
-                                            : smtp::AuthChecked::Outcome::kBadCredentials;
+  ev.outcome = failures >= ctx_.throttle.settings().limit
+                   ? smtp::AuthChecked::Outcome::kTooManyFailures
+                   : smtp::AuthChecked::Outcome::kBadCredentials;
   co_return sm_->step(ev);
 }
 
@@ -291,6 +310,7 @@ net::awaitable<smtp::Actions> SmtpDriver::scram_first(const smtp::ScramFirst& a)
     co_return sm_->step(ev);
   }
   const scram::ClientFirst& cf = *first;
+  if (auth_locked(cf.username, scram::kMechanism)) co_return refuse_locked();
   const bool ok = co_await ctx_.workers.run([this, &cf] { return prepare_scram(cf); });
   if (!ok) {
     spdlog::warn("smtp {} ip={} auth lookup failed for {}", sid_, ip_, log_safe(cf.username));
@@ -308,14 +328,21 @@ net::awaitable<smtp::Actions> SmtpDriver::scram_final(const smtp::ScramFinal& a)
     ev.outcome = smtp::AuthChecked::Outcome::kTempFailure;
     co_return sm_->step(ev);
   }
-  auto verdict = scram_->finish(a.client_final);
   const std::string user = scram_->client_first().username;
+  if (auth_locked(user, scram::kMechanism)) {
+    // Locked out by other connections since client-first: the proof is not
+    // even looked at.
+    scram_.reset();
+    scram_account_.clear();
+    co_return refuse_locked();
+  }
+  auto verdict = scram_->finish(a.client_final);
   const std::string account = std::move(scram_account_);
   scram_.reset();
   scram_account_.clear();
   if (verdict) {
     // The server signature goes out only after a valid proof.
-    ctx_.throttle.success(ip_);
+    ctx_.throttle.success(ip_, user);
     ev.outcome = smtp::AuthChecked::Outcome::kContinue;
     ev.challenge = std::move(*verdict);
     ev.account = account;
@@ -752,8 +779,8 @@ net::awaitable<void> run_smtp_session(ServerContext& ctx, net::tcp::socket socke
     // On submissions the client expects a TLS handshake, not clear text.
     if (kind == SmtpListener::kSubmissions) return {};
     switch (admit) {
-      case net::ConnectionRegistry::Admit::TooManyFromIp:
-        return "421 4.7.0 Too many connections from your host\r\n";
+      case net::ConnectionRegistry::Admit::TooManyFromNetwork:
+        return "421 4.7.0 Too many connections from your network\r\n";
       case net::ConnectionRegistry::Admit::Stopping:
         return "421 4.3.2 Service shutting down\r\n";
       default:
