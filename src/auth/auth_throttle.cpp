@@ -29,11 +29,53 @@ const AuthThrottle::Entry* AuthThrottle::find_locked(const std::string& key,
   return &it->second;
 }
 
+bool AuthThrottle::locked_locked(const std::string& key, Clock::time_point now) const {
+  const auto* e = find_locked(key, now);
+  auto p = pending_.find(key);
+  const unsigned total = (e == nullptr ? 0 : e->total) + (p == pending_.end() ? 0 : p->second);
+  return total >= settings_.limit;
+}
+
 bool AuthThrottle::locked(std::string_view ip, Clock::time_point now) const {
   const auto key = network(ip);
   std::lock_guard lock(mu_);
-  const auto* e = find_locked(key, now);
-  return e != nullptr && e->total >= settings_.limit;
+  return locked_locked(key, now);
+}
+
+AuthThrottle::Attempt AuthThrottle::begin(std::string_view ip, Clock::time_point now) {
+  auto key = network(ip);
+  std::lock_guard lock(mu_);
+  if (locked_locked(key, now)) return Attempt{};
+  ++pending_[key];
+  return Attempt(this, std::move(key));
+}
+
+unsigned AuthThrottle::in_progress(std::string_view ip) const {
+  const auto key = network(ip);
+  std::lock_guard lock(mu_);
+  auto p = pending_.find(key);
+  return p == pending_.end() ? 0 : p->second;
+}
+
+void AuthThrottle::end_attempt(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto p = pending_.find(key);
+  if (p != pending_.end() && --p->second == 0) pending_.erase(p);
+}
+
+AuthThrottle::Attempt& AuthThrottle::Attempt::operator=(Attempt&& o) noexcept {
+  if (this != &o) {
+    release();
+    throttle_ = o.throttle_;
+    key_ = std::move(o.key_);
+    o.throttle_ = nullptr;
+  }
+  return *this;
+}
+
+void AuthThrottle::Attempt::release() {
+  if (throttle_ != nullptr) throttle_->end_attempt(key_);
+  throttle_ = nullptr;
 }
 
 std::chrono::milliseconds AuthThrottle::failure(std::string_view ip, std::string_view user,

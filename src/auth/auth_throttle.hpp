@@ -16,7 +16,9 @@
 //   - From `limit` counted failures on, the network is locked(): the drivers
 //     refuse it before any password is checked, so a correct guess is worth
 //     nothing, until `window` has passed since its last counted failure
-//     (refusals do not extend it).
+//     (refusals do not extend it). Checks in progress count too (begin()
+//     hands out an Attempt), so parallel connections cannot slip more
+//     guesses past the limit while the hashes are being computed.
 //   - A success clears only the failures counted against that account: a
 //     login to an attacker's own account does not forgive guesses against
 //     others.
@@ -54,13 +56,38 @@ class AuthThrottle {
   AuthThrottle() : AuthThrottle(Settings{}) {}
   explicit AuthThrottle(Settings settings) : settings_(settings) {}
 
+  // One password check in progress for a network: counts towards the limit
+  // until released (after failure() or success() was recorded, or when the
+  // check ended otherwise). Move-only; empty when begin() refused.
+  class Attempt {
+   public:
+    Attempt() = default;
+    Attempt(Attempt&& o) noexcept : throttle_(o.throttle_), key_(std::move(o.key_)) {
+      o.throttle_ = nullptr;
+    }
+    Attempt& operator=(Attempt&& o) noexcept;
+    ~Attempt() { release(); }
+    explicit operator bool() const { return throttle_ != nullptr; }
+    void release();
+
+   private:
+    friend class AuthThrottle;
+    Attempt(AuthThrottle* t, std::string key) : throttle_(t), key_(std::move(key)) {}
+    AuthThrottle* throttle_ = nullptr;
+    std::string key_;
+  };
+
   const Settings& settings() const { return settings_; }
   // The key failures from `ip` are counted under.
   std::string network(std::string_view ip) const;
 
-  // True when `ip`'s network is over the limit: refuse before checking any
-  // password.
+  // True when `ip`'s network is over the limit (counted failures plus checks
+  // in progress): refuse before checking any password.
   bool locked(std::string_view ip, Clock::time_point now = Clock::now()) const;
+  // Before checking a password: an Attempt, or an empty one when locked().
+  Attempt begin(std::string_view ip, Clock::time_point now = Clock::now());
+  // Checks in progress for `ip`'s network.
+  unsigned in_progress(std::string_view ip) const;
   // Records a failure of `user` and returns how long to wait before
   // answering it. `fingerprint` identifies the credentials tried (e.g. a
   // hash of user and password); the same fingerprint for the same user
@@ -92,11 +119,15 @@ class AuthThrottle {
     std::vector<Account> accounts;  // at most kMaxAccountsPerNetwork
   };
   const Entry* find_locked(const std::string& key, Clock::time_point now) const;
+  bool locked_locked(const std::string& key, Clock::time_point now) const;
+  void end_attempt(const std::string& key);
   void evict_locked(Clock::time_point now);
 
   Settings settings_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
+  // Checks in progress per network; bounded by the open connections.
+  std::unordered_map<std::string, unsigned> pending_;
 };
 
 }  // namespace tegami

@@ -74,6 +74,49 @@ TEST(AuthThrottle, LockedAtTheLimitUntilTheWindowPasses) {
   EXPECT_FALSE(t.locked("198.51.100.9", now + 61s));
 }
 
+TEST(AuthThrottle, ChecksInProgressCountTowardsTheLimit) {
+  // Parallel connections must not slip more guesses past the limit while
+  // their hashes are being computed.
+  AuthThrottle::Settings s;
+  s.limit = 3;
+  AuthThrottle t(s);
+  const std::string ip = "2001:db8:5::1";
+  auto a1 = t.begin(ip, kT0);
+  auto a2 = t.begin("2001:db8:5:1::2", kT0);  // the same /48
+  auto a3 = t.begin("2001:db8:5:2::3", kT0);
+  EXPECT_TRUE(a1 && a2 && a3);
+  EXPECT_EQ(t.in_progress(ip), 3u);
+  EXPECT_TRUE(t.locked(ip, kT0));
+  EXPECT_FALSE(t.begin(ip, kT0));  // a fourth check at once: refused
+  EXPECT_EQ(t.in_progress(ip), 3u);
+  EXPECT_TRUE(t.begin("2001:db8:6::1", kT0));  // another /48
+  // One succeeds and is released: room for one more.
+  t.success(ip, "alice");
+  a1.release();
+  a1.release();  // twice is harmless
+  EXPECT_FALSE(t.locked(ip, kT0));
+  // Two fail: counted, then released.
+  t.failure(ip, "bob", 1, kT0);
+  a2.release();
+  t.failure(ip, "bob", 2, kT0);
+  a3 = AuthThrottle::Attempt{};  // assignment releases too
+  EXPECT_EQ(t.in_progress(ip), 0u);
+  EXPECT_EQ(t.failures(ip, kT0), 2u);
+  auto a4 = t.begin(ip, kT0);
+  EXPECT_TRUE(a4);
+  EXPECT_FALSE(t.begin(ip, kT0));  // 2 failures + 1 check in progress
+  {
+    auto moved = std::move(a4);
+    EXPECT_FALSE(a4);
+    EXPECT_EQ(t.in_progress(ip), 1u);
+  }  // the destructor releases
+  EXPECT_EQ(t.in_progress(ip), 0u);
+  EXPECT_TRUE(t.begin(ip, kT0));
+  // Once the failures are out of the window, the checks in progress alone
+  // count.
+  EXPECT_TRUE(t.begin(ip, kT0 + 16min));
+}
+
 TEST(AuthThrottle, SuccessClearsOnlyThatAccount) {
   AuthThrottle::Settings s;
   s.limit = 10;
