@@ -779,6 +779,7 @@ class Pop3LockoutTest(unittest.TestCase):
         r = p.cmd(f"PASS {PASSWORD}")
         self.assertTrue(r.startswith(refused), f"the right password while locked out: {r}")
         self.assertTrue(p.closed(), "still open after the refusal")
+        p.close()
         # APOP with the right digest.
         p, greeting = connect(self.srv, source=source)
         ts = TIMESTAMP_RE.search(greeting).group(0)

@@ -1331,6 +1331,7 @@ class AuthLockoutTest(unittest.TestCase):
         self.assertRegex(auth_line(c, password="wrong-2"), r"^535 5\.7\.8 ")
         self.assertRegex(auth_line(c, password="wrong-3"), r"^421 4\.7\.0 ")
         self.assertTrue(c.closed(), "still open after 421")
+        c.close()
         locked_at = time.monotonic()
         # The right password now: refused, and quickly (it is not checked).
         c = self.submission(source)
@@ -1340,6 +1341,7 @@ class AuthLockoutTest(unittest.TestCase):
                          "the right password was accepted while locked out")
         self.assertLess(time.monotonic() - t0, 1.5)
         self.assertTrue(c.closed(), "still open after 421")
+        c.close()
         # LOGIN too, and POP3 from the same address (one count for both).
         c = self.submission(source)
         self.assertEqual(c.cmd("AUTH LOGIN")[0], 334)
