@@ -76,6 +76,14 @@ key = "tls/key.pem"
 plaintext_networks = ["127.0.0.0/8", "::1/128"]   # clear-text passwords allowed without TLS
 authenticated_header = false      # true: Received: names the SMTP AUTH account
 scram = false                     # SCRAM-SHA-256 on submission; needs every user added with --apop
+# Password guessing (SMTP AUTH and POP3 together), counted per client network:
+# an IPv4 address or an IPv6 /failure_ipv6_prefix. The n-th failure waits
+# failure_delay * 2^(n-1) (at most 15s); at failure_limit the network is refused
+# before any password is checked until failure_window has passed.
+failure_limit = 10
+failure_window = "15m"
+failure_delay = "2s"
+failure_ipv6_prefix = 48
 
 [relay]
 trusted_networks = ["127.0.0.1/32"]
@@ -90,6 +98,8 @@ reverse_timeout = "5s"            # a client's reverse DNS may take this long, t
 [limits]
 message_size = "25MiB"
 recipients = 100
+connections_per_ip = 20           # per client network: an IPv4 address or an IPv6 /ipv6_prefix
+ipv6_prefix = 64
 junk_commands = 100               # SMTP NOOP/VRFY/RSET/HELP/bad commands per session, POP3 commands before login
 
 [queue]

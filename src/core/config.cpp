@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "core/network_key.hpp"
 #include "core/units.hpp"
 
 namespace tegami {
@@ -166,6 +167,15 @@ Result<std::uint64_t> get_count(const Ctx& c, const toml::node& n, const std::st
   if (!n.is_integer() || *n.value<std::int64_t>() <= 0)
     return fail(c.err(n, "'" + key + "' must be a positive integer"));
   return static_cast<std::uint64_t>(*n.value<std::int64_t>());
+}
+
+// An IPv6 prefix length for per-network limits (core/network_key.hpp).
+Result<unsigned> get_ipv6_prefix(const Ctx& c, const toml::node& n, const std::string& key) {
+  if (!n.is_integer() || *n.value<std::int64_t>() < std::int64_t{kMinIpv6Prefix} ||
+      *n.value<std::int64_t>() > std::int64_t{kMaxIpv6Prefix})
+    return fail(c.err(n, fmt::format("'{}' must be an IPv6 prefix length from {} to {}", key,
+                                     kMinIpv6Prefix, kMaxIpv6Prefix)));
+  return static_cast<unsigned>(*n.value<std::int64_t>());
 }
 
 Result<std::vector<ListenAddress>> get_listen(const Ctx& c, const toml::node& n,
@@ -336,7 +346,15 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
                          set(cfg.plaintext_networks, get_cidrs, "auth.plaintext_networks")},
                         {"authenticated_header", set(cfg.authenticated_header, get_bool,
                                                      "auth.authenticated_header")},
-                        {"scram", set(cfg.auth_scram, get_bool, "auth.scram")}})},
+                        {"scram", set(cfg.auth_scram, get_bool, "auth.scram")},
+                        {"failure_ipv6_prefix", set(cfg.auth_failure_ipv6_prefix, get_ipv6_prefix,
+                                                    "auth.failure_ipv6_prefix")},
+                        {"failure_limit",
+                         set(cfg.auth_failure_limit, get_count, "auth.failure_limit")},
+                        {"failure_window",
+                         set(cfg.auth_failure_window, get_duration, "auth.failure_window")},
+                        {"failure_delay",
+                         set(cfg.auth_failure_delay, get_duration, "auth.failure_delay")}})},
       {"relay",
        section("relay",
                {{"trusted_networks",
@@ -382,6 +400,8 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
                 {"pregreet_wait", set(cfg.pregreet_wait, get_duration, "limits.pregreet_wait")},
                 {"connections_per_ip",
                  set(cfg.connections_per_ip, get_count, "limits.connections_per_ip")},
+                {"ipv6_prefix",
+                 set(cfg.connections_ipv6_prefix, get_ipv6_prefix, "limits.ipv6_prefix")},
                 {"connections", set(cfg.max_connections, get_count, "limits.connections")}})},
       {"queue",
        section("queue",
@@ -410,6 +430,11 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
   if (cert_set) cfg.tls_cert = absolute(cfg.base_dir, cert_raw);
   if (key_set) cfg.tls_key = absolute(cfg.base_dir, key_raw);
   if (cfg.pop_before_smtp_ttl.count() < 0) return fail(Error::perm("negative ttl"));
+  if (cfg.auth_failure_window.count() <= 0)
+    return fail(Error::perm(path + ": 'auth.failure_window' must be longer than 0s"));
+  if (cfg.auth_failure_limit > Config::kMaxAuthFailureLimit)
+    return fail(Error::perm(fmt::format("{}: 'auth.failure_limit' must be at most {}", path,
+                                        Config::kMaxAuthFailureLimit)));
   if (!cfg.bare_newline_exempt_set) cfg.bare_newline_exempt = cfg.trusted_networks;
   return cfg;
 }

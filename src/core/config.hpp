@@ -69,6 +69,16 @@ struct Config {
   // pick it over PLAIN without falling back: enable it when every account
   // has a sealed secret.
   bool auth_scram = false;
+  // [auth] failure_*: password guessing (src/auth/auth_throttle.hpp). Failures
+  // count per client network (IPv4 address, IPv6 /failure_ipv6_prefix); the
+  // n-th is answered after failure_delay * 2^(n-1) (at most 15 s); from
+  // failure_limit counted failures on, the network is refused before any
+  // password is checked until failure_window has passed since its last one.
+  static constexpr unsigned kMaxAuthFailureLimit = 1000;
+  unsigned auth_failure_ipv6_prefix = 48;
+  std::uint64_t auth_failure_limit = 10;
+  std::chrono::seconds auth_failure_window{15 * 60};
+  std::chrono::seconds auth_failure_delay{2};
   std::vector<Cidr> trusted_networks;
   std::chrono::seconds pop_before_smtp_ttl{600};
   // [relay] sender_login_match: a client relaying by AUTH or by a POP-before-
@@ -96,7 +106,10 @@ struct Config {
   std::chrono::seconds shutdown_grace{30};
   // SMTP: wait this long for an early talker before greeting (0: only look).
   std::chrono::seconds pregreet_wait{0};
+  // Connections per client network: an IPv4 address, or an IPv6 network of
+  // [limits] ipv6_prefix bits (core/network_key.hpp).
   std::size_t connections_per_ip = 20;
+  unsigned connections_ipv6_prefix = 64;
   std::size_t max_connections = 2000;
 
   std::vector<std::chrono::seconds> queue_retry;

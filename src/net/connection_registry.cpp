@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "core/network_key.hpp"
+
 namespace tegami::net {
 
 ConnectionRegistry::Ticket& ConnectionRegistry::Ticket::operator=(Ticket&& o) noexcept {
@@ -19,17 +21,23 @@ void ConnectionRegistry::Ticket::release() {
   reg_ = nullptr;
 }
 
+std::string ConnectionRegistry::network(const std::string& ip) const {
+  return network_key(ip, ipv6_prefix_);
+}
+
 ConnectionRegistry::Admit ConnectionRegistry::admit(const std::string& ip,
                                                     std::function<void()> interrupt,
                                                     Ticket& ticket) {
+  auto key = network(ip);
   std::lock_guard lock(mu_);
   if (stopping_) return Admit::Stopping;
   if (sessions_.size() >= max_total_) return Admit::TooMany;
-  auto& n = per_ip_[ip];
-  if (n >= max_per_ip_) return Admit::TooManyFromIp;
-  ++n;
+  auto it = per_network_.find(key);
+  if (it != per_network_.end() && it->second >= max_per_network_) return Admit::TooManyFromNetwork;
+  if (it == per_network_.end()) it = per_network_.emplace(key, 0).first;
+  ++it->second;
   auto id = next_id_++;
-  sessions_.emplace(id, Entry{ip, std::move(interrupt)});
+  sessions_.emplace(id, Entry{std::move(key), std::move(interrupt)});
   ticket = Ticket(this, id);
   return Admit::Ok;
 }
@@ -38,8 +46,8 @@ void ConnectionRegistry::remove(std::uint64_t id) {
   std::lock_guard lock(mu_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
-  auto pit = per_ip_.find(it->second.ip);
-  if (pit != per_ip_.end() && --pit->second == 0) per_ip_.erase(pit);
+  auto pit = per_network_.find(it->second.network);
+  if (pit != per_network_.end() && --pit->second == 0) per_network_.erase(pit);
   sessions_.erase(it);
 }
 
@@ -57,6 +65,13 @@ void ConnectionRegistry::interrupt_all() {
 bool ConnectionRegistry::stopping() const {
   std::lock_guard lock(mu_);
   return stopping_;
+}
+
+std::size_t ConnectionRegistry::active_from(const std::string& ip) const {
+  auto key = network(ip);
+  std::lock_guard lock(mu_);
+  auto it = per_network_.find(key);
+  return it == per_network_.end() ? 0 : it->second;
 }
 
 std::size_t ConnectionRegistry::active() const {

@@ -1,9 +1,11 @@
 // ConnectionRegistry: admission control and graceful shutdown for sessions.
 //
-// Caps connections in total and per client IP (so one host cannot take every
-// slot), and lets the server interrupt idle sessions when it stops: each
-// session registers an `interrupt` callback that must be safe to call from
-// any thread (sessions post it to their own strand). Thread-safe.
+// Caps connections in total and per client network (so one host cannot take
+// every slot): an IPv4 address, or an IPv6 network of `ipv6_prefix` bits
+// (core/network_key.hpp: a host given a /64 can use any address of it;
+// IPv4-mapped IPv6 counts as IPv4). It also lets the server interrupt idle sessions when it stops:
+// each session registers an `interrupt` callback that must be safe to call from any thread
+// (sessions post it to their own strand). Thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -17,7 +19,7 @@ namespace tegami::net {
 
 class ConnectionRegistry {
  public:
-  enum class Admit { Ok, TooMany, TooManyFromIp, Stopping };
+  enum class Admit { Ok, TooMany, TooManyFromNetwork, Stopping };
 
   class Ticket {
    public:
@@ -34,11 +36,15 @@ class ConnectionRegistry {
     std::uint64_t id_ = 0;
   };
 
-  ConnectionRegistry(std::size_t max_total, std::size_t max_per_ip)
-      : max_total_(max_total), max_per_ip_(max_per_ip) {}
+  ConnectionRegistry(std::size_t max_total, std::size_t max_per_network, unsigned ipv6_prefix = 64)
+      : max_total_(max_total), max_per_network_(max_per_network), ipv6_prefix_(ipv6_prefix) {}
 
+  // The key `ip` is counted under.
+  std::string network(const std::string& ip) const;
   // On Ok, `ticket` holds the slot until destroyed.
   Admit admit(const std::string& ip, std::function<void()> interrupt, Ticket& ticket);
+  // Sessions open from `ip`'s network.
+  std::size_t active_from(const std::string& ip) const;
   // Marks the registry as stopping and calls every session's interrupt.
   void interrupt_all();
   bool stopping() const;
@@ -48,16 +54,17 @@ class ConnectionRegistry {
   void remove(std::uint64_t id);
 
   struct Entry {
-    std::string ip;
+    std::string network;
     std::function<void()> interrupt;
   };
   mutable std::mutex mu_;
   std::size_t max_total_;
-  std::size_t max_per_ip_;
+  std::size_t max_per_network_;
+  unsigned ipv6_prefix_;
   bool stopping_ = false;
   std::uint64_t next_id_ = 1;
   std::unordered_map<std::uint64_t, Entry> sessions_;
-  std::unordered_map<std::string, std::size_t> per_ip_;
+  std::unordered_map<std::string, std::size_t> per_network_;
 };
 
 }  // namespace tegami::net

@@ -28,11 +28,14 @@ net::awaitable<std::shared_ptr<Connection>> admit_connection(
       exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
   if (admit == net::ConnectionRegistry::Admit::Ok) co_return conn;
   const std::string text = refusal(admit);
-  const char* why = admit == net::ConnectionRegistry::Admit::TooManyFromIp ? "from this ip"
-                    : admit == net::ConnectionRegistry::Admit::Stopping    ? "stopping"
-                                                                           : "in total";
-  spdlog::warn("{} refused connection ip={}: too many connections {}", service,
-               conn->stream.remote_ip(), why);
+  const char* why = admit == net::ConnectionRegistry::Admit::TooManyFromNetwork ? "from network"
+                    : admit == net::ConnectionRegistry::Admit::Stopping         ? "stopping"
+                                                                                : "in total";
+  spdlog::warn("{} refused connection ip={}: too many connections {}{}", service,
+               conn->stream.remote_ip(), why,
+               admit == net::ConnectionRegistry::Admit::TooManyFromNetwork
+                   ? " " + ctx.registry.network(conn->stream.remote_ip())
+                   : std::string());
   conn->stream.expires_after(kRefusalWriteTimeout);
   if (!text.empty()) co_await conn->stream.write_all(text);
   conn->stream.close();

@@ -60,6 +60,16 @@ class Pop3Driver {
   pop3::AuthResult verify_password_login(const std::string& user, const std::string& password);
   pop3::AuthResult verify_apop(const std::string& user, const std::string& ts,
                                const std::string& digest);
+  // Before any password is checked (issue 14): false, logged, when the
+  // client's network is over the failure limit ([auth] failure_limit,
+  // checks in progress included); else attempt_ holds this check until its
+  // LoginFailed or LoggedIn.
+  bool begin_attempt(std::string_view user, pop3::Mechanism mechanism);
+  static pop3::AuthResult locked_result() {
+    pop3::AuthResult r;
+    r.failure = pop3::Failure::TooManyFailures;
+    return r;
+  }
 
   ServerContext& ctx_;
   std::shared_ptr<Connection> conn_;
@@ -67,7 +77,9 @@ class Pop3Driver {
   std::string sid_, ip_, out_;
   std::unique_ptr<pop3::ServerSession> sm_;
   std::unique_ptr<Maildrop> maildrop_;
+  std::string last_user_;  // the user name of the login being checked, as sent
   std::uint64_t last_fingerprint_ = 0;
+  AuthThrottle::Attempt attempt_;
   int message_fd_ = -1;  // between ReadMessage and SendMessage
  public:
   ~Pop3Driver() { close_message(); }
@@ -140,6 +152,14 @@ pop3::AuthResult Pop3Driver::verify_password_login(const std::string& user,
   return r;
 }
 
+bool Pop3Driver::begin_attempt(std::string_view user, pop3::Mechanism mechanism) {
+  attempt_ = ctx_.throttle.begin(ip_);
+  if (attempt_) return true;
+  spdlog::warn("pop3 {} login refused ip={} network={} user={} mechanism={}: too many failures",
+               sid_, ip_, ctx_.throttle.network(ip_), log_safe(user), pop3::to_string(mechanism));
+  return false;
+}
+
 pop3::AuthResult Pop3Driver::verify_apop(const std::string& user, const std::string& ts,
                                          const std::string& digest) {
   pop3::AuthResult r;
@@ -176,12 +196,17 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
     co_return pop3::Actions{};
   }
   if (auto* v = std::get_if<pop3::VerifyUserPass>(&action)) {
+    if (!begin_attempt(v->user, pop3::Mechanism::UserPass)) co_return sm_->step(locked_result());
+    last_user_ = v->user;
     last_fingerprint_ = AuthThrottle::fingerprint(v->user, v->password);
     auto res = co_await ctx_.workers.run(
         [this, v] { return verify_password_login(v->user, v->password); });
     co_return sm_->step(res);
   }
   if (auto* v = std::get_if<pop3::VerifyPlain>(&action)) {
+    if (!begin_attempt(v->authcid, pop3::Mechanism::SaslPlain))
+      co_return sm_->step(locked_result());
+    last_user_ = v->authcid;
     last_fingerprint_ = AuthThrottle::fingerprint(v->authcid, v->password);
     if (!v->authzid.empty() && v->authzid != v->authcid) {
       pop3::AuthResult no;
@@ -193,22 +218,28 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
     co_return sm_->step(res);
   }
   if (auto* v = std::get_if<pop3::VerifyApop>(&action)) {
+    if (!begin_attempt(v->user, pop3::Mechanism::Apop)) co_return sm_->step(locked_result());
+    last_user_ = v->user;
     last_fingerprint_ = AuthThrottle::fingerprint(v->user, v->digest);
     auto res = co_await ctx_.workers.run(
         [this, v] { return verify_apop(v->user, v->timestamp, v->digest); });
     co_return sm_->step(res);
   }
   if (auto* f = std::get_if<pop3::LoginFailed>(&action)) {
-    auto delay = ctx_.throttle.failure(ip_, last_fingerprint_);
-    spdlog::warn("pop3 {} login failed ip={} user={} mechanism={} delay={}ms", sid_, ip_,
-                 log_safe(f->user), pop3::to_string(f->mechanism), delay.count());
+    auto delay = ctx_.throttle.failure(ip_, last_user_, last_fingerprint_);
+    attempt_.release();  // counted as a failure now
+    spdlog::warn(
+        "pop3 {} login failed ip={} network={} user={} mechanism={} failures={} delay={}ms", sid_,
+        ip_, ctx_.throttle.network(ip_), log_safe(f->user), pop3::to_string(f->mechanism),
+        ctx_.throttle.failures(ip_), delay.count());
     if (!co_await flush()) close = true;
     asio::steady_timer t(stream.executor(), delay);
     co_await t.async_wait(net::kNoThrow);
     co_return pop3::Actions{};
   }
   if (auto* l = std::get_if<pop3::LoggedIn>(&action)) {
-    ctx_.throttle.success(ip_);
+    ctx_.throttle.success(ip_, last_user_);
+    attempt_.release();
     spdlog::info("pop3 {} login ip={} account={} mechanism={} messages={}", sid_, ip_, l->account,
                  pop3::to_string(l->mechanism), maildrop_ ? maildrop_->entries().size() : 0);
     auto expires = ctx_.clock.now() + ctx_.config.pop_before_smtp_ttl;

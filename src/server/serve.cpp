@@ -42,7 +42,12 @@ int run_serve(const Config& cfg) {
     spdlog::error("password hashing does not work: {}", dummy.error().message);
     return 1;
   }
-  AuthThrottle throttle;
+  AuthThrottle::Settings throttle_settings;
+  throttle_settings.base_delay = cfg.auth_failure_delay;
+  throttle_settings.window = cfg.auth_failure_window;
+  throttle_settings.limit = static_cast<unsigned>(cfg.auth_failure_limit);
+  throttle_settings.ipv6_prefix = cfg.auth_failure_ipv6_prefix;
+  AuthThrottle throttle(throttle_settings);
   MaildirStore mailboxes(cfg.mail_dir(), cfg.hostname);
   if (auto cleaned = mailboxes.cleanup_tmp(); cleaned && *cleaned > 0)
     spdlog::info("removed {} stale file(s) from Maildir tmp/ folders", *cleaned);
@@ -51,7 +56,8 @@ int run_serve(const Config& cfg) {
   asio::io_context ioc(static_cast<int>(cores));
   // Storage work is fsync-bound, not CPU-bound: more workers than cores.
   net::WorkerPool workers(std::max(4u, cores * 2));
-  net::ConnectionRegistry registry(cfg.max_connections, cfg.connections_per_ip);
+  net::ConnectionRegistry registry(cfg.max_connections, cfg.connections_per_ip,
+                                   cfg.connections_ipv6_prefix);
   SystemClock clock;
   server::QueueIdGenerator ids(clock);
   server::ServerContext ctx{cfg,      clock, **dir,  mailboxes, workers,

@@ -49,9 +49,6 @@ constexpr double kMinDataRate = 500;
 constexpr auto kFinalWriteTimeout = std::chrono::seconds(10);
 // How long we wait for the client's TLS close_notify when the session ends.
 constexpr auto kTlsShutdownTimeout = std::chrono::seconds(2);
-// Issue 7 / CHECKLIST: after this many counted AUTH failures from one IP
-// within AuthThrottle::kWindow, 421 and drop.
-constexpr unsigned kMaxAuthFailures = 10;
 
 const char* listener_name(SmtpListener kind) {
   switch (kind) {
@@ -108,9 +105,17 @@ class SmtpDriver final : public smtp::BodySinkFactory {
   // Blocking (directory lookup, unsealing, PBKDF2): on the worker pool.
   // False on a temporary failure; else scram_ is set.
   bool prepare_scram(const scram::ClientFirst& first);
-  // A failed AUTH: throttle (delay, count), then 535, or 421 at the limit.
+  // Before any password is checked (issue 14): false, logged, when the
+  // client's network is over the AUTH failure limit ([auth] failure_limit,
+  // checks in progress included); then refuse_locked() answers 421 and drops.
+  bool begin_attempt(AuthThrottle::Attempt& attempt, std::string_view user,
+                     std::string_view mechanism);
+  smtp::Actions refuse_locked();
+  // A failed AUTH: throttle (count, release `attempt`, delay), then 535, or
+  // 421 at the limit.
   net::awaitable<smtp::Actions> auth_failed(const std::string& user, const std::string& secret,
-                                            std::string_view mechanism);
+                                            std::string_view mechanism,
+                                            AuthThrottle::Attempt& attempt);
   net::awaitable<smtp::Actions> check_recipient(const smtp::CheckRecipient& a);
   // The header From: of a message whose sender-login match applies; a
   // refusal, or nothing when the author is owned by the account.
@@ -130,6 +135,7 @@ class SmtpDriver final : public smtp::BodySinkFactory {
   std::unique_ptr<smtp::ServerSession> sm_;
   std::optional<scram::ServerExchange> scram_;  // between ScramFirst and ScramFinal
   std::string scram_account_;                   // its account ("" when none may log in)
+  AuthThrottle::Attempt scram_attempt_;         // its password check in progress
   bool trusted_ = false;                        // [relay] trusted_networks
   policy::SenderVerdict sender_{};              // the current transaction's MAIL FROM verdict
   unsigned messages_ = 0;
@@ -197,9 +203,28 @@ net::awaitable<smtp::Actions> SmtpDriver::check_sender(const smtp::CheckSender& 
   co_return sm_->step(ev);
 }
 
+bool SmtpDriver::begin_attempt(AuthThrottle::Attempt& attempt, std::string_view user,
+                               std::string_view mechanism) {
+  attempt = ctx_.throttle.begin(ip_);
+  if (attempt) return true;
+  spdlog::warn("smtp {} auth refused ip={} network={} user={} mechanism={}: too many failures",
+               sid_, ip_, ctx_.throttle.network(ip_), log_safe(user), mechanism);
+  return false;
+}
+
+smtp::Actions SmtpDriver::refuse_locked() {
+  smtp::AuthChecked ev;
+  ev.outcome = smtp::AuthChecked::Outcome::kTooManyFailures;
+  return sm_->step(ev);
+}
+
 net::awaitable<smtp::Actions> SmtpDriver::verify_auth(const smtp::VerifyAuth& a) {
   smtp::AuthChecked ev;
   CredentialCheck check;
+  // Issue 14: a network over the failure limit is refused before any
+  // password is checked, so a right guess then is worth nothing.
+  AuthThrottle::Attempt attempt;
+  if (!begin_attempt(attempt, a.authcid, a.mechanism)) co_return refuse_locked();
   // PLAIN may name an authorization identity: only one's own (no proxy
   // authorization, RFC 4616 §2).
   if (!a.authzid.empty() && a.authzid != a.authcid) {
@@ -210,7 +235,8 @@ net::awaitable<smtp::Actions> SmtpDriver::verify_auth(const smtp::VerifyAuth& a)
   }
   switch (check.kind) {
     case CredentialCheck::Kind::kOk:
-      ctx_.throttle.success(ip_);
+      ctx_.throttle.success(ip_, a.authcid);
+      attempt.release();
       ev.outcome = smtp::AuthChecked::Outcome::kOk;
       ev.account = check.account;
       co_return sm_->step(ev);
@@ -221,25 +247,29 @@ net::awaitable<smtp::Actions> SmtpDriver::verify_auth(const smtp::VerifyAuth& a)
     case CredentialCheck::Kind::kBadCredentials:
       break;
   }
-  co_return co_await auth_failed(a.authcid, a.password, a.mechanism);
+  co_return co_await auth_failed(a.authcid, a.password, a.mechanism, attempt);
 }
 
 net::awaitable<smtp::Actions> SmtpDriver::auth_failed(const std::string& user,
                                                       const std::string& secret,
-                                                      std::string_view mechanism) {
-  // CHECKLIST: failures delayed per client IP; the same wrong password (or
-  // SCRAM proof) again is not counted again (AuthThrottle).
-  auto delay = ctx_.throttle.failure(ip_, AuthThrottle::fingerprint(user, secret));
+                                                      std::string_view mechanism,
+                                                      AuthThrottle::Attempt& attempt) {
+  // CHECKLIST: failures delayed per client network; the same wrong password
+  // (or SCRAM proof) again is not counted again (AuthThrottle).
+  auto delay = ctx_.throttle.failure(ip_, user, AuthThrottle::fingerprint(user, secret));
+  attempt.release();  // counted as a failure now
   unsigned failures = ctx_.throttle.failures(ip_);
-  spdlog::warn("smtp {} auth failed ip={} user={} mechanism={} failures={} delay={}ms", sid_, ip_,
-               log_safe(user), mechanism, failures, delay.count());
+  spdlog::warn("smtp {} auth failed ip={} network={} user={} mechanism={} failures={} delay={}ms",
+               sid_, ip_, ctx_.throttle.network(ip_), log_safe(user), mechanism, failures,
+               delay.count());
   if (co_await flush()) {
     asio::steady_timer t(conn_->stream.executor(), delay);
     co_await t.async_wait(net::kNoThrow);
   }
   smtp::AuthChecked ev;
-  ev.outcome = failures >= kMaxAuthFailures ? smtp::AuthChecked::Outcome::kTooManyFailures
-                                            : smtp::AuthChecked::Outcome::kBadCredentials;
+  ev.outcome = failures >= ctx_.throttle.settings().limit
+                   ? smtp::AuthChecked::Outcome::kTooManyFailures
+                   : smtp::AuthChecked::Outcome::kBadCredentials;
   co_return sm_->step(ev);
 }
 
@@ -295,6 +325,8 @@ net::awaitable<smtp::Actions> SmtpDriver::scram_first(const smtp::ScramFirst& a)
     co_return sm_->step(ev);
   }
   const scram::ClientFirst& cf = *first;
+  // The check in progress lasts until the proof (scram_final).
+  if (!begin_attempt(scram_attempt_, cf.username, scram::kMechanism)) co_return refuse_locked();
   const bool ok = co_await ctx_.workers.run([this, &cf] { return prepare_scram(cf); });
   if (!ok) {
     spdlog::warn("smtp {} ip={} auth lookup failed for {}", sid_, ip_, log_safe(cf.username));
@@ -312,14 +344,17 @@ net::awaitable<smtp::Actions> SmtpDriver::scram_final(const smtp::ScramFinal& a)
     ev.outcome = smtp::AuthChecked::Outcome::kTempFailure;
     co_return sm_->step(ev);
   }
-  auto verdict = scram_->finish(a.client_final);
+  // scram_attempt_ (taken at client-first) still counts towards the limit,
+  // so the proof is checked within it.
   const std::string user = scram_->client_first().username;
+  auto verdict = scram_->finish(a.client_final);
   const std::string account = std::move(scram_account_);
   scram_.reset();
   scram_account_.clear();
   if (verdict) {
     // The server signature goes out only after a valid proof.
-    ctx_.throttle.success(ip_);
+    ctx_.throttle.success(ip_, user);
+    scram_attempt_.release();
     ev.outcome = smtp::AuthChecked::Outcome::kContinue;
     ev.challenge = std::move(*verdict);
     ev.account = account;
@@ -329,7 +364,7 @@ net::awaitable<smtp::Actions> SmtpDriver::scram_final(const smtp::ScramFinal& a)
                scram::to_string(verdict.error()));
   auto parsed = scram::parse_client_final(a.client_final);
   const std::string proof = parsed ? parsed->proof_b64 : a.client_final;
-  co_return co_await auth_failed(user, proof, scram::kMechanism);
+  co_return co_await auth_failed(user, proof, scram::kMechanism, scram_attempt_);
 }
 
 std::optional<Error> SmtpDriver::check_header_from(const mail::MessageHeader& header,
@@ -806,8 +841,8 @@ net::awaitable<void> run_smtp_session(ServerContext& ctx, net::tcp::socket socke
     // On submissions the client expects a TLS handshake, not clear text.
     if (kind == SmtpListener::kSubmissions) return {};
     switch (admit) {
-      case net::ConnectionRegistry::Admit::TooManyFromIp:
-        return "421 4.7.0 Too many connections from your host\r\n";
+      case net::ConnectionRegistry::Admit::TooManyFromNetwork:
+        return "421 4.7.0 Too many connections from your network\r\n";
       case net::ConnectionRegistry::Admit::Stopping:
         return "421 4.3.2 Service shutting down\r\n";
       default:

@@ -318,6 +318,59 @@ def need_data(path, what):
     raise unittest.SkipTest(f"{what} absent: {path}")
 
 
+class Ipv6Lab:
+    """IPv6 addresses of our own on `lo`, for per-network limits (issue 14).
+
+    Each instance takes a random ULA /48 (fd14:XXXX:YYYY::/48, RFC 4193), so
+    parallel runs and leftovers of a killed run never collide, and adds
+    `hosts` to lo: each host is "SUBNET::IID" inside that /48, e.g.
+    ("0::1", "0::100", "0::101", "1::100") are ::1, ::100, ::101 of subnet 0
+    and ::100 of subnet 1. addr(host) gives the full address. Root adds them
+    with `ip -6 addr add ... dev lo nodad` (iproute2; no duplicate address
+    detection, so they are usable at once) and remove() deletes them.
+
+    A kernel without IPv6 is a missing capability (see missing()), and so is
+    a run without the right to add addresses.
+    """
+
+    def __init__(self, hosts):
+        import random
+        if not os.path.exists("/proc/net/if_inet6"):
+            missing("the kernel has no IPv6 (/proc/net/if_inet6 is absent): per-network "
+                    "IPv6 limits cannot be tested")
+        self.ip = need_tool("ip", "iproute2")
+        self.prefix = "fd14:%x:%x" % (random.randrange(1, 0xffff), random.randrange(1, 0xffff))
+        self.added = []
+        try:
+            for h in hosts:
+                a = self.addr(h)
+                p = subprocess.run([self.ip, "-6", "addr", "add", a + "/64", "dev", "lo", "nodad"],
+                                   capture_output=True, text=True, timeout=30)
+                if p.returncode != 0:
+                    missing(f"cannot add {a} to lo ({p.stderr.strip()}): adding IPv6 "
+                            "addresses needs root (CAP_NET_ADMIN) and IPv6 enabled on lo")
+                self.added.append(a)
+        except BaseException:
+            self.remove()
+            raise
+
+    def addr(self, host):
+        """Maps "SUBNET::IID" to the full address in this lab's /48."""
+        subnet, iid = host.split("::", 1)
+        return str(ipaddress_of(f"{self.prefix}:{subnet}::{iid}"))
+
+    def remove(self):
+        for a in self.added:
+            subprocess.run([self.ip, "-6", "addr", "del", a + "/64", "dev", "lo"],
+                           capture_output=True, timeout=30)
+        self.added = []
+
+
+def ipaddress_of(text):
+    import ipaddress
+    return ipaddress.IPv6Address(text)
+
+
 def rss_kib(pid):
     """The resident set of process `pid` in KiB (/proc/PID/status VmRSS)."""
     with open(f"/proc/{pid}/status") as f:

@@ -241,6 +241,13 @@ class CliInitTest(unittest.TestCase):
             ("pop3", r"^listen\s*=", 'listen = ["not an address"]'),
             ("smtp", r"^listen\s*=", 'listen = ["127.0.0.1:99999"]'),
             ("auth", r"^plaintext_networks\s*=", 'plaintext_networks = ["10.0.0.0/99"]'),
+            # Issue 14: the prefix lengths of per-network limits (written by init).
+            ("limits", r"^ipv6_prefix\s*=", "ipv6_prefix = 129"),
+            ("limits", r"^ipv6_prefix\s*=", "ipv6_prefix = 0"),
+            ("auth", r"^failure_ipv6_prefix\s*=", "failure_ipv6_prefix = 200"),
+            ("auth", r"^failure_ipv6_prefix\s*=", 'failure_ipv6_prefix = "48"'),
+            ("auth", r"^failure_limit\s*=", "failure_limit = 0"),
+            ("auth", r"^failure_delay\s*=", 'failure_delay = "a while"'),
             ("queue", r"^retry\s*=", 'retry = ["5m", "often"]'),
             (None, r"^hostname\s*=", "hostname = 42"),
         ]

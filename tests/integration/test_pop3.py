@@ -747,6 +747,65 @@ class Pop3AuthTest(unittest.TestCase):
         p.quit()
 
 
+class Pop3LockoutTest(unittest.TestCase):
+    """Issue 14: a client network over [auth] failure_limit is refused before
+    any password is checked (-ERR [SYS/TEMP], then close) until
+    failure_window has passed since its last failure. A small limit, a short
+    window and no delay keep the test fast."""
+
+    WINDOW = 6
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = own(cls, Server(users=("alice",), extra_config={
+            "auth.failure_limit": "3",
+            "auth.failure_window": f'"{cls.WINDOW}s"',
+            "auth.failure_delay": '"0s"',
+        })).start()
+
+    def test_right_credentials_refused_while_locked_out(self):
+        source = "127.0.0.40"
+        p, _ = connect(self.srv, source=source)
+        for i in range(3):
+            self.assertTrue(p.cmd(f"USER {addr('alice')}").startswith("+OK"))
+            r = p.cmd(f"PASS wrong-{i}")
+            self.assertTrue(r.startswith("-ERR [AUTH]"), r)
+        p.close()
+        locked_at = time.monotonic()
+        refused = "-ERR [SYS/TEMP] too many failed logins"
+        # USER/PASS with the right password.
+        p, _ = connect(self.srv, source=source)
+        self.assertTrue(p.cmd(f"USER {addr('alice')}").startswith("+OK"))
+        r = p.cmd(f"PASS {PASSWORD}")
+        self.assertTrue(r.startswith(refused), f"the right password while locked out: {r}")
+        self.assertTrue(p.closed(), "still open after the refusal")
+        p.close()
+        # APOP with the right digest.
+        p, greeting = connect(self.srv, source=source)
+        ts = TIMESTAMP_RE.search(greeting).group(0)
+        r = p.cmd(f"APOP {addr('alice')} {hashlib.md5((ts + PASSWORD).encode()).hexdigest()}")
+        self.assertTrue(r.startswith(refused), r)
+        p.close()
+        # AUTH PLAIN with the right password.
+        p, _ = connect(self.srv, source=source)
+        plain = base64.b64encode(f"\0{addr('alice')}\0{PASSWORD}".encode()).decode()
+        r = p.cmd(f"AUTH PLAIN {plain}")
+        self.assertTrue(r.startswith(refused), r)
+        p.close()
+        self.assertLess(time.monotonic() - locked_at, self.WINDOW - 1, "too slow to test the window")
+        self.assertTrue(self.srv.wait_log(r"login refused ip=127\.0\.0\.40 .*mechanism=APOP"),
+                        self.srv.log()[-3000:])
+        # Another address logs in.
+        p, _ = connect(self.srv, source="127.0.0.41")
+        p.login(addr("alice"))
+        p.quit()
+        # After the window, the right password works again.
+        time.sleep(max(0.0, locked_at + self.WINDOW + 1.0 - time.monotonic()))
+        p, _ = connect(self.srv, source=source)
+        p.login(addr("alice"))
+        p.quit()
+
+
 class Pop3HostileTest(unittest.TestCase):
     """Raw sockets: CHECKLIST "POP3"."""
 

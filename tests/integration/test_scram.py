@@ -297,6 +297,75 @@ password {PASSWORD}
 
 
 
+class ScramLockoutTest(unittest.TestCase):
+    """Issue 14: a network over [auth] failure_limit gets 421 4.7.0 at
+    client-first, before any proof is looked at. An exchange counts from
+    client-first to its proof, so exchanges in parallel cannot slip more
+    proofs past the limit."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = own(cls, Server(extra_config={
+            "auth.scram": "true",
+            "auth.failure_limit": "2",
+            "auth.failure_window": '"10m"',
+            "auth.failure_delay": '"0s"',
+        })).start()
+
+    def submission(self, source):
+        c = Smtp(self.srv.ports["submission"], source=source)
+        c.ehlo()
+        return c
+
+    def test_right_proof_refused_while_locked_out(self):
+        source = "127.0.4.1"
+        c = self.submission(source)
+        rep, _, _ = c.scram(ScramClient(ALICE, "wrong-1"))
+        self.assertEqual(rep[-1][:9], "535 5.7.8", rep)
+        rep, _, _ = c.scram(ScramClient(ALICE, "wrong-2"))
+        self.assertEqual(rep[-1][:9], "421 4.7.0", rep)
+        c.close()
+        # The right password: refused at client-first (no server-first).
+        c = self.submission(source)
+        rep, server_final, _ = c.scram(ScramClient(ALICE, PASSWORD))
+        self.assertEqual(rep[-1][:9], "421 4.7.0", rep)
+        self.assertIsNone(server_final)
+        c.close()
+        self.assertTrue(self.srv.wait_log(
+            r"auth refused ip=127\.0\.4\.1 .*mechanism=SCRAM-SHA-256: too many failures"))
+        # Another address logs in.
+        c = self.submission("127.0.4.2")
+        rep, _, _ = c.scram(ScramClient(ALICE, PASSWORD))
+        self.assertEqual(rep[-1][:9], "235 2.7.0", rep)
+        c.quit()
+
+    def test_exchange_in_progress_counts(self):
+        source = "127.0.4.3"
+        # An exchange left waiting after server-first...
+        early = self.submission(source)
+        early_client = ScramClient(BOB, PASSWORD)
+        rep = early.cmd(f"AUTH SCRAM-SHA-256 {b64(early_client.first())}")
+        self.assertTrue(rep[-1].startswith("334 "), rep)
+        server_first = base64.b64decode(rep[-1][4:]).decode()
+        # ...plus one failure reach the limit of 2: the next exchange is refused.
+        c = self.submission(source)
+        rep, _, _ = c.scram(ScramClient(ALICE, "wrong-1"))
+        self.assertEqual(rep[-1][:9], "535 5.7.8", rep)
+        rep, _, _ = c.scram(ScramClient(ALICE, PASSWORD))
+        self.assertEqual(rep[-1][:9], "421 4.7.0", rep)
+        c.close()
+        # The waiting exchange was admitted: its right proof is checked and works.
+        rep = early.cmd(b64(early_client.final(server_first)))
+        self.assertTrue(rep[-1].startswith("334 "), rep)
+        self.assertEqual(early.cmd("")[-1][:9], "235 2.7.0")
+        early.quit()
+        # Done: one failure against alice left, room for one more check.
+        c = self.submission(source)
+        rep, _, _ = c.scram(ScramClient(ALICE, PASSWORD))
+        self.assertEqual(rep[-1][:9], "235 2.7.0", rep)
+        c.quit()
+
+
 class ScramWithoutPlaintextNetworkTest(unittest.TestCase):
     """Outside [auth] plaintext_networks, SCRAM-SHA-256 follows the rule of PLAIN
     and LOGIN (issue 14): nothing is offered before TLS, since a sniffed SCRAM

@@ -83,6 +83,10 @@ enum class Failure : std::uint8_t {
   BadCredentials,  // -ERR [AUTH]  (unknown user, wrong password, no APOP secret)
   InUse,           // -ERR [IN-USE] (another session holds the maildrop lock)
   TempFailure,     // -ERR [SYS/TEMP] (directory or storage unavailable)
+  // -ERR [SYS/TEMP] and close: the client's network is over the failure
+  // limit, refused before any password was checked (issue 14). Not counted
+  // as a failure, no LoginFailed.
+  TooManyFailures,
 };
 
 struct Config {

@@ -75,6 +75,8 @@ std::string_view failure_reply(Failure failure) {
       return "-ERR [IN-USE] maildrop is locked by another session";
     case Failure::TempFailure:
       return "-ERR [SYS/TEMP] temporary failure, try again later";
+    case Failure::TooManyFailures:
+      return "-ERR [SYS/TEMP] too many failed logins from your network, try again later";
   }
   return "-ERR [SYS/TEMP] temporary failure, try again later";
 }
@@ -202,6 +204,7 @@ void ServerSession::on_auth_result(const AuthResult& result, Actions& out) {
     return;
   }
   reply(out, std::string(failure_reply(result.failure)));
+  if (result.failure == Failure::TooManyFailures) close(out);
 }
 
 void ServerSession::on_maildrop_opened(const MaildropOpened& opened, Actions& out) {

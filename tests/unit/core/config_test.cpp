@@ -125,6 +125,42 @@ TEST(Config, BadInputNamesTheLine) {
   }
 }
 
+TEST(Config, PerNetworkLimitsAndAuthFailureKeys) {
+  auto d = parse_config("", "t.toml");
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->connections_ipv6_prefix, 64u);
+  EXPECT_EQ(d->auth_failure_ipv6_prefix, 48u);
+  EXPECT_EQ(d->auth_failure_limit, 10u);
+  EXPECT_EQ(d->auth_failure_window, std::chrono::minutes(15));
+  EXPECT_EQ(d->auth_failure_delay, std::chrono::seconds(2));
+  auto c = parse_config(
+      "[limits]\nipv6_prefix = 56\n[auth]\nfailure_ipv6_prefix = 128\nfailure_limit = 3\n"
+      "failure_window = \"5s\"\nfailure_delay = \"0s\"\n",
+      "t.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->connections_ipv6_prefix, 56u);
+  EXPECT_EQ(c->auth_failure_ipv6_prefix, 128u);
+  EXPECT_EQ(c->auth_failure_limit, 3u);
+  EXPECT_EQ(c->auth_failure_window, std::chrono::seconds(5));
+  EXPECT_EQ(c->auth_failure_delay, std::chrono::seconds(0));
+  const BadCase bad[] = {
+      {"[limits]\nipv6_prefix = 0\n", "t.toml:2: 'limits.ipv6_prefix' must be an IPv6 prefix"},
+      {"[limits]\nipv6_prefix = 129\n", "from 1 to 128"},
+      {"[limits]\nipv6_prefix = \"64\"\n", "IPv6 prefix"},
+      {"[auth]\nfailure_ipv6_prefix = -48\n", "'auth.failure_ipv6_prefix' must be"},
+      {"[auth]\nfailure_limit = 0\n", "positive"},
+      {"[auth]\nfailure_limit = 100000\n", "at most 1000"},
+      {"[auth]\nfailure_window = \"0s\"\n", "failure_window"},
+      {"[auth]\nfailure_delay = \"soon\"\n", "duration"},
+  };
+  for (const auto& bc : bad) {
+    auto r = parse_config(bc.text, "t.toml");
+    ASSERT_FALSE(r) << bc.text;
+    EXPECT_NE(r.error().message.find(bc.expect), std::string::npos)
+        << bc.text << " -> " << r.error().message;
+  }
+}
+
 TEST(Cidr, MappedV4AndEdges) {
   auto c = parse_cidr("127.0.0.0/8");
   ASSERT_TRUE(c);

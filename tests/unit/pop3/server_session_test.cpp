@@ -407,6 +407,21 @@ TEST(Pop3ServerSession, LoginFailedPrecedesTheAuthReply) {
   EXPECT_EQ(std::get<Reply>(a[1]).text, "-ERR [AUTH] authentication failed\r\n");
 }
 
+TEST(Pop3ServerSession, LockedOutNetworkIsSysTempAndClose) {
+  // Issue 14: the driver refused before checking the password; the machine
+  // answers [SYS/TEMP], does not report a LoginFailed, and closes.
+  ServerSession s(test_config());
+  s.step(Connected{});
+  s.step(Input{"USER mrose\r\n"});
+  s.step(Input{"PASS tanstaaf\r\n"});
+  Actions a = s.step(AuthResult{false, "", Failure::TooManyFailures});
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(std::get<Reply>(a[0]).text,
+            "-ERR [SYS/TEMP] too many failed logins from your network, try again later\r\n");
+  EXPECT_TRUE(std::holds_alternative<Close>(a[1]));
+  EXPECT_EQ(s.state(), State::Closed);
+}
+
 TEST(Pop3ServerSession, InvalidUidsAreReplacedStably) {
   auto uidl_of = [](const std::string& uid) {
     ServerSession s(test_config());
