@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "core/log.hpp"
 #include "core/network_key.hpp"
 
 namespace tegami::net {
@@ -27,9 +28,11 @@ std::string ConnectionRegistry::network(const std::string& ip) const {
 
 ConnectionRegistry::Admit ConnectionRegistry::admit(const std::string& ip,
                                                     std::function<void()> interrupt,
-                                                    Ticket& ticket) {
+                                                    Ticket& ticket,
+                                                    std::function<void()> on_stress) {
   auto key = network(ip);
-  std::lock_guard lock(mu_);
+  std::vector<std::function<void()>> calls;
+  std::unique_lock lock(mu_);
   if (stopping_) return Admit::Stopping;
   if (sessions_.size() >= max_total_) return Admit::TooMany;
   auto it = per_network_.find(key);
@@ -37,8 +40,13 @@ ConnectionRegistry::Admit ConnectionRegistry::admit(const std::string& ip,
   if (it == per_network_.end()) it = per_network_.emplace(key, 0).first;
   ++it->second;
   auto id = next_id_++;
-  sessions_.emplace(id, Entry{std::move(key), std::move(interrupt)});
+  sessions_.emplace(id, Entry{std::move(key), std::move(interrupt), std::move(on_stress)});
+  if (update_stress_locked())
+    for (auto& [sid, e] : sessions_)
+      if (e.on_stress) calls.push_back(e.on_stress);
   ticket = Ticket(this, id);
+  lock.unlock();
+  for (auto& c : calls) c();
   return Admit::Ok;
 }
 
@@ -49,6 +57,27 @@ void ConnectionRegistry::remove(std::uint64_t id) {
   auto pit = per_network_.find(it->second.network);
   if (pit != per_network_.end() && --pit->second == 0) per_network_.erase(pit);
   sessions_.erase(it);
+  update_stress_locked();
+}
+
+bool ConnectionRegistry::update_stress_locked() {
+  const std::size_t n = sessions_.size();
+  if (!stressed_ && n * 5 >= max_total_ * 4) {
+    stressed_ = true;
+    spdlog::warn("stress mode on: {} of {} connections; idle and command timeouts are {}s", n,
+                 max_total_, kStressTimeout.count());
+    return true;
+  }
+  if (stressed_ && n * 5 < max_total_ * 3) {
+    stressed_ = false;
+    spdlog::info("stress mode off: {} of {} connections", n, max_total_);
+  }
+  return false;
+}
+
+bool ConnectionRegistry::stressed() const {
+  std::lock_guard lock(mu_);
+  return stressed_;
 }
 
 void ConnectionRegistry::interrupt_all() {

@@ -8,6 +8,7 @@
 // (sessions post it to their own strand). Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -42,13 +43,22 @@ class ConnectionRegistry {
   // The key `ip` is counted under.
   std::string network(const std::string& ip) const;
   // On Ok, `ticket` holds the slot until destroyed.
-  Admit admit(const std::string& ip, std::function<void()> interrupt, Ticket& ticket);
+  // `on_stress` (optional, any thread, like `interrupt`) is called when
+  // stress mode turns on, so an idle session can shorten its deadline.
+  Admit admit(const std::string& ip, std::function<void()> interrupt, Ticket& ticket,
+              std::function<void()> on_stress = {});
   // Sessions open from `ip`'s network.
   std::size_t active_from(const std::string& ip) const;
   // Marks the registry as stopping and calls every session's interrupt.
   void interrupt_all();
   bool stopping() const;
   std::size_t active() const;
+  // Stress mode (issue 14, Postfix's "stress"): on once the connections
+  // reach 80% of the total cap, off again below 60%; the drivers then use
+  // kStressTimeout instead of their idle/command timeouts, so idle clients
+  // make room before the server starts refusing. Each switch is logged once.
+  bool stressed() const;
+  static constexpr std::chrono::seconds kStressTimeout{10};
 
  private:
   void remove(std::uint64_t id);
@@ -56,12 +66,15 @@ class ConnectionRegistry {
   struct Entry {
     std::string network;
     std::function<void()> interrupt;
+    std::function<void()> on_stress;
   };
   mutable std::mutex mu_;
   std::size_t max_total_;
   std::size_t max_per_network_;
   unsigned ipv6_prefix_;
   bool stopping_ = false;
+  bool stressed_ = false;
+  bool update_stress_locked();  // true when stress mode just turned on
   std::uint64_t next_id_ = 1;
   std::unordered_map<std::uint64_t, Entry> sessions_;
   std::unordered_map<std::string, std::size_t> per_network_;

@@ -133,6 +133,10 @@ void SessionStream::expires_after(clock::duration d) {
   if (sooner) timer_.cancel();  // wake the watchdog to re-arm
 }
 
+void SessionStream::expires_within(clock::duration d) {
+  if (clock::now() + d < expiry_) expires_after(d);
+}
+
 awaitable<void> SessionStream::watchdog() {
   while (!closed_) {
     timer_.expires_at(expiry_);

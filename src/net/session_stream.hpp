@@ -80,6 +80,8 @@ class SessionStream {
 
   // Sets the deadline for the next operations.
   void expires_after(clock::duration d);
+  // Moves the deadline to `d` from now only if that is sooner.
+  void expires_within(clock::duration d);
   bool timed_out() const { return timed_out_; }
   // Runs until the stream is closed. When the deadline passes it cancels the
   // pending operation (timed_out() becomes true, so the session can still

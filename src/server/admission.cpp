@@ -23,7 +23,13 @@ net::awaitable<std::shared_ptr<Connection>> admit_connection(
           if (conn->idle) conn->stream.cancel();
         });
       },
-      ticket);
+      ticket,
+      [conn, exec] {
+        // Stress mode: an idle session's wait ends sooner (issue 14).
+        asio::post(exec, [conn] {
+          if (conn->idle) conn->stream.expires_within(net::ConnectionRegistry::kStressTimeout);
+        });
+      });
   asio::co_spawn(
       exec, [conn]() { return conn->stream.watchdog(); }, asio::detached);
   if (admit == net::ConnectionRegistry::Admit::Ok) co_return conn;

@@ -11,6 +11,7 @@
 
 #include "auth/apop.hpp"
 #include "core/log.hpp"
+#include "core/network_key.hpp"
 #include "net/session_stream.hpp"
 #include "proto/pop3/message_format.hpp"
 #include "proto/pop3/server_session.hpp"
@@ -75,6 +76,7 @@ class Pop3Driver {
   std::shared_ptr<Connection> conn_;
   Pop3Listener kind_;
   std::string sid_, ip_, out_;
+  std::string network_;  // the client network the TLS handshake share counts
   std::unique_ptr<pop3::ServerSession> sm_;
   std::unique_ptr<Maildrop> maildrop_;
   std::string last_user_;  // the user name of the login being checked, as sent
@@ -199,7 +201,7 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
     if (!begin_attempt(v->user, pop3::Mechanism::UserPass)) co_return sm_->step(locked_result());
     last_user_ = v->user;
     last_fingerprint_ = AuthThrottle::fingerprint(v->user, v->password);
-    auto res = co_await ctx_.workers.run(
+    auto res = co_await ctx_.hashing().run(
         [this, v] { return verify_password_login(v->user, v->password); });
     co_return sm_->step(res);
   }
@@ -213,7 +215,7 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
       no.failure = pop3::Failure::BadCredentials;
       co_return sm_->step(no);
     }
-    auto res = co_await ctx_.workers.run(
+    auto res = co_await ctx_.hashing().run(
         [this, v] { return verify_password_login(v->authcid, v->password); });
     co_return sm_->step(res);
   }
@@ -221,7 +223,7 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
     if (!begin_attempt(v->user, pop3::Mechanism::Apop)) co_return sm_->step(locked_result());
     last_user_ = v->user;
     last_fingerprint_ = AuthThrottle::fingerprint(v->user, v->digest);
-    auto res = co_await ctx_.workers.run(
+    auto res = co_await ctx_.hashing().run(
         [this, v] { return verify_apop(v->user, v->timestamp, v->digest); });
     co_return sm_->step(res);
   }
@@ -312,7 +314,7 @@ net::awaitable<pop3::Actions> Pop3Driver::start_tls(bool& close) {
   }
   if (ctx_.tls != nullptr) {
     std::string log_id = "pop3 " + sid_;
-    auto r = co_await server_handshake(*ctx_.tls, conn_->stream, log_id);
+    auto r = co_await server_handshake(*ctx_.tls, conn_->stream, log_id, network_);
     ev.ok = r == HandshakeResult::kOk;
   }
   // On failure the machine closes; the stream is unusable anyway.
@@ -323,12 +325,13 @@ net::awaitable<void> Pop3Driver::run() {
   auto& stream = conn_->stream;
   const auto& cfg = ctx_.config;
   ip_ = stream.remote_ip();
+  network_ = network_key(ip_, cfg.connections_ipv6_prefix);
   sid_ = ctx_.new_session_id('P');
   if (kind_ == Pop3Listener::kPop3s) {
     // RFC 8314 §3: implicit TLS, the handshake before the greeting.
     std::string log_id = "pop3 " + sid_;
     auto r = HandshakeResult::kFailed;
-    if (ctx_.tls != nullptr) r = co_await server_handshake(*ctx_.tls, stream, log_id);
+    if (ctx_.tls != nullptr) r = co_await server_handshake(*ctx_.tls, stream, log_id, network_);
     if (r != HandshakeResult::kOk) {
       stream.close();
       spdlog::info("pop3 {} disconnect ip={} tls handshake {}", sid_, ip_, to_string(r));
@@ -380,7 +383,10 @@ net::awaitable<void> Pop3Driver::run() {
       out_ += "-ERR [SYS/TEMP] Server shutting down, no changes made\r\n";
       break;
     }
-    stream.expires_after(cfg.pop3_idle_timeout);
+    stream.expires_after(ctx_.registry.stressed()
+                             ? std::min<std::chrono::seconds>(
+                                   cfg.pop3_idle_timeout, net::ConnectionRegistry::kStressTimeout)
+                             : cfg.pop3_idle_timeout);
     if (!co_await flush()) break;
     conn_->idle = true;
     auto [ec, n] = co_await stream.read_some(buf.data(), buf.size());

@@ -56,6 +56,9 @@ int run_serve(const Config& cfg) {
   asio::io_context ioc(static_cast<int>(cores));
   // Storage work is fsync-bound, not CPU-bound: more workers than cores.
   net::WorkerPool workers(std::max(4u, cores * 2));
+  // Password hashing is CPU-bound: its own pool, one thread per core (at
+  // least 2), apart from the storage workers (issue 14).
+  net::WorkerPool auth_workers(std::max(2u, cores));
   net::ConnectionRegistry registry(cfg.max_connections, cfg.connections_per_ip,
                                    cfg.connections_ipv6_prefix);
   SystemClock clock;
@@ -82,6 +85,7 @@ int run_serve(const Config& cfg) {
     return 1;
   }
   ctx.reverse_dns = rdns->get();
+  ctx.auth_workers = &auth_workers;
   spdlog::info("tls certificate {} sha256={}", cfg.tls_cert, (*tls)->fingerprint());
 
   // The outbound queue (issue 6): spool recovery, data_dir/tegami.pid (for
@@ -206,6 +210,7 @@ int run_serve(const Config& cfg) {
   ioc.run();
   for (auto& t : threads) t.join();
   workers.join();
+  auth_workers.join();
   spdlog::info("stopped");
   return 0;
 }

@@ -51,6 +51,11 @@ struct ServerContext {
   net::TlsContext* tls = nullptr;
   // The outbound queue (server/outbound.hpp); null: relaying answers 451.
   Outbound* outbound = nullptr;
+  // Password checks (crypt, PBKDF2, unsealing; with their directory
+  // lookup) run on their own pool (issue 14), so a burst of logins can
+  // never starve the fsyncs of mail intake, nor the reverse; null: workers.
+  net::WorkerPool* auth_workers = nullptr;
+  net::WorkerPool& hashing() { return auth_workers != nullptr ? *auth_workers : workers; }
   // The client's reverse DNS (c-ares, never a worker); null: "unknown".
   ReverseDns* reverse_dns = nullptr;
   std::atomic<std::uint64_t> next_session{1};

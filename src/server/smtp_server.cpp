@@ -15,6 +15,7 @@
 #include "auth/scram.hpp"
 #include "auth/sealed.hpp"
 #include "core/log.hpp"
+#include "core/network_key.hpp"
 #include "mail/ascii.hpp"
 #include "mail/date.hpp"
 #include "mail/header.hpp"
@@ -130,6 +131,7 @@ class SmtpDriver final : public smtp::BodySinkFactory {
   SmtpListener kind_;
   std::string sid_;
   std::string ip_;
+  std::string network_;  // the client network the TLS handshake share counts
   std::string rdns_;
   std::string out_;
   std::unique_ptr<smtp::ServerSession> sm_;
@@ -230,7 +232,7 @@ net::awaitable<smtp::Actions> SmtpDriver::verify_auth(const smtp::VerifyAuth& a)
   if (!a.authzid.empty() && a.authzid != a.authcid) {
     check.kind = CredentialCheck::Kind::kBadCredentials;
   } else {
-    check = co_await ctx_.workers.run(
+    check = co_await ctx_.hashing().run(
         [this, &a] { return check_password(ctx_, a.authcid, a.password); });
   }
   switch (check.kind) {
@@ -327,7 +329,7 @@ net::awaitable<smtp::Actions> SmtpDriver::scram_first(const smtp::ScramFirst& a)
   const scram::ClientFirst& cf = *first;
   // The check in progress lasts until the proof (scram_final).
   if (!begin_attempt(scram_attempt_, cf.username, scram::kMechanism)) co_return refuse_locked();
-  const bool ok = co_await ctx_.workers.run([this, &cf] { return prepare_scram(cf); });
+  const bool ok = co_await ctx_.hashing().run([this, &cf] { return prepare_scram(cf); });
   if (!ok) {
     spdlog::warn("smtp {} ip={} auth lookup failed for {}", sid_, ip_, log_safe(cf.username));
     ev.outcome = smtp::AuthChecked::Outcome::kTempFailure;
@@ -674,7 +676,7 @@ net::awaitable<smtp::Actions> SmtpDriver::start_tls() {
   auto& stream = conn_->stream;
   if (ctx_.tls != nullptr) {
     std::string log_id = "smtp " + sid_;
-    auto r = co_await server_handshake(*ctx_.tls, stream, log_id);
+    auto r = co_await server_handshake(*ctx_.tls, stream, log_id, network_);
     if (r == HandshakeResult::kOk) {
       ev.ok = true;
       ev.protocol = stream.tls_protocol();
@@ -687,6 +689,7 @@ net::awaitable<smtp::Actions> SmtpDriver::start_tls() {
 net::awaitable<void> SmtpDriver::run() {
   auto& stream = conn_->stream;
   ip_ = stream.remote_ip();
+  network_ = network_key(ip_, ctx_.config.connections_ipv6_prefix);
   sid_ = ctx_.new_session_id('S');
   const auto& cfg = ctx_.config;
 
@@ -694,7 +697,7 @@ net::awaitable<void> SmtpDriver::run() {
     // RFC 8314 §3: implicit TLS, the handshake before anything else.
     std::string log_id = "smtp " + sid_;
     auto r = HandshakeResult::kFailed;
-    if (ctx_.tls != nullptr) r = co_await server_handshake(*ctx_.tls, stream, log_id);
+    if (ctx_.tls != nullptr) r = co_await server_handshake(*ctx_.tls, stream, log_id, network_);
     if (r != HandshakeResult::kOk) {
       stream.close();
       spdlog::info("smtp {} disconnect ip={} tls handshake {}", sid_, ip_, to_string(r));
@@ -797,7 +800,10 @@ net::awaitable<void> SmtpDriver::run() {
     if (in_data)
       stream.expires_after(data_deadline_ - now);
     else
-      stream.expires_after(cfg.command_timeout);
+      stream.expires_after(ctx_.registry.stressed()
+                               ? std::min<std::chrono::seconds>(
+                                     cfg.command_timeout, net::ConnectionRegistry::kStressTimeout)
+                               : cfg.command_timeout);
     if (!co_await flush()) goto closed;
     conn_->idle = !in_data;
     auto [ec, n] = co_await stream.read_some(buf.data(), buf.size());

@@ -19,13 +19,13 @@ std::string_view to_string(HandshakeResult r) {
 }
 
 net::awaitable<HandshakeResult> server_handshake(net::TlsContext& tls, net::SessionStream& stream,
-                                                 const std::string& log_id) {
+                                                 const std::string& log_id,
+                                                 const std::string& client) {
   auto& limiter = tls.handshakes();
-  const std::string client = stream.remote_ip();
   auto slot = limiter.try_acquire(client);
   if (!slot) {
     spdlog::warn("{} ip={} tls handshake refused: {} in progress from this client, {} in all",
-                 log_id, client, limiter.in_progress(client), limiter.in_progress());
+                 log_id, stream.remote_ip(), limiter.in_progress(client), limiter.in_progress());
     co_return HandshakeResult::kBusy;
   }
   if (!stream.is_tls()) {

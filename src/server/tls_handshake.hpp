@@ -27,9 +27,12 @@ enum class HandshakeResult {
 std::string_view to_string(HandshakeResult r);
 
 // Upgrades `stream` (if it is still plain) and runs the handshake. `log_id`
-// ("smtp S12") prefixes the log lines. The caller closes the stream unless
-// the result is kOk.
+// ("smtp S12") prefixes the log lines; `client` is the client's network
+// (core/network_key.hpp, as the connection limits count it), whose share of
+// handshakes is limited. The caller closes the stream unless the result is
+// kOk.
 net::awaitable<HandshakeResult> server_handshake(net::TlsContext& tls, net::SessionStream& stream,
-                                                 const std::string& log_id);
+                                                 const std::string& log_id,
+                                                 const std::string& client);
 
 }  // namespace tegami::server

@@ -2060,6 +2060,34 @@ class ReverseDnsTest(SmtpTestCase):
         self.assertRegex(self.srv.log(), r"connect ip=127\.0\.0\.1 rdns=%s" % re.escape(self.rdns))
 
 
+class StressModeTest(SmtpTestCase):
+    """Issue 14 (Postfix's stress mode): near the connection cap the idle and
+    command timeouts shrink to 10 s, so idle clients make room before the
+    server has to refuse anyone; the switch is logged once each way."""
+
+    config = {"limits.connections": "20", "limits.command_timeout": '"5m"'}
+
+    def test_idle_clients_are_cut_off_sooner_near_the_cap(self):
+        clients = []
+        for _ in range(17):  # 85% of 20
+            c = self.raw(timeout=40)
+            c.greet()
+            clients.append(c)
+        self.assertTrue(self.srv.wait_log(r"stress mode on: 1[6-7] of 20 connections"))
+        started = time.monotonic()
+        for c in clients:
+            lines = c.reply()
+            self.assertTrue(lines[-1].startswith("421 4.4.2"), lines)
+        self.assertLess(time.monotonic() - started, 30, "idle clients kept their 5 minutes")
+        self.assertTrue(self.srv.wait_log(r"stress mode off: \d+ of 20 connections"))
+        self.assertEqual(len(re.findall(r"stress mode on", self.srv.log())), 1)
+        # Out of stress, the configured timeout is back.
+        c = self.raw(timeout=15)
+        c.greet()
+        c.send("NOOP\r\n")
+        c.expect(250)
+
+
 class PregreetTest(SmtpTestCase):
     """With [limits] pregreet_wait the server waits for early talkers before
     greeting (as postscreen does), so detection no longer depends on timing."""

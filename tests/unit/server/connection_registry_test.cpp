@@ -74,5 +74,33 @@ TEST(ConnectionRegistry, TotalAndStopping) {
   EXPECT_EQ(admit(r, "192.0.2.1", held), Admit::Stopping);
 }
 
+// Stress mode: on at 80% of the total cap (every session told once), off
+// below 60%, on again only after that.
+TEST(ConnectionRegistry, StressModeHysteresis) {
+  ConnectionRegistry r(10, 10);
+  std::vector<ConnectionRegistry::Ticket> held;
+  int told = 0;
+  auto add = [&] {
+    ConnectionRegistry::Ticket t;
+    ASSERT_EQ(r.admit("192.0.2.1", [] {}, t, [&told] { ++told; }), Admit::Ok);
+    held.push_back(std::move(t));
+  };
+  for (int i = 0; i < 7; ++i) add();
+  EXPECT_FALSE(r.stressed());
+  EXPECT_EQ(told, 0);
+  add();  // 8 of 10
+  EXPECT_TRUE(r.stressed());
+  EXPECT_EQ(told, 8);  // every session, the new one included
+  add();
+  EXPECT_EQ(told, 8);  // once per switch
+  held.resize(6);      // 6 of 10: still on
+  EXPECT_TRUE(r.stressed());
+  held.resize(5);      // 5 of 10: below 60%
+  EXPECT_FALSE(r.stressed());
+  for (int i = 0; i < 3; ++i) add();  // 8 again
+  EXPECT_TRUE(r.stressed());
+  EXPECT_EQ(told, 16);
+}
+
 }  // namespace
 }  // namespace tegami::net

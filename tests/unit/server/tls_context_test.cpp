@@ -561,7 +561,7 @@ TEST(ServerHandshake, RefusesWhenTooManyAreInProgress) {
   HandshakeResult r = HandshakeResult::kOk;
   std::string id = "test S1";
   asio::co_spawn(
-      io, [&]() -> awaitable<void> { r = co_await server_handshake(**t, stream, id); },
+      io, [&]() -> awaitable<void> { r = co_await server_handshake(**t, stream, id, "192.0.2.1"); },
       asio::detached);
   io.run_for(5s);
   EXPECT_EQ(r, HandshakeResult::kBusy);
@@ -585,7 +585,7 @@ TEST(ServerHandshake, UpgradesAndReleasesItsSlot) {
   run_both(
       io,
       [&, stream]() -> awaitable<void> {
-        r = co_await server_handshake(**t, *stream, id);
+        r = co_await server_handshake(**t, *stream, id, "192.0.2.1");
         co_await stream->shutdown(1s);
       },
       [client]() -> awaitable<void> {
