@@ -29,9 +29,6 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::size_t kFlushAt = 256 * 1024;
 // RETR/TOP read the message file in chunks of this size.
 constexpr std::size_t kFileChunk = 128 * 1024;
-constexpr auto kFinalWriteTimeout = std::chrono::seconds(10);
-// How long we wait for the client's TLS close_notify when the session ends.
-constexpr auto kTlsShutdownTimeout = std::chrono::seconds(2);
 
 std::uint64_t random64() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -129,10 +126,7 @@ net::awaitable<bool> Pop3Driver::send_message(const pop3::SendMessage& m) {
 }
 
 net::awaitable<bool> Pop3Driver::flush() {
-  if (out_.empty()) co_return true;
-  auto ec = co_await conn_->stream.write_all(out_);
-  out_.clear();
-  co_return !ec;
+  return flush_replies(*conn_, out_);
 }
 
 pop3::AuthResult Pop3Driver::verify_password_login(const std::string& user,
@@ -327,17 +321,10 @@ net::awaitable<void> Pop3Driver::run() {
   ip_ = stream.remote_ip();
   network_ = network_key(ip_, cfg.connections_ipv6_prefix);
   sid_ = ctx_.new_session_id('P');
-  if (kind_ == Pop3Listener::kPop3s) {
-    // RFC 8314 §3: implicit TLS, the handshake before the greeting.
-    std::string log_id = "pop3 " + sid_;
-    auto r = HandshakeResult::kFailed;
-    if (ctx_.tls != nullptr) r = co_await server_handshake(*ctx_.tls, stream, log_id, network_);
-    if (r != HandshakeResult::kOk) {
-      stream.close();
-      spdlog::info("pop3 {} disconnect ip={} tls handshake {}", sid_, ip_, to_string(r));
-      co_return;
-    }
-  }
+  // RFC 8314 §3: on pop3s the handshake comes before the greeting.
+  if (kind_ == Pop3Listener::kPop3s &&
+      !co_await start_implicit_tls(ctx_, *conn_, "pop3 " + sid_, network_))
+    co_return;
   // Clear-text passwords only inside TLS or from [auth] plaintext_networks
   // (RFC 8314 §3, RFC 2595 §2.1). STLS later lifts the restriction in the
   // machine itself.
@@ -379,34 +366,23 @@ net::awaitable<void> Pop3Driver::run() {
       push(co_await perform(action, close));
     }
     if (close || sm_->state() == pop3::State::Closed) break;
-    if (conn_->stop_requested) {
+    const ReadResult got = co_await read_client(
+        *conn_, out_, buf, command_wait(ctx_, cfg.pop3_idle_timeout), /*idle=*/true);
+    if (got.outcome == ReadOutcome::kData) {
+      push(sm_->step(pop3::Input{std::string_view(buf.data(), got.size)}));
+    } else if (got.outcome == ReadOutcome::kTimedOut) {
+      spdlog::info("pop3 {} ip={} idle timeout", sid_, ip_);
+      push(sm_->step(pop3::Timeout{}));
+    } else if (got.outcome == ReadOutcome::kStopped) {
       out_ += "-ERR [SYS/TEMP] Server shutting down, no changes made\r\n";
       break;
-    }
-    stream.expires_after(ctx_.registry.stressed()
-                             ? std::min<std::chrono::seconds>(
-                                   cfg.pop3_idle_timeout, net::ConnectionRegistry::kStressTimeout)
-                             : cfg.pop3_idle_timeout);
-    if (!co_await flush()) break;
-    conn_->idle = true;
-    auto [ec, n] = co_await stream.read_some(buf.data(), buf.size());
-    conn_->idle = false;
-    if (ec) {
-      if (stream.timed_out()) {
-        spdlog::info("pop3 {} ip={} idle timeout", sid_, ip_);
-        stream.expires_after(kFinalWriteTimeout);
-        push(sm_->step(pop3::Timeout{}));
-        continue;
-      }
-      if (ec == asio::error::operation_aborted && conn_->stop_requested) continue;
+    } else {
       break;  // the peer went away: no UPDATE (RFC 1939 §6)
     }
-    push(sm_->step(pop3::Input{std::string_view(buf.data(), n)}));
   }
-  stream.expires_after(kFinalWriteTimeout);
-  co_await flush();
+  co_await write_final(*conn_, out_);
   maildrop_.reset();  // releases the lock (before waiting for a TLS close_notify)
-  co_await stream.shutdown(kTlsShutdownTimeout);
+  co_await close_session(*conn_);
   const auto& st = sm_->stats();
   spdlog::info("pop3 {} logout ip={} account={} retrieved={} deleted={} committed={}", sid_, ip_,
                st.account.empty() ? "-" : st.account, st.retrieved, st.deleted,

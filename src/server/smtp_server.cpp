@@ -46,10 +46,6 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 // CHECKLIST "Slow clients": the minimum DATA rate, in octets per second
 // (Postfix's smtpd_min_data_rate default).
 constexpr double kMinDataRate = 500;
-// How long the final 421 or a reply to a departing client may take.
-constexpr auto kFinalWriteTimeout = std::chrono::seconds(10);
-// How long we wait for the client's TLS close_notify when the session ends.
-constexpr auto kTlsShutdownTimeout = std::chrono::seconds(2);
 
 const char* listener_name(SmtpListener kind) {
   switch (kind) {
@@ -147,10 +143,7 @@ class SmtpDriver final : public smtp::BodySinkFactory {
 };
 
 net::awaitable<bool> SmtpDriver::flush() {
-  if (out_.empty()) co_return true;
-  auto ec = co_await conn_->stream.write_all(out_);
-  out_.clear();
-  co_return !ec;
+  return flush_replies(*conn_, out_);
 }
 
 net::awaitable<smtp::Actions> SmtpDriver::check_sender(const smtp::CheckSender& a) {
@@ -693,17 +686,10 @@ net::awaitable<void> SmtpDriver::run() {
   sid_ = ctx_.new_session_id('S');
   const auto& cfg = ctx_.config;
 
-  if (kind_ == SmtpListener::kSubmissions) {
-    // RFC 8314 §3: implicit TLS, the handshake before anything else.
-    std::string log_id = "smtp " + sid_;
-    auto r = HandshakeResult::kFailed;
-    if (ctx_.tls != nullptr) r = co_await server_handshake(*ctx_.tls, stream, log_id, network_);
-    if (r != HandshakeResult::kOk) {
-      stream.close();
-      spdlog::info("smtp {} disconnect ip={} tls handshake {}", sid_, ip_, to_string(r));
-      co_return;
-    }
-  }
+  // RFC 8314 §3: on submissions the handshake comes before anything else.
+  if (kind_ == SmtpListener::kSubmissions &&
+      !co_await start_implicit_tls(ctx_, *conn_, "smtp " + sid_, network_))
+    co_return;
 
   if (ctx_.reverse_dns != nullptr) rdns_ = co_await ctx_.reverse_dns->lookup(ip_);
   spdlog::info("smtp {} connect ip={} rdns={} port={} listener={}{}", sid_, ip_,
@@ -751,14 +737,16 @@ net::awaitable<void> SmtpDriver::run() {
   push(sm_->step(smtp::Connected{pregreet}));
 
   std::string buf(kReadChunk, '\0');
-  for (;;) {
+  // Performs the queued actions; false when the session ends (Close, or the
+  // client is gone).
+  auto perform = [&]() -> net::awaitable<bool> {
     while (!queue.empty()) {
       auto action = std::move(queue.front());
       queue.pop_front();
       if (auto* r = std::get_if<smtp::Reply>(&action)) {
         out_ += r->text;
       } else if (auto* d = std::get_if<smtp::Delay>(&action)) {
-        if (!co_await flush()) goto closed;
+        if (!co_await flush()) co_return false;
         asio::steady_timer t(stream.executor(), d->duration);
         co_await t.async_wait(net::kNoThrow);
       } else if (auto* cs = std::get_if<smtp::CheckSender>(&action)) {
@@ -776,61 +764,45 @@ net::awaitable<void> SmtpDriver::run() {
       } else if (std::get_if<smtp::StartTls>(&action)) {
         push(co_await start_tls());
       } else if (std::get_if<smtp::Close>(&action)) {
-        stream.expires_after(kFinalWriteTimeout);
-        co_await flush();
-        goto closed;
+        co_await write_final(*conn_, out_);
+        co_return false;
       }
     }
-    if (!sm_->wants_input()) {
-      // Nothing to read and nothing to do: the machine is closed.
-      goto closed;
-    }
+    co_return true;
+  };
+  // Nothing to read and nothing to do once the machine is closed.
+  while (co_await perform() && sm_->wants_input()) {
     // A BDAT chunk (RFC 3030) is message data too: same deadline rules.
     bool in_data = sm_->state() == smtp::State::kData || sm_->state() == smtp::State::kBdat;
-    if (conn_->stop_requested && !in_data) {
-      push(sm_->step(smtp::Shutdown{}));
-      continue;
-    }
     // DATA has a deadline for the whole message that each read extends by
     // what it brought at kMinDataRate, never beyond data_timeout from now: a
     // client trickling a byte per read cannot hold the session for ever.
     const auto now = std::chrono::steady_clock::now();
     if (in_data && !data_started_) data_deadline_ = now + cfg.data_timeout;
     data_started_ = in_data;
-    if (in_data)
-      stream.expires_after(data_deadline_ - now);
-    else
-      stream.expires_after(ctx_.registry.stressed()
-                               ? std::min<std::chrono::seconds>(
-                                     cfg.command_timeout, net::ConnectionRegistry::kStressTimeout)
-                               : cfg.command_timeout);
-    if (!co_await flush()) goto closed;
-    conn_->idle = !in_data;
-    auto [ec, n] = co_await stream.read_some(buf.data(), buf.size());
-    conn_->idle = false;
-    if (in_data && !ec) {
-      auto credit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          std::chrono::duration<double>(static_cast<double>(n) / kMinDataRate));
-      data_deadline_ =
-          std::min(std::chrono::steady_clock::now() + cfg.data_timeout, data_deadline_ + credit);
-    }
-    if (ec) {
-      if (stream.timed_out()) {
-        spdlog::info("smtp {} ip={} timeout in state {}", sid_, ip_, smtp::to_string(sm_->state()));
-        stream.expires_after(kFinalWriteTimeout);
-        push(sm_->step(smtp::Timeout{}));
-      } else if (ec == asio::error::operation_aborted && conn_->stop_requested) {
-        push(sm_->step(smtp::Shutdown{}));
-      } else {
-        sm_->step(smtp::PeerClosed{});
-        goto closed;
+    const auto timeout = in_data ? std::chrono::steady_clock::duration(data_deadline_ - now)
+                                 : std::chrono::steady_clock::duration(
+                                       command_wait(ctx_, cfg.command_timeout));
+    const ReadResult got = co_await read_client(*conn_, out_, buf, timeout, !in_data);
+    if (got.outcome == ReadOutcome::kData) {
+      if (in_data) {
+        auto credit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(static_cast<double>(got.size) / kMinDataRate));
+        data_deadline_ = std::min(std::chrono::steady_clock::now() + cfg.data_timeout,
+                                  data_deadline_ + credit);
       }
-      continue;
+      push(sm_->step(smtp::Input{std::string_view(buf.data(), got.size)}));
+    } else if (got.outcome == ReadOutcome::kTimedOut) {
+      spdlog::info("smtp {} ip={} timeout in state {}", sid_, ip_, smtp::to_string(sm_->state()));
+      push(sm_->step(smtp::Timeout{}));
+    } else if (got.outcome == ReadOutcome::kStopped) {
+      push(sm_->step(smtp::Shutdown{}));
+    } else {
+      sm_->step(smtp::PeerClosed{});
+      break;
     }
-    push(sm_->step(smtp::Input{std::string_view(buf.data(), n)}));
   }
-closed:
-  co_await stream.shutdown(kTlsShutdownTimeout);
+  co_await close_session(*conn_);
   spdlog::info("smtp {} disconnect ip={} messages={} errors={}{}", sid_, ip_, messages_,
                sm_->errors(), stream.is_tls() ? " tls=yes" : "");
 }
