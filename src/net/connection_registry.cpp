@@ -27,8 +27,7 @@ std::string ConnectionRegistry::network(const std::string& ip) const {
 }
 
 ConnectionRegistry::Admit ConnectionRegistry::admit(const std::string& ip,
-                                                    std::function<void()> interrupt,
-                                                    Ticket& ticket,
+                                                    std::function<void()> interrupt, Ticket& ticket,
                                                     std::function<void()> on_stress) {
   auto key = network(ip);
   std::vector<std::function<void()>> calls;

@@ -192,7 +192,7 @@ struct DnsResolver::HostQuery {
   asio::steady_timer event;
   bool done = false;
   int status = ARES_ETIMEOUT;
-  std::vector<std::string> names;             // h_name, then the aliases
+  std::vector<std::string> names;            // h_name, then the aliases
   std::vector<asio::ip::address> addresses;  // h_addr_list
 };
 

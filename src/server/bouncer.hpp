@@ -48,7 +48,8 @@ class Bouncer {
   // (read_header_section(): never the whole message, issue 13).
   net::awaitable<Result<std::string>> send(const QueueEntry& entry,
                                            const std::vector<std::size_t>& which,
-                                           mail::DsnAction action, const std::string& original_header);
+                                           mail::DsnAction action,
+                                           const std::string& original_header);
 
   // The DSN text (exposed for tests).
   std::string build(const QueueEntry& entry, const std::vector<std::size_t>& which,

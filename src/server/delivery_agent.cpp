@@ -237,8 +237,7 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
 
 net::awaitable<bool> DeliveryAgent::converse(net::SessionStream& stream,
                                              smtp::ClientSession& session,
-                                             const OutboundMessage& message,
-                                             const Target& target) {
+                                             const OutboundMessage& message, const Target& target) {
   const std::string& id = session.config().session_id;
   const std::string& peer = session.config().peer;
   bool tls_ok = true;

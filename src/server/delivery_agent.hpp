@@ -51,10 +51,10 @@ namespace tegami::server {
 
 struct DeliveryRequest {
   const QueueEntry* entry = nullptr;
-  std::vector<std::size_t> recipients;   // indices into entry->recipients, all in `domain`
-  std::string domain;                    // lower case
+  std::vector<std::size_t> recipients;       // indices into entry->recipients, all in `domain`
+  std::string domain;                        // lower case
   const OutboundMessage* message = nullptr;  // read from its file as it is sent
-  std::string session_id;                // for logs
+  std::string session_id;                    // for logs
 };
 
 struct DeliveryOutcome {

@@ -33,7 +33,6 @@ Result<void> commit_message(ServerContext& ctx, Cleanup& cleanup, const std::str
                             const std::string& sender, const std::vector<std::string>& remote,
                             bool smtputf8);
 
-
 // True when `ip` is inside one of `networks` ([relay] trusted_networks).
 bool in_networks(const std::vector<Cidr>& networks, const std::string& ip);
 

@@ -309,8 +309,8 @@ net::awaitable<bool> QueueRunner::notify(QueueEntry& entry, const QueuedMessage&
     if (entry.recipients[i].status == RecipientStatus::kFailed) failed.push_back(i);
   auto warn = delay_warning_due(entry, clock_.now(), policy_);
   if (failed.empty() && warn.empty()) co_return true;
-  auto header = co_await workers_.run(
-      [&file] { return read_header_section(file, kMaxHeaderBlock); });
+  auto header =
+      co_await workers_.run([&file] { return read_header_section(file, kMaxHeaderBlock); });
   if (!header) {
     spdlog::error("queue {}: cannot read the header for a DSN: {}", entry.id,
                   header.error().message);

@@ -56,8 +56,8 @@ net::awaitable<std::string> ReverseDns::lookup(const std::string& ip) {
   auto pending = std::make_shared<Pending>(ex);
   asio::co_spawn(strand_, run(pending, address), asio::detached);
   asio::steady_timer deadline(ex, timeout_);
-  auto which = co_await (pending->answer.async_receive(net::kNoThrow) ||
-                         deadline.async_wait(net::kNoThrow));
+  auto which =
+      co_await (pending->answer.async_receive(net::kNoThrow) || deadline.async_wait(net::kNoThrow));
   if (which.index() == 0) {
     auto& [ec, name] = std::get<0>(which);
     if (!ec) co_return name;

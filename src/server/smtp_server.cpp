@@ -29,8 +29,8 @@
 #include "server/cleanup.hpp"
 #include "server/credentials.hpp"
 #include "server/intake.hpp"
-#include "server/reverse_dns.hpp"
 #include "server/outbound.hpp"
+#include "server/reverse_dns.hpp"
 #include "server/tls_handshake.hpp"
 
 namespace tegami::server {
@@ -780,16 +780,16 @@ net::awaitable<void> SmtpDriver::run() {
     const auto now = std::chrono::steady_clock::now();
     if (in_data && !data_started_) data_deadline_ = now + cfg.data_timeout;
     data_started_ = in_data;
-    const auto timeout = in_data ? std::chrono::steady_clock::duration(data_deadline_ - now)
-                                 : std::chrono::steady_clock::duration(
-                                       command_wait(ctx_, cfg.command_timeout));
+    const auto timeout =
+        in_data ? std::chrono::steady_clock::duration(data_deadline_ - now)
+                : std::chrono::steady_clock::duration(command_wait(ctx_, cfg.command_timeout));
     const ReadResult got = co_await read_client(*conn_, out_, buf, timeout, !in_data);
     if (got.outcome == ReadOutcome::kData) {
       if (in_data) {
         auto credit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
             std::chrono::duration<double>(static_cast<double>(got.size) / kMinDataRate));
-        data_deadline_ = std::min(std::chrono::steady_clock::now() + cfg.data_timeout,
-                                  data_deadline_ + credit);
+        data_deadline_ =
+            std::min(std::chrono::steady_clock::now() + cfg.data_timeout, data_deadline_ + credit);
       }
       push(sm_->step(smtp::Input{std::string_view(buf.data(), got.size)}));
     } else if (got.outcome == ReadOutcome::kTimedOut) {

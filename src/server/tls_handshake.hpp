@@ -5,8 +5,8 @@
 // duration (at most a few per client, issue 14) and runs under the
 // limiter's deadline (net::kTlsHandshakeTimeout, shorter under load), so
 // clients that open connections and never finish the handshake cannot pile
-// up or shut others out (the Dovecot CVE-2014-3430 class). The stream keeps the ssl::context current when the
-// handshake began, whatever reloads happen later.
+// up or shut others out (the Dovecot CVE-2014-3430 class). The stream keeps the ssl::context
+// current when the handshake began, whatever reloads happen later.
 #pragma once
 
 #include <string>

@@ -118,7 +118,9 @@ struct Driver {
         if (session.state() != State::kCheckingRecipient || session.wants_input()) std::abort();
         if (c->recipient.null_path) std::abort();
         bool ok = ((verdict_bits++ * 7) % 3) != 0;
-        perform(session.step(RecipientChecked{ok, ok ? "250 2.1.5 Ok" : "550 5.1.1 no", {Destination::mailbox("example.test", "x")}}));
+        perform(session.step(RecipientChecked{ok,
+                                              ok ? "250 2.1.5 Ok" : "550 5.1.1 no",
+                                              {Destination::mailbox("example.test", "x")}}));
       } else if (const auto* d = std::get_if<Deliver>(&a)) {
         if (session.state() != State::kDelivering) std::abort();
         const auto& env = d->envelope;

@@ -82,7 +82,9 @@ TEST(ConnectionRegistry, StressModeHysteresis) {
   int told = 0;
   auto add = [&] {
     ConnectionRegistry::Ticket t;
-    ASSERT_EQ(r.admit("192.0.2.1", [] {}, t, [&told] { ++told; }), Admit::Ok);
+    ASSERT_EQ(r.admit(
+                  "192.0.2.1", [] {}, t, [&told] { ++told; }),
+              Admit::Ok);
     held.push_back(std::move(t));
   };
   for (int i = 0; i < 7; ++i) add();
@@ -95,7 +97,7 @@ TEST(ConnectionRegistry, StressModeHysteresis) {
   EXPECT_EQ(told, 8);  // once per switch
   held.resize(6);      // 6 of 10: still on
   EXPECT_TRUE(r.stressed());
-  held.resize(5);      // 5 of 10: below 60%
+  held.resize(5);  // 5 of 10: below 60%
   EXPECT_FALSE(r.stressed());
   for (int i = 0; i < 3; ++i) add();  // 8 again
   EXPECT_TRUE(r.stressed());

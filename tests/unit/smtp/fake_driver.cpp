@@ -225,11 +225,10 @@ void FakeDriver::perform(const Actions& actions) {
         for (const auto& x : rcpt.resolved)
           rcpts += "=" + (x.is_remote() ? ">" + x.address : x.local + "@" + x.domain);
       }
-      note("A: deliver helo=" + env.helo + (env.esmtp ? " esmtp" : " smtp") +
-           " from=" + env.mail_from.to_path() + " to=" + rcpts +
-           " size=" + std::to_string(env.body.size()) + " lines=" + std::to_string(env.lines) +
-           (env.eight_bit_mime ? " 8bitmime" : "") + (env.binary_mime ? " binarymime" : "") +
-           (env.smtputf8 ? " smtputf8" : "") +
+      note("A: deliver helo=" + env.helo + (env.esmtp ? " esmtp" : " smtp") + " from=" +
+           env.mail_from.to_path() + " to=" + rcpts + " size=" + std::to_string(env.body.size()) +
+           " lines=" + std::to_string(env.lines) + (env.eight_bit_mime ? " 8bitmime" : "") +
+           (env.binary_mime ? " binarymime" : "") + (env.smtputf8 ? " smtputf8" : "") +
            (env.tls ? " tls=" + env.tls->protocol + "/" + env.tls->cipher : "") +
            (env.auth_account.empty() ? "" : " account=" + env.auth_account) +
            (env.tls || !env.auth_account.empty() ? " with " + std::string(received_protocol(env))
