@@ -98,8 +98,8 @@ reverse_timeout = "5s"            # a client's reverse DNS may take this long, t
 [limits]
 message_size = "25MiB"
 recipients = 100
-connections_per_ip = 20           # per client network: an IPv4 address or an IPv6 /ipv6_prefix
-ipv6_prefix = 64
+# connections_per_ip = 20         # per client network: an IPv4 address or an IPv6 /ipv6_prefix
+ipv6_prefix = 64                  # how many bits of an IPv6 address name one client network
 junk_commands = 100               # SMTP NOOP/VRFY/RSET/HELP/bad commands per session, POP3 commands before login
 
 [queue]

@@ -199,6 +199,18 @@ class CliInitTest(unittest.TestCase):
         p = self.check()
         self.assertEqual(p.returncode, 0, p.stderr)
 
+    def test_limits_added_under_the_section_do_not_collide(self):
+        # Operators (and ../shared/bench's tegamictl.sh) add limits right
+        # under [limits]; init writes the connection limits as comments, so
+        # a key added there is never defined twice.
+        self.init()
+        lines = self.config_lines()
+        at = self.line_of(lines, r"^\[limits\]")  # 1-based: insert right after it
+        lines[at:at] = ["connections_per_ip = 5000", "connections = 20000"]
+        self.write_config(lines)
+        p = self.check()
+        self.assertEqual(p.returncode, 0, p.stderr)
+
     def test_check_reports_unknown_keys_with_their_line(self):
         self.init()
         original = self.config_lines()
