@@ -30,6 +30,14 @@
 
 namespace tegami::smtp {
 
+// A command's arguments without the SP around them (RFC 5321 §4.1.1: the
+// separator is SP; tabs and other white space are not trimmed).
+inline std::string_view trim_spaces(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
 // RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF.
 inline constexpr std::size_t kMaxCommandLine = 512;
 // RFC 4954 §4: an AUTH command line (with its initial response) or a SASL

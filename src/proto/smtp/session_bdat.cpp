@@ -13,18 +13,13 @@
 
 #include "core/log.hpp"
 #include "mail/ascii.hpp"
+#include "proto/smtp/command_parser.hpp"
 #include "proto/smtp/reply.hpp"
 #include "proto/smtp/server_session.hpp"
 
 namespace tegami::smtp {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  return s;
-}
 
 using mail::iequals;
 
@@ -52,9 +47,9 @@ std::uint64_t discard_limit(std::uint64_t max_size) {
 
 void ServerSession::cmd_bdat(const Command& cmd, Actions& out) {
   // bdat-cmd ::= "BDAT" SP chunk-size [ SP end-marker ] CR LF (RFC 3030 §2)
-  std::string_view args = trim(cmd.args);
+  std::string_view args = trim_spaces(cmd.args);
   std::string_view size_text = args.substr(0, args.find(' '));
-  std::string_view marker = trim(args.substr(size_text.size()));
+  std::string_view marker = trim_spaces(args.substr(size_text.size()));
   auto size = parse_chunk_size(size_text);
   if (!size) {
     drop(out, format_reply(501, "5.5.4", "Syntax: BDAT chunk-size [LAST]"),

@@ -5,18 +5,13 @@
 #include "core/base64.hpp"
 #include "core/log.hpp"
 #include "mail/sasl_plain.hpp"
+#include "proto/smtp/command_parser.hpp"
 #include "proto/smtp/reply.hpp"
 #include "proto/smtp/server_session.hpp"
 
 namespace tegami::smtp {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  return s;
-}
 
 // Case-insensitive "FROM:" / "TO:" prefix (RFC 5321 §2.4: verbs and their
 // keywords are case-insensitive).
@@ -56,7 +51,7 @@ std::string ServerSession::ehlo_reply() const {
 
 bool ServerSession::starttls_accepted(const Command& cmd) const {
   return cmd.verb == Verb::kStarttls && config_.offer_starttls && !tls_ &&
-         cmd.spec->allowed.contains(state_) && trim(cmd.args).empty();
+         cmd.spec->allowed.contains(state_) && trim_spaces(cmd.args).empty();
 }
 
 void ServerSession::dispatch(Command& cmd, bool more_input, Actions& out) {
@@ -148,7 +143,7 @@ void ServerSession::out_of_sequence(const Command& cmd, Actions& out) {
 
 void ServerSession::cmd_hello(const Command& cmd, Actions& out) {
   bool ehlo = cmd.verb == Verb::kEhlo;
-  std::string_view arg = trim(cmd.args);
+  std::string_view arg = trim_spaces(cmd.args);
   // RFC 5321 §4.1.1.1: EHLO SP ( Domain / address-literal ). We take the
   // first word as sent; judging it is policy's job.
   arg = arg.substr(0, arg.find(' '));
@@ -218,7 +213,7 @@ void ServerSession::cmd_rcpt(const Command& cmd, Actions& out) {
 }
 
 void ServerSession::cmd_data(const Command& cmd, Actions& out) {
-  if (!trim(cmd.args).empty()) {
+  if (!trim_spaces(cmd.args).empty()) {
     reply(out, format_reply(501, "5.5.4", "Syntax: DATA"), true);
     return;
   }
@@ -257,7 +252,7 @@ void ServerSession::cmd_starttls(const Command& cmd, Actions& out) {
     reply(out, format_reply(502, "5.5.1", "Error: command not implemented"), true);
     return;
   }
-  if (!trim(cmd.args).empty()) {
+  if (!trim_spaces(cmd.args).empty()) {
     reply(out, format_reply(501, "5.5.4", "Syntax: STARTTLS"), true);
     return;
   }
@@ -296,10 +291,10 @@ void ServerSession::cmd_auth(const Command& cmd, Actions& out) {
     reply(out, format_reply(503, "5.5.1", "Error: already authenticated"), true);
     return;
   }
-  std::string_view args = trim(cmd.args);
+  std::string_view args = trim_spaces(cmd.args);
   std::string_view mech = args.substr(0, args.find(' '));
   std::string_view initial;
-  if (mech.size() < args.size()) initial = trim(args.substr(mech.size()));
+  if (mech.size() < args.size()) initial = trim_spaces(args.substr(mech.size()));
   if (mech.empty() || initial.find(' ') != std::string_view::npos) {
     reply(out, format_reply(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]"), true);
     return;
@@ -442,7 +437,7 @@ void ServerSession::process_auth_line(Actions& out) {
     return;
   }
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  std::string_view response = trim(line);
+  std::string_view response = trim_spaces(line);
   if (response == "*") {
     // RFC 4954 §4: the client cancels.
     auth_abort(out, format_reply(501, "5.7.0", "Authentication aborted"));
@@ -457,7 +452,7 @@ void ServerSession::process_auth_line(Actions& out) {
 }
 
 void ServerSession::cmd_simple(const Command& cmd, Actions& out) {
-  bool has_args = !trim(cmd.args).empty();
+  bool has_args = !trim_spaces(cmd.args).empty();
   switch (cmd.verb) {
     case Verb::kRset:
       if (has_args) {
