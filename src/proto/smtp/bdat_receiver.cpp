@@ -65,10 +65,29 @@ void BdatReceiver::start_chunk(std::uint64_t octets, bool last) {
 
 void BdatReceiver::store(std::string_view bytes) {
   if (bytes.empty()) return;
+  if (!error_) {
+    // The first rule broken, by octet position (so the error reported never
+    // depends on how the octets were split into reads): the octet that takes
+    // the message over max_size, a NUL (text), the octet that makes the
+    // line longer than kMaxTextLine (text).
+    constexpr auto kNone = std::string_view::npos;
+    std::size_t too_big = kNone, nul = kNone, too_long = kNone;
+    if (size_ + bytes.size() > max_size_)
+      too_big = size_ >= max_size_ ? 0 : static_cast<std::size_t>(max_size_ - size_);
+    if (!binary_) {
+      nul = bytes.find('\0');
+      if (line_length_ + bytes.size() + 2 > kMaxTextLine)
+        too_long = line_length_ + 2 >= kMaxTextLine ? 0 : kMaxTextLine - 2 - line_length_;
+    }
+    const std::size_t first = std::min({too_big, nul, too_long});
+    if (first != kNone) {
+      fail(first == too_big ? BdatErrorKind::kTooBig
+           : first == nul   ? BdatErrorKind::kNul
+                            : BdatErrorKind::kLineTooLong);
+    }
+  }
   size_ += bytes.size();
   line_length_ += bytes.size();
-  if (!binary_ && line_length_ + 2 > kMaxTextLine) fail(BdatErrorKind::kLineTooLong);
-  if (!binary_ && bytes.find('\0') != std::string_view::npos) fail(BdatErrorKind::kNul);
   if (size_ > max_size_) fail(BdatErrorKind::kTooBig);
   if (!error_) {
     body_.append(bytes);

@@ -542,5 +542,31 @@ TEST(ServerSessionBdat, StreamsIntoTheDriversSink) {
   EXPECT_EQ(d.delivered().size(), 1u);
 }
 
+// The error reported is the first rule broken by octet position, whatever
+// the reads (found by fuzz_smtp_bdat: a NUL and a too-long line in one read).
+TEST(BdatReceiver, FirstErrorByPositionAtAnyReadSize) {
+  struct Case {
+    std::string message;
+    std::uint64_t max;
+    BdatErrorKind error;
+  } cases[] = {
+      {std::string(990, 'x') + '\0' + std::string(20, 'y'), 1 << 20, BdatErrorKind::kNul},
+      {std::string(1000, 'x') + '\0', 1 << 20, BdatErrorKind::kLineTooLong},
+      // Bare LFs are stored as CRLF: the stored size outgrows the chunk.
+      {std::string(20, '\n') + std::string("a\0", 2), 30, BdatErrorKind::kTooBig},
+      {std::string("a\0", 2) + std::string(20, '\n'), 30, BdatErrorKind::kNul},
+  };
+  for (const auto& c : cases) {
+    for (std::size_t read : {std::size_t{1}, std::size_t{7}, std::size_t{1} << 20}) {
+      BdatReceiver r(c.max, false);
+      r.start_chunk(c.message.size(), true);
+      std::string_view rest = c.message;
+      while (!rest.empty()) rest.remove_prefix(r.feed(rest.substr(0, read)));
+      ASSERT_TRUE(r.chunk_complete());
+      EXPECT_EQ(r.error(), c.error) << c.message.size() << " read " << read;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tegami::smtp
