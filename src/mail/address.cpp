@@ -1,6 +1,7 @@
 #include "mail/address.hpp"
 
 #include <limits>
+#include <set>
 
 #include "mail/intl.hpp"
 
@@ -377,9 +378,7 @@ Result<PathCommand> parse_path_command(std::string_view args, PathKind kind, boo
 
   std::string_view rest = args.substr(end + 1);
   if (!rest.empty() && rest.front() != ' ') return fail(path_error(kind, "junk after the path"));
-  bool seen_size = false;
-  bool seen_body = false;
-  bool seen_utf8 = false;
+  std::set<std::string> seen;  // keywords so far, upper case
   while (!rest.empty()) {
     while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
     if (rest.empty()) break;
@@ -402,12 +401,33 @@ Result<PathCommand> parse_path_command(std::string_view args, PathKind kind, boo
     for (char c : value) {
       if (c < 33 || c > 126 || c == '=') return fail(param_error(501, "Bad parameter syntax"));
     }
-    if (!allow_params || kind == PathKind::kForward) {
+    if (!allow_params) {
       return fail(param_error(555, "Unsupported parameter " + std::string(keyword)));
     }
-    if (iequals(keyword, "SIZE")) {
-      if (seen_size) return fail(param_error(501, "Repeated SIZE parameter"));
-      seen_size = true;
+    // Each keyword at most once (RFC 5321 §4.1.2 does not repeat them; RFC
+    // 3461 §4 for the DSN ones): the second is 501.
+    auto once = [&seen](std::string_view k) {
+      std::string up(k);
+      for (auto& ch : up) ch = (ch >= 'a' && ch <= 'z') ? static_cast<char>(ch - 32) : ch;
+      return seen.insert(up).second;
+    };
+    const bool rcpt = kind == PathKind::kForward;
+    if (rcpt && iequals(keyword, "NOTIFY")) {
+      if (!once(keyword)) return fail(param_error(501, "Repeated NOTIFY parameter"));
+      if (!has_value) return fail(param_error(501, "Bad NOTIFY parameter"));
+      auto n = parse_notify(value);
+      if (!n) return fail(n.error());
+      cmd.rcpt.notify = *n;
+    } else if (rcpt && iequals(keyword, "ORCPT")) {
+      if (!once(keyword)) return fail(param_error(501, "Repeated ORCPT parameter"));
+      if (!has_value) return fail(param_error(501, "Bad ORCPT parameter"));
+      auto o = parse_orcpt(value);
+      if (!o) return fail(o.error());
+      cmd.rcpt.orcpt = std::move(*o);
+    } else if (rcpt) {
+      return fail(param_error(555, "Unsupported parameter " + std::string(keyword)));
+    } else if (iequals(keyword, "SIZE")) {
+      if (!once(keyword)) return fail(param_error(501, "Repeated SIZE parameter"));
       if (value.empty() || value.size() > kMaxSizeDigits) {
         return fail(param_error(501, "Bad SIZE parameter"));
       }
@@ -420,8 +440,7 @@ Result<PathCommand> parse_path_command(std::string_view args, PathKind kind, boo
       }
       cmd.params.size = n;
     } else if (iequals(keyword, "BODY")) {
-      if (seen_body) return fail(param_error(501, "Repeated BODY parameter"));
-      seen_body = true;
+      if (!once(keyword)) return fail(param_error(501, "Repeated BODY parameter"));
       if (iequals(value, "7BIT")) {
         cmd.params.body = BodyType::k7Bit;
       } else if (iequals(value, "8BITMIME")) {
@@ -433,10 +452,20 @@ Result<PathCommand> parse_path_command(std::string_view args, PathKind kind, boo
       }
     } else if (iequals(keyword, "SMTPUTF8")) {
       // RFC 6531 §3.4: a keyword without a value, on MAIL only.
-      if (seen_utf8) return fail(param_error(501, "Repeated SMTPUTF8 parameter"));
+      if (!once(keyword)) return fail(param_error(501, "Repeated SMTPUTF8 parameter"));
       if (has_value) return fail(param_error(501, "SMTPUTF8 takes no value"));
-      seen_utf8 = true;
       cmd.params.smtputf8 = true;
+    } else if (iequals(keyword, "RET")) {
+      if (!once(keyword)) return fail(param_error(501, "Repeated RET parameter"));
+      auto r = parse_ret(value);
+      if (!r) return fail(r.error());
+      cmd.params.ret = *r;
+    } else if (iequals(keyword, "ENVID")) {
+      if (!once(keyword)) return fail(param_error(501, "Repeated ENVID parameter"));
+      if (!has_value) return fail(param_error(501, "Bad ENVID parameter"));
+      auto e = parse_envid(value);
+      if (!e) return fail(e.error());
+      cmd.params.envid = std::move(*e);
     } else {
       return fail(param_error(555, "Unsupported parameter " + std::string(keyword)));
     }

@@ -25,8 +25,9 @@
 //
 // RFC 5321 §4.1.2 (path grammar), §4.1.3 (address literals), §4.5.3.1.1-3
 // (64/255/256 octets), §4.1.1.3 (<Postmaster>), §4.1.1.11 and §4.5.3.1.x
-// error codes; RFC 1870 (SIZE=), RFC 6152 (BODY=), RFC 3463 (5.1.3, 5.1.7,
-// 5.5.4), RFC 6531 §3.3-§3.5 (SMTPUTF8, 5.6.7), RFC 5890/5891 (IDNA).
+// error codes; RFC 1870 (SIZE=), RFC 6152 (BODY=), RFC 3461 (RET=, ENVID=,
+// NOTIFY=, ORCPT=; mail/dsn_params.hpp), RFC 3463 (5.1.3, 5.1.7, 5.5.4),
+// RFC 6531 §3.3-§3.5 (SMTPUTF8, 5.6.7), RFC 5890/5891 (IDNA).
 #pragma once
 
 #include <cstddef>
@@ -36,6 +37,7 @@
 #include <string_view>
 
 #include "core/result.hpp"
+#include "mail/dsn_params.hpp"
 
 namespace tegami::mail {
 
@@ -87,16 +89,25 @@ enum class PathKind {
 // RFC 6152 8BITMIME; RFC 3030 §3 BINARYMIME (only with BDAT).
 enum class BodyType { k7Bit, k8BitMime, kBinaryMime };
 
-// The ESMTP parameters tegami understands (MAIL only; RCPT has none yet).
+// The ESMTP parameters tegami understands on MAIL.
 struct MailParameters {
   std::optional<std::uint64_t> size;  // SIZE=, saturated at UINT64_MAX
   BodyType body = BodyType::k7Bit;    // BODY=
   bool smtputf8 = false;              // SMTPUTF8 (RFC 6531 §3.4)
+  DsnRet ret = DsnRet::kUnspecified;  // RET= (RFC 3461 §4.3)
+  std::optional<std::string> envid;   // ENVID=, decoded (RFC 3461 §4.4)
+};
+
+// The ESMTP parameters tegami understands on RCPT (RFC 3461 §4.1, §4.2).
+struct RcptParameters {
+  DsnNotify notify;  // NOTIFY=; bits 0 when absent
+  DsnOrcpt orcpt;    // ORCPT=; type "" when absent
 };
 
 struct PathCommand {
   Address address;
-  MailParameters params;
+  MailParameters params;  // MAIL
+  RcptParameters rcpt;    // RCPT
 };
 
 // Parses exactly one path, "<...>" with nothing around it.
@@ -106,9 +117,10 @@ Result<Address> parse_path(std::string_view text, PathKind kind);
 // Parses what follows "MAIL FROM:" or "RCPT TO:": optional spaces, the path,
 // then SP-separated ESMTP parameters (RFC 5321 §4.1.1.2, §4.1.2).
 // `allow_params` is false after HELO (no ESMTP): any parameter is 555.
-// Errors: path errors as parse_path; a parameter we do not know, or any
-// parameter on RCPT: 555 5.5.4; a bad or repeated value: 501 5.5.4
-// (SMTPUTF8 takes no value). A non-ASCII path without SMTPUTF8 (the MAIL
+// Errors: path errors as parse_path; a parameter we do not know, or one of
+// the other command (RET on RCPT, NOTIFY on MAIL): 555 5.5.4; a bad or
+// repeated value: 501 5.5.4 (SMTPUTF8 takes no value; RFC 3461 §4 values
+// as mail/dsn_params.hpp). A non-ASCII path without SMTPUTF8 (the MAIL
 // parameter; for RCPT, `smtputf8` says whether the transaction's MAIL had
 // it): 553 5.6.7 (RFC 6531 §3.5).
 // SIZE= is not compared with a limit here (the session answers 552 5.3.4).

@@ -313,10 +313,15 @@ TEST(Address, PathCommandTable) {
       {"<j\xc3\xb6rg@example.test>", F, true, 553, "5.6.7", std::nullopt, k7},
       {"<j\xc3\xb6rg@example.test> SMTPUTF8", R, true, 0, "", std::nullopt, k7},
       {"<j\xc3\x28@example.test> SMTPUTF8", R, true, 501, "5.5.4", std::nullopt, k7},
-      {"<a@example.test> RET=HDRS", R, true, 555, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> RET=HDRS", R, true, 0, "", std::nullopt, k7},
+      {"<a@example.test> RET=HDRS", R, false, 555, "5.5.4", std::nullopt, k7},
+      {"<a@example.test> NOTIFY=NEVER", R, true, 555, "5.5.4", std::nullopt, k7},
       {"<a@example.test> -X=1", R, true, 501, "5.5.4", std::nullopt, k7},
       {"<a@example.test> SIZE=10", R, false, 555, "5.5.4", std::nullopt, k7},
-      {"<b@example.test> NOTIFY=NEVER", F, true, 555, "5.5.4", std::nullopt, k7},
+      {"<b@example.test> NOTIFY=NEVER", F, true, 0, "", std::nullopt, k7},
+      {"<b@example.test> NOTIFY=NEVER", F, false, 555, "5.5.4", std::nullopt, k7},
+      {"<b@example.test> RET=FULL", F, true, 555, "5.5.4", std::nullopt, k7},
+      {"<b@example.test> ENVID=x", F, true, 555, "5.5.4", std::nullopt, k7},
       {"<a@example.test>SIZE=10", R, true, 501, "5.1.7", std::nullopt, k7},
       {"a@example.test", R, true, 501, "5.1.7", std::nullopt, k7},
       {"", F, true, 501, "5.1.3", std::nullopt, k7},
@@ -339,6 +344,95 @@ TEST(Address, PathCommandTable) {
       EXPECT_EQ(r.error().enhanced, c.enhanced) << c.args;
     }
   }
+}
+
+// RFC 3461 §4: each DSN parameter parsed into the PathCommand, decoded.
+TEST(Address, DsnParametersOnMail) {
+  auto r = parse_path_command("<a@example.test> RET=FULL ENVID=Q+2B+3D1", R, true);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->params.ret, DsnRet::kFull);
+  ASSERT_TRUE(r->params.envid);
+  EXPECT_EQ(*r->params.envid, "Q+=1");
+  auto none = parse_path_command("<a@example.test> SIZE=10", R, true);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->params.ret, DsnRet::kUnspecified);
+  EXPECT_FALSE(none->params.envid);
+  struct Bad {
+    std::string args;
+    int code;
+  };
+  for (const Bad& c : std::vector<Bad>{
+           {"<a@example.test> RET=FULL RET=FULL", 501},
+           {"<a@example.test> RET=full ret=HDRS", 501},
+           {"<a@example.test> RET=", 501},
+           {"<a@example.test> RET", 501},
+           {"<a@example.test> RET=BODY", 501},
+           {"<a@example.test> ENVID", 501},
+           {"<a@example.test> ENVID=a ENVID=a", 501},
+           {"<a@example.test> ENVID=a+", 501},
+           {"<a@example.test> ENVID=a+4", 501},
+           {"<a@example.test> ENVID=a+GG", 501},
+           {"<a@example.test> ENVID=+0D+0A", 501},  // decodes to a control character
+           {"<a@example.test> ENVID=" + std::string(101, 'x'), 501},
+           {"<a@example.test> NOTIFY=SUCCESS", 555},
+           {"<a@example.test> ORCPT=rfc822;a@b", 555},
+       }) {
+    auto p = parse_path_command(c.args, R, true);
+    ASSERT_FALSE(p) << c.args;
+    EXPECT_EQ(p.error().smtp_code, c.code) << c.args;
+    EXPECT_EQ(p.error().enhanced, "5.5.4") << c.args;
+  }
+  EXPECT_TRUE(parse_path_command("<a@example.test> ENVID=" + std::string(100, 'x'), R, true));
+}
+
+TEST(Address, DsnParametersOnRcpt) {
+  auto r = parse_path_command(
+      "<b@example.test> NOTIFY=success,Delay ORCPT=RFC822;B+2Bx@example.test", F, true);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->rcpt.notify.bits, DsnNotify::kSuccess | DsnNotify::kDelay);
+  EXPECT_TRUE(r->rcpt.notify.success());
+  EXPECT_FALSE(r->rcpt.notify.failure());
+  EXPECT_TRUE(r->rcpt.notify.delay());
+  EXPECT_EQ(r->rcpt.orcpt.type, "rfc822");
+  EXPECT_EQ(r->rcpt.orcpt.address, "B+x@example.test");
+  auto plain = parse_path_command("<b@example.test>", F, true);
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->rcpt.notify.given());
+  EXPECT_TRUE(plain->rcpt.notify.failure());  // the default: failures and delays
+  EXPECT_TRUE(plain->rcpt.notify.delay());
+  EXPECT_FALSE(plain->rcpt.notify.success());
+  EXPECT_FALSE(plain->rcpt.orcpt.given());
+  auto never = parse_path_command("<b@example.test> NOTIFY=never", F, true);
+  ASSERT_TRUE(never);
+  EXPECT_FALSE(never->rcpt.notify.failure());
+  EXPECT_FALSE(never->rcpt.notify.delay());
+  EXPECT_FALSE(never->rcpt.notify.success());
+  for (const std::string& bad : {
+           std::string("<b@example.test> NOTIFY=NEVER,SUCCESS"),
+           std::string("<b@example.test> NOTIFY=FAILURE,never"),
+           std::string("<b@example.test> NOTIFY="),
+           std::string("<b@example.test> NOTIFY"),
+           std::string("<b@example.test> NOTIFY=SUCCESS,"),
+           std::string("<b@example.test> NOTIFY=,SUCCESS"),
+           std::string("<b@example.test> NOTIFY=SOMETIMES"),
+           std::string("<b@example.test> NOTIFY=SUCCESS NOTIFY=DELAY"),
+           std::string("<b@example.test> ORCPT=b@example.test"),
+           std::string("<b@example.test> ORCPT=;b@example.test"),
+           std::string("<b@example.test> ORCPT=rfc822;"),
+           std::string("<b@example.test> ORCPT=rf(c;b@example.test"),
+           std::string("<b@example.test> ORCPT=rfc822;b+2"),
+           std::string("<b@example.test> ORCPT=rfc822;a+20b"),  // decodes to a space
+           std::string("<b@example.test> ORCPT=rfc822;a ORCPT=rfc822;a"),
+           std::string("<b@example.test> ORCPT=rfc822;") + std::string(494, 'x'),
+       }) {
+    auto p = parse_path_command(bad, F, true);
+    ASSERT_FALSE(p) << bad;
+    EXPECT_EQ(p.error().smtp_code, 501) << bad;
+    EXPECT_EQ(p.error().enhanced, "5.5.4") << bad;
+  }
+  // §4.2: the whole ORCPT value may be 500 characters.
+  EXPECT_TRUE(
+      parse_path_command("<b@example.test> ORCPT=rfc822;" + std::string(493, 'x'), F, true));
 }
 
 }  // namespace
