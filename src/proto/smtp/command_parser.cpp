@@ -93,6 +93,7 @@ void CommandParser::reset() {
   cr_ = false;
   overflow_ = false;
   auth_line_ = false;
+  path_line_ = false;
   bad_byte_ = false;
   eight_bit_ = false;
 }
@@ -141,7 +142,12 @@ CommandFeed CommandParser::feed(std::string_view bytes) {
         line_.append(begin, run);
         // RFC 4954 §4: AUTH lines carry base64 and may be longer.
         auth_line_ = line_.size() >= 5 && iequals(std::string_view(line_).substr(0, 5), "AUTH ");
-        if (length_ + 2 > (auth_line_ ? kMaxAuthLine : kMaxCommandLine)) overflow_ = true;
+        // RFC 3461 §4: MAIL and RCPT carry longer parameters.
+        path_line_ = line_.size() >= 5 && (iequals(std::string_view(line_).substr(0, 5), "MAIL ") ||
+                                           iequals(std::string_view(line_).substr(0, 5), "RCPT "));
+        std::size_t limit =
+            auth_line_ ? kMaxAuthLine : (path_line_ ? kMaxMailRcptLine : kMaxCommandLine);
+        if (length_ + 2 > limit) overflow_ = true;
       }
       if (overflow_) line_.clear();  // discarding to CRLF; memory stays bounded
       i += run;

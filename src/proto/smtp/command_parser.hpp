@@ -18,7 +18,8 @@
 //    (RFC 6531 §3.3), checked by the address parser;
 //  - the result never depends on how the input was split.
 //
-// RFC 5321 §2.3.8 (CRLF), §4.1.1 (command syntax), §4.5.3.1.4 (512 octets).
+// RFC 5321 §2.3.8 (CRLF), §4.1.1 (command syntax), §4.5.3.1.4 (512 octets;
+// kMaxMailRcptLine for MAIL and RCPT, kMaxAuthLine for AUTH).
 #pragma once
 
 #include <cstddef>
@@ -43,6 +44,12 @@ inline constexpr std::size_t kMaxCommandLine = 512;
 // RFC 4954 §4: an AUTH command line (with its initial response) or a SASL
 // response line may be 12288 octets long, CRLF included.
 inline constexpr std::size_t kMaxAuthLine = 12288;
+// MAIL and RCPT lines grow with their parameters (RFC 5321 §4.5.3.1.4:
+// "SMTP extensions may be used to increase this limit"; RFC 1869 §4.1.2):
+// RFC 3461 §4 adds up to 500 for ORCPT and NOTIFY on RCPT and 100 for
+// ENVID (with RET) on MAIL, RFC 1870 SIZE and RFC 6152 BODY a few more.
+// 1024 covers the longest legitimate line of either with room to spare.
+inline constexpr std::size_t kMaxMailRcptLine = 1024;
 
 // Returned when the input ended before a complete line (or DATA terminator).
 struct NeedMore {};
@@ -100,6 +107,7 @@ class CommandParser {
   bool cr_ = false;         // the last byte seen was CR
   bool overflow_ = false;   // the line exceeded its limit; discarding to CRLF
   bool auth_line_ = false;  // the line is an AUTH command (limit kMaxAuthLine)
+  bool path_line_ = false;  // the line is a MAIL or RCPT command (limit kMaxMailRcptLine)
   bool bad_byte_ = false;   // the line contains NUL or a control byte
   bool eight_bit_ = false;  // the line contains an octet above 127
   bool bare_lf_ = true;     // a bare LF ends the line (else: fatal error)

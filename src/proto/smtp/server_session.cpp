@@ -55,6 +55,8 @@ void ServerSession::fill_envelope(Envelope& env) const {
   env.binary_mime = tx_.params.body == mail::BodyType::kBinaryMime;
   env.declared_size = tx_.params.size;
   env.smtputf8 = tx_.params.smtputf8;
+  env.dsn_ret = tx_.params.ret;
+  env.dsn_envid = tx_.params.envid.value_or(std::string());
   env.tls = tls_;
   env.auth_account = account_;
 }
@@ -284,7 +286,8 @@ void ServerSession::on_recipient_checked(const RecipientChecked& e, Actions& out
   int code = reply_code(text);
   if (e.accepted) {
     if (e.reply.empty() || code < 200 || code > 299) text = "250 2.1.5 Ok\r\n";
-    tx_.recipients.push_back(EnvelopeRecipient{std::move(tx_.pending), e.resolved});
+    tx_.recipients.push_back(
+        EnvelopeRecipient{std::move(tx_.pending), e.resolved, std::move(tx_.pending_params)});
   } else if (e.reply.empty() || code < 400) {
     text = "550 5.1.1 Error: recipient rejected\r\n";
   }
@@ -293,6 +296,7 @@ void ServerSession::on_recipient_checked(const RecipientChecked& e, Actions& out
       log_safe(e.accepted ? tx_.recipients.back().address.to_path() : tx_.pending.to_path()),
       log_safe(text.substr(0, text.size() - 2)));
   tx_.pending = mail::Address{};
+  tx_.pending_params = mail::RcptParameters{};
   reply(out, std::move(text), !e.accepted);
   enter_state(tx_.recipients.empty() ? State::kMail : State::kRcpt);
   resume(out);

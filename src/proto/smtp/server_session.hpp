@@ -72,7 +72,9 @@
 //
 // RFC 5321 (§3.3 transaction, §4.1 commands, §4.2 replies, §4.3.2 sequences,
 // §4.5.3 limits), RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 6152
-// (8BITMIME), RFC 6531 (SMTPUTF8), RFC 2034 + RFC 3463 (ENHANCEDSTATUSCODES), RFC 3207
+// (8BITMIME), RFC 6531 (SMTPUTF8), RFC 2034 + RFC 3463 (ENHANCEDSTATUSCODES),
+// RFC 3461 (DSN: RET, ENVID, NOTIFY, ORCPT are parsed and handed over in the
+// Envelope; honouring them is the server's job), RFC 3207
 // (STARTTLS), RFC 8314 (implicit TLS), RFC 3848 (ESMTPS in Received:),
 // RFC 3030 (CHUNKING, BINARYMIME),
 // RFC 4954 (AUTH), RFC 4616 (PLAIN), draft-murchison-sasl-login (LOGIN),
@@ -244,6 +246,7 @@ using Event = std::variant<Connected, Input, SenderChecked, RecipientChecked, Au
 struct EnvelopeRecipient {
   mail::Address address;
   std::vector<Destination> resolved;  // from RecipientChecked
+  mail::RcptParameters params;        // NOTIFY=, ORCPT= (RFC 3461)
 };
 
 struct Envelope {
@@ -255,6 +258,8 @@ struct Envelope {
   bool binary_mime = false;                    // BODY=BINARYMIME (came with BDAT, RFC 3030 §3)
   std::optional<std::uint64_t> declared_size;  // SIZE=
   bool smtputf8 = false;                       // MAIL ... SMTPUTF8 (RFC 6531)
+  mail::DsnRet dsn_ret = mail::DsnRet::kUnspecified;  // MAIL ... RET= (RFC 3461 §4.3)
+  std::string dsn_envid;  // MAIL ... ENVID=, decoded; "" when absent (RFC 3461 §4.4)
   std::string body;  // the message: CRLF line endings, dots unstuffed (BDAT: bdat_receiver.hpp)
   bool streamed = false;  // the message went to a BodySink; `body` is empty
   std::uint64_t lines = 0;
@@ -342,9 +347,10 @@ class ServerSession {
     mail::Address sender;
     mail::MailParameters params;
     std::vector<EnvelopeRecipient> recipients;
-    std::size_t rcpt_commands = 0;  // RCPT commands in this transaction, whatever their fate
-    mail::Address pending;          // the recipient being checked
-    bool bdat = false;              // a BDAT chunk was accepted (DATA is 503 now, RFC 3030 §2)
+    std::size_t rcpt_commands = 0;        // RCPT commands in this transaction, whatever their fate
+    mail::Address pending;                // the recipient being checked
+    mail::RcptParameters pending_params;  // its NOTIFY= and ORCPT=
+    bool bdat = false;  // a BDAT chunk was accepted (DATA is 503 now, RFC 3030 §2)
   };
 
   // server_session.cpp: events and the input loop

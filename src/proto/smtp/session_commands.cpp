@@ -35,7 +35,7 @@ std::string error_text(const Error& e) {
 std::string ServerSession::ehlo_reply() const {
   // RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 3207 STARTTLS
   // (only before TLS: §4.2 forbids offering it again), RFC 2034
-  // ENHANCEDSTATUSCODES, RFC 4954 AUTH (only the mechanisms usable now: no
+  // ENHANCEDSTATUSCODES, RFC 3461 DSN, RFC 4954 AUTH (only the mechanisms usable now: no
   // clear-text password mechanism outside TLS unless the network allows it).
   std::vector<std::string> lines{config_.hostname, "PIPELINING",
                                  fmt::format("SIZE {}", config_.max_message_size), "8BITMIME"};
@@ -44,6 +44,7 @@ std::string ServerSession::ehlo_reply() const {
   if (config_.offer_starttls && !tls_) lines.emplace_back("STARTTLS");
   if (std::string mechs = auth_mechanisms(); !mechs.empty() && account_.empty())
     lines.emplace_back("AUTH " + mechs);
+  lines.emplace_back("DSN");       // RFC 3461 §3
   lines.emplace_back("SMTPUTF8");  // RFC 6531 §3.1
   lines.emplace_back("ENHANCEDSTATUSCODES");
   return format_multiline(250, lines);
@@ -207,6 +208,7 @@ void ServerSession::cmd_rcpt(const Command& cmd, Actions& out) {
     return;
   }
   tx_.pending = parsed->address;
+  tx_.pending_params = parsed->rcpt;
   enter_state(State::kCheckingRecipient);
   out.emplace_back(CheckRecipient{std::move(parsed->address), tx_.sender, helo_,
                                   tx_.params.body == mail::BodyType::kBinaryMime});

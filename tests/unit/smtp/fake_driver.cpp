@@ -224,11 +224,20 @@ void FakeDriver::perform(const Actions& actions) {
         rcpts += (rcpts.empty() ? "" : ",") + rcpt.address.to_path();
         for (const auto& x : rcpt.resolved)
           rcpts += "=" + (x.is_remote() ? ">" + x.address : x.local + "@" + x.domain);
+        // RFC 3461, shown only when given.
+        if (rcpt.params.notify.given())
+          rcpts += "[notify=" + mail::notify_text(rcpt.params.notify) + "]";
+        if (rcpt.params.orcpt.given())
+          rcpts += "[orcpt=" + rcpt.params.orcpt.type + ";" + rcpt.params.orcpt.address + "]";
       }
       note("A: deliver helo=" + env.helo + (env.esmtp ? " esmtp" : " smtp") + " from=" +
            env.mail_from.to_path() + " to=" + rcpts + " size=" + std::to_string(env.body.size()) +
            " lines=" + std::to_string(env.lines) + (env.eight_bit_mime ? " 8bitmime" : "") +
            (env.binary_mime ? " binarymime" : "") + (env.smtputf8 ? " smtputf8" : "") +
+           (env.dsn_ret != mail::DsnRet::kUnspecified
+                ? " ret=" + std::string(mail::ret_text(env.dsn_ret))
+                : "") +
+           (env.dsn_envid.empty() ? "" : " envid=" + env.dsn_envid) +
            (env.tls ? " tls=" + env.tls->protocol + "/" + env.tls->cipher : "") +
            (env.auth_account.empty() ? "" : " account=" + env.auth_account) +
            (env.tls || !env.auth_account.empty() ? " with " + std::string(received_protocol(env))
