@@ -37,7 +37,9 @@ Result<std::size_t> QueuedMessage::read(std::uint64_t offset, char* buf, std::si
 
 bool QueueEntry::unfinished() const {
   for (const auto& r : recipients)
-    if (r.status == RecipientStatus::kPending || r.status == RecipientStatus::kFailed) return true;
+    if (r.status == RecipientStatus::kPending || r.status == RecipientStatus::kFailed ||
+        r.relayed_dsn)
+      return true;
   return false;
 }
 

@@ -27,9 +27,16 @@
 //
 // Recipient states (RFC 3464 §2.3.3 "Action" in parentheses):
 //   pending   — to be tried at next_attempt;
-//   delivered — a 2xx after the final dot (delivered/relayed);
+//   delivered — a 2xx after the final dot (delivered/relayed); with
+//               relayed_dsn set, a "relayed" DSN is still to be sent
+//               (RFC 3461 §5.2.2: NOTIFY=SUCCESS, a next hop without DSN);
 //   failed    — permanent failure or expired; the DSN is still to be sent (failed);
-//   bounced   — failed and the DSN is durable (or none was due: null sender).
+//   bounced   — failed and the DSN is durable (or none was due: null sender,
+//               a NOTIFY without FAILURE, a double bounce dropped).
+//
+// DSN parameters (RFC 3461) travel with the entry: RET and ENVID for the
+// message, NOTIFY and ORCPT per recipient (decoded; mail/dsn_params.hpp);
+// the delivery agent passes them on to a next hop that offers DSN.
 #pragma once
 
 #include <chrono>
@@ -40,6 +47,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "mail/dsn_params.hpp"
 
 namespace tegami {
 
@@ -59,7 +67,10 @@ struct QueueRecipient {
   // The host that answered last: its DNS name (the MX or route host), or an
   // address literal "[192.0.2.1]" for a route given as an IP; "" when none.
   std::string remote_mta;
-  std::string stage;  // the command an "smtp;" diagnostic answered ("RCPT TO"), "" when none
+  std::string stage;         // the command an "smtp;" diagnostic answered ("RCPT TO"), "" when none
+  mail::DsnNotify notify;    // RCPT ... NOTIFY= (RFC 3461 §4.1); bits 0: not given
+  mail::DsnOrcpt orcpt;      // RCPT ... ORCPT= (RFC 3461 §4.2); type "": not given
+  bool relayed_dsn = false;  // delivered: a "relayed" DSN is still to be sent
 };
 
 struct QueueEntry {
@@ -73,10 +84,18 @@ struct QueueEntry {
   // The message came with MAIL ... SMTPUTF8 (RFC 6531): relay it with
   // SMTPUTF8, or downgrade it only when nothing in it needs UTF-8.
   bool smtputf8 = false;
+  mail::DsnRet ret = mail::DsnRet::kUnspecified;  // MAIL ... RET= (RFC 3461 §4.3)
+  std::string envid;                              // MAIL ... ENVID=, decoded; "" when none
+  // This message is a DSN to the postmaster about a bounce that could not
+  // be delivered (a "double bounce"), or about a message whose local sender
+  // does not exist: when it fails too it is dropped and logged, never
+  // reported again (no third level, no loop).
+  bool double_bounce = false;
   std::vector<QueueRecipient> recipients;
 
   bool null_sender() const { return sender.empty(); }
-  // Pending or failed recipients remain: the entry is not finished.
+  // Pending or failed recipients remain, or a "relayed" DSN is still to be
+  // sent: the entry is not finished.
   bool unfinished() const;
 };
 

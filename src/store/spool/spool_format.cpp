@@ -96,6 +96,10 @@ std::string format_envelope(const QueueEntry& e) {
   // Written only when set: envelopes of ASCII mail stay readable by older
   // versions, and an absent key reads as 0.
   if (e.smtputf8) out += "smtputf8 1\n";
+  // RFC 3461 (issue 15): likewise only when given.
+  if (e.ret != mail::DsnRet::kUnspecified) out += fmt::format("ret {}\n", mail::ret_text(e.ret));
+  if (!e.envid.empty()) out += fmt::format("envid {}\n", escape_value(e.envid));
+  if (e.double_bounce) out += "double-bounce 1\n";
   for (const auto& r : e.recipients) {
     out += fmt::format("rcpt {}\n", escape_value(r.address));
     out += fmt::format("status {}\n", to_string(r.status));
@@ -108,6 +112,10 @@ std::string format_envelope(const QueueEntry& e) {
     // Optional (issue 12): written only when set, so that most envelopes stay
     // readable by versions that do not know the key.
     if (!r.stage.empty()) out += fmt::format("stage {}\n", escape_value(r.stage));
+    if (r.notify.given()) out += fmt::format("notify {}\n", mail::notify_text(r.notify));
+    if (r.orcpt.given())
+      out += fmt::format("orcpt {}\n", escape_value(r.orcpt.type + ";" + r.orcpt.address));
+    if (r.relayed_dsn) out += "relayed-dsn 1\n";
   }
   out += "end\n";
   return out;
@@ -118,11 +126,12 @@ Result<QueueEntry> parse_envelope(std::string_view text) {
   std::size_t line_no = 0, pos = 0;
   bool ended = false;
   std::set<std::string> seen;  // keys of the current section (header or one recipient)
-  const std::set<std::string_view> kHeaderKeys = {"id",        "sender",       "created", "size",
-                                                  "eight-bit", "delay-warned", "smtputf8"};
-  const std::set<std::string_view> kRcptKeys = {"status",       "attempts",    "next-attempt",
-                                                "last-attempt", "status-code", "remote-mta",
-                                                "diagnostic",   "stage"};
+  const std::set<std::string_view> kHeaderKeys = {"id",        "sender",       "created",  "size",
+                                                  "eight-bit", "delay-warned", "smtputf8", "ret",
+                                                  "envid",     "double-bounce"};
+  const std::set<std::string_view> kRcptKeys = {
+      "status",     "attempts", "next-attempt", "last-attempt", "status-code", "remote-mta",
+      "diagnostic", "stage",    "notify",       "orcpt",        "relayed-dsn"};
   while (pos < text.size()) {
     auto nl = text.find('\n', pos);
     if (nl == std::string_view::npos) return fail(bad(line_no + 1, "no line end (truncated?)"));
@@ -168,11 +177,20 @@ Result<QueueEntry> parse_envelope(std::string_view text) {
         e.created = from_unix(s);
       } else if (key == "size") {
         ok = parse_number(raw, e.size);
-      } else if (key == "eight-bit" || key == "delay-warned" || key == "smtputf8") {
+      } else if (key == "eight-bit" || key == "delay-warned" || key == "smtputf8" ||
+                 key == "double-bounce") {
         ok = raw == "0" || raw == "1";
-        (key == "eight-bit"  ? e.eight_bit
-         : key == "smtputf8" ? e.smtputf8
-                             : e.delay_warned) = raw == "1";
+        (key == "eight-bit"       ? e.eight_bit
+         : key == "smtputf8"      ? e.smtputf8
+         : key == "double-bounce" ? e.double_bounce
+                                  : e.delay_warned) = raw == "1";
+      } else if (key == "ret") {
+        auto r = mail::parse_ret(raw);
+        ok = r.has_value();
+        if (ok) e.ret = *r;
+      } else if (key == "envid") {
+        e.envid = *value;
+        ok = !e.envid.empty();
       }
     } else {
       auto& r = e.recipients.back();
@@ -192,6 +210,20 @@ Result<QueueEntry> parse_envelope(std::string_view text) {
         r.diagnostic = *value;
       } else if (key == "stage") {
         r.stage = *value;
+      } else if (key == "notify") {
+        auto n = mail::parse_notify(raw);
+        ok = n.has_value();
+        if (ok) r.notify = *n;
+      } else if (key == "orcpt") {
+        auto semi = value->find(';');
+        ok = semi != std::string::npos && semi > 0 && semi + 1 < value->size();
+        if (ok) {
+          r.orcpt.type = value->substr(0, semi);
+          r.orcpt.address = value->substr(semi + 1);
+        }
+      } else if (key == "relayed-dsn") {
+        ok = raw == "0" || raw == "1";
+        r.relayed_dsn = raw == "1";
       }
     }
     if (!ok) return fail(bad(line_no, "bad value for '" + key + "'"));

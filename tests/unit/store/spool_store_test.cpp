@@ -68,7 +68,13 @@ void expect_same(const QueueEntry& a, const QueueEntry& b) {
     EXPECT_EQ(x.remote_mta, y.remote_mta);
     EXPECT_EQ(x.diagnostic, y.diagnostic);
     EXPECT_EQ(x.stage, y.stage);
+    EXPECT_EQ(x.notify, y.notify);
+    EXPECT_EQ(x.orcpt, y.orcpt);
+    EXPECT_EQ(x.relayed_dsn, y.relayed_dsn);
   }
+  EXPECT_EQ(a.ret, b.ret);
+  EXPECT_EQ(a.envid, b.envid);
+  EXPECT_EQ(a.double_bounce, b.double_bounce);
 }
 
 std::vector<std::string> files_in(const std::string& dir) {
@@ -169,6 +175,72 @@ TEST(SpoolFormat, EnvelopesWithoutSmtpUtf8KeyStillRead) {
   std::string twice = text;
   twice.insert(twice.find("rcpt "), "smtputf8 1\nsmtputf8 1\n");
   EXPECT_FALSE(spool::parse_envelope(twice));
+}
+
+// Issue 15 (RFC 3461): RET, ENVID, NOTIFY, ORCPT and the DSN markers round
+// trip; written only when set, so an envelope of an older version (without
+// the keys) still reads, with the defaults.
+TEST(SpoolFormat, DsnFieldsRoundTrip) {
+  auto e = sample("6C");
+  e.ret = mail::DsnRet::kFull;
+  e.envid = "QQ 314159 100%";
+  e.double_bounce = true;
+  e.recipients[0].notify.bits = mail::DsnNotify::kSuccess | mail::DsnNotify::kDelay;
+  e.recipients[0].orcpt = {"rfc822", "Bob+x@dest.test"};
+  e.recipients[0].status = RecipientStatus::kDelivered;
+  e.recipients[0].relayed_dsn = true;
+  e.recipients[1].notify.bits = mail::DsnNotify::kNever;
+  auto text = spool::format_envelope(e);
+  for (const char* want : {"ret FULL\n", "envid QQ 314159 100%25\n", "double-bounce 1\n",
+                           "notify SUCCESS,DELAY\norcpt rfc822;Bob+x@dest.test\nrelayed-dsn 1\n",
+                           "notify NEVER\nend\n"}) {
+    EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+  }
+  auto back = spool::parse_envelope(text);
+  ASSERT_TRUE(back) << back.error().message;
+  expect_same(e, *back);
+
+  // Without DSN parameters none of the keys is written ...
+  auto plain = sample("6D");
+  auto old = spool::format_envelope(plain);
+  for (const char* key : {"ret ", "envid ", "double-bounce", "notify ", "orcpt ", "relayed-dsn"})
+    EXPECT_EQ(old.find(key), std::string::npos) << key << "\n" << old;
+  // ... and such an envelope (as every older version wrote) reads with the defaults.
+  auto read = spool::parse_envelope(old);
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_EQ(read->ret, mail::DsnRet::kUnspecified);
+  EXPECT_EQ(read->envid, "");
+  EXPECT_FALSE(read->double_bounce);
+  for (const auto& r : read->recipients) {
+    EXPECT_FALSE(r.notify.given());
+    EXPECT_TRUE(r.notify.failure());
+    EXPECT_FALSE(r.orcpt.given());
+    EXPECT_FALSE(r.relayed_dsn);
+  }
+  // A literal envelope of the previous format, written by hand.
+  const std::string v1 =
+      "tegami-queue 1\nid 0A\nsender a@example.test\ncreated 1700000000\nsize 10\n"
+      "eight-bit 0\ndelay-warned 0\nrcpt b@dest.test\nstatus pending\nattempts 0\n"
+      "next-attempt 1700000000\nlast-attempt 0\nstatus-code \nremote-mta \ndiagnostic \nend\n";
+  auto lit = spool::parse_envelope(v1);
+  ASSERT_TRUE(lit) << lit.error().message;
+  EXPECT_FALSE(lit->recipients[0].notify.given());
+
+  // Bad values are refused, never half-read.
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"ret FULL\n", "ret MOST\n"},
+           {"notify SUCCESS,DELAY\n", "notify NEVER,DELAY\n"},
+           {"orcpt rfc822;Bob+x@dest.test\n", "orcpt rfc822\n"},
+           {"relayed-dsn 1\n", "relayed-dsn yes\n"},
+           {"double-bounce 1\n", "double-bounce 2\n"},
+           {"envid QQ 314159 100%25\n", "envid \n"},
+       }) {
+    std::string bad = text;
+    auto at = bad.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    bad.replace(at, from.size(), to);
+    EXPECT_FALSE(spool::parse_envelope(bad)) << to;
+  }
 }
 
 TEST(SpoolFormat, EscapeTable) {
