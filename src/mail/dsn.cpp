@@ -14,6 +14,7 @@ namespace {
 constexpr std::size_t kFoldAt = 78;           // RFC 5322 §2.1.1 "SHOULD"
 constexpr std::size_t kMaxLine = 998;         // RFC 5322 §2.1.1 "MUST"
 constexpr std::size_t kMaxDiagnostic = 2000;  // a diagnostic is a reply, not a novel
+constexpr std::size_t kMaxEnvidText = 100;    // RFC 3461 §4.4
 
 std::string ascii(std::string_view s, std::size_t max = kMaxDiagnostic) {
   std::string out;
@@ -141,9 +142,46 @@ std::string_view header_section(std::string_view message) {
   return message;
 }
 
-std::string build_dsn(const DsnReport& r) {
-  bool failed = false;
-  for (const auto& rc : r.recipients) failed = failed || rc.action == DsnAction::kFailed;
+namespace {
+
+bool is_success(DsnAction a) {
+  return a == DsnAction::kDelivered || a == DsnAction::kRelayed;
+}
+
+std::string_view action_word(DsnAction a) {
+  switch (a) {
+    case DsnAction::kFailed:
+      return "failed";
+    case DsnAction::kDelayed:
+      return "delayed";
+    case DsnAction::kDelivered:
+      return "delivered";
+    case DsnAction::kRelayed:
+      return "relayed";
+  }
+  return "failed";
+}
+
+std::string status_for(const DsnRecipient& r) {
+  std::string s = status_of(r);
+  // A success report's status is a success (class 2, RFC 3463 §3.1).
+  if (is_success(r.action) && s[0] != '2') return "2.0.0";
+  if (!is_success(r.action) && s[0] == '2')
+    return r.action == DsnAction::kFailed ? "5.0.0" : "4.0.0";
+  return s;
+}
+
+}  // namespace
+
+DsnFrame build_dsn_frame(const DsnReport& r) {
+  bool failed = false, delayed = false;
+  for (const auto& rc : r.recipients) {
+    failed = failed || rc.action == DsnAction::kFailed;
+    delayed = delayed || rc.action == DsnAction::kDelayed;
+  }
+  // RFC 3461 §4.3: the whole message only in a report of a failure.
+  const bool full = r.return_full && failed;
+  const bool notice = r.notice != PostmasterNotice::kNone;
   // RFC 6533: a report about or to a UTF-8 address is a global one.
   bool global = !is_ascii(r.sender) && printable_utf8(r.sender);
   for (const auto& rc : r.recipients)
@@ -152,11 +190,14 @@ std::string build_dsn(const DsnReport& r) {
   const std::string host = ascii(r.reporting_mta, 255);
   std::string_view original_headers = header_section(r.original);
 
-  std::string boundary = ascii(r.boundary, 60);
-  if (boundary.empty()) boundary = "tegami-dsn";
-  while (original_headers.find(boundary) != std::string_view::npos) boundary += "=_";
+  DsnFrame f;
+  f.full = full;
+  f.boundary = ascii(r.boundary, 60);
+  if (f.boundary.empty()) f.boundary = "tegami-dsn";
+  while (original_headers.find(f.boundary) != std::string_view::npos) f.boundary += "=_";
+  const std::string& boundary = f.boundary;
 
-  std::string msg;
+  std::string& msg = f.head;
   LocalStamp stamp;
   stamp.by_host = host;
   stamp.id = ascii(r.dsn_id, 64);
@@ -165,8 +206,15 @@ std::string build_dsn(const DsnReport& r) {
   msg += "Received: " + format_local_received(stamp) + "\r\n";
   msg += "From: Mail Delivery System <MAILER-DAEMON@" + host + ">\r\n";
   msg += fold_field("To", "<" + sender + ">") + "\r\n";
-  msg += failed ? "Subject: Undelivered Mail Returned to Sender\r\n"
-                : "Subject: Delayed Mail (still being retried)\r\n";
+  if (notice) {
+    msg += "Subject: Postmaster Copy: Undelivered Mail\r\n";
+  } else if (failed) {
+    msg += "Subject: Undelivered Mail Returned to Sender\r\n";
+  } else if (delayed) {
+    msg += "Subject: Delayed Mail (still being retried)\r\n";
+  } else {
+    msg += "Subject: Successful Mail Delivery Report\r\n";
+  }
   msg += "Date: " + date(r.now, r.offset_minutes) + "\r\n";
   msg += "Message-ID: " + ascii(r.message_id, 300) + "\r\n";
   msg += "Auto-Submitted: auto-replied\r\n";  // RFC 3834 §5: never answer this automatically
@@ -184,14 +232,35 @@ std::string build_dsn(const DsnReport& r) {
                   "Content-Transfer-Encoding: 8bit\r\n\r\n"
                 : "Content-Type: text/plain; charset=us-ascii\r\n\r\n";
   msg += "This is the mail system at host " + host + ".\r\n\r\n";
-  if (failed) {
+  const std::string attached =
+      full ? "It is attached below." : "It is attached below (its header section).";
+  if (r.notice == PostmasterNotice::kDoubleBounce) {
+    wrap(msg,
+         "This is a copy for the postmaster: a delivery status notification (a message from the "
+         "null sender <>) could not be delivered to one or more recipients. It is not returned to "
+         "anyone else. " +
+             attached);
+  } else if (r.notice == PostmasterNotice::kUnknownSender) {
+    wrap(msg,
+         "This is a copy for the postmaster: a message could not be delivered to one or more "
+         "recipients, and its sender <" +
+             address_text(r.original_sender, global) +
+             "> does not exist here, so the report could not be returned to it. " + attached);
+  } else if (failed) {
     wrap(msg,
          "I'm sorry to have to inform you that your message could not be delivered to one or "
-         "more recipients. It is attached below (its header section).");
-  } else {
+         "more recipients. " +
+             attached);
+  } else if (delayed) {
     wrap(msg,
          "Your message could not be delivered yet to one or more recipients. The mail system "
          "will keep trying; you do not need to send it again.");
+  } else {
+    wrap(msg,
+         "Your message was successfully delivered to the destination(s) listed below. Where it "
+         "was relayed to a system that does not report deliveries, you will get no further "
+         "notice from there; you may still get notices of delivery errors. Its header section "
+         "is attached below.");
   }
   msg += "\r\n";
   wrap(msg,
@@ -202,6 +271,13 @@ std::string build_dsn(const DsnReport& r) {
   for (const auto& rc : r.recipients) {
     std::string line = "<" + address_text(rc.final_recipient, global) + ">: ";
     if (rc.action == DsnAction::kDelayed) line += "delivery delayed: ";
+    if (rc.action == DsnAction::kDelivered) {
+      wrap(msg, line + "delivered to the mailbox.");
+      msg += "\r\n";
+      continue;
+    }
+    if (rc.action == DsnAction::kRelayed)
+      line += "relayed to a system that does not support delivery status notifications: ";
     const bool reply = rc.diagnostic.rfind("smtp;", 0) == 0;
     if (!rc.remote_mta.empty())
       line += "host " + ascii(rc.remote_mta, 255) + (reply ? " said: " : ": ");
@@ -225,17 +301,25 @@ std::string build_dsn(const DsnReport& r) {
   msg += global ? "Content-Type: message/global-delivery-status\r\n"
                   "Content-Transfer-Encoding: 8bit\r\n\r\n"
                 : "Content-Type: message/delivery-status\r\n\r\n";
+  // RFC 3461 §6.3 / RFC 3464 §2.2.1: the ENVID as the sender gave it (at
+  // most 100 characters, so never folded: folding must not alter it).
+  if (!r.envid.empty()) msg += "Original-Envelope-Id: " + ascii(r.envid, kMaxEnvidText) + "\r\n";
   msg += fold_field("Reporting-MTA", "dns; " + host) + "\r\n";
   msg += fold_field("X-Tegami-Queue-ID", ascii(r.queue_id, 64)) + "\r\n";
   msg += "Arrival-Date: " + date(r.arrival, r.offset_minutes) + "\r\n";
   for (const auto& rc : r.recipients) {
     msg += "\r\n";
+    // RFC 3464 §2.3.1: from ORCPT (RFC 3461 §4.2), when the sender gave one.
+    if (!rc.original_type.empty() && !rc.original_address.empty())
+      msg += fold_field("Original-Recipient",
+                        ascii(rc.original_type, 64) + "; " + ascii(rc.original_address, 500)) +
+             "\r\n";
     // RFC 6533 §3: the "utf-8" address type, here as a plain utf-8-address
     // (message/global-delivery-status may carry UTF-8).
     std::string rcpt = address_text(rc.final_recipient, global);
     msg += fold_field("Final-Recipient", (is_ascii(rcpt) ? "rfc822; " : "utf-8; ") + rcpt) + "\r\n";
-    msg += rc.action == DsnAction::kFailed ? "Action: failed\r\n" : "Action: delayed\r\n";
-    msg += "Status: " + status_of(rc) + "\r\n";
+    msg += "Action: " + std::string(action_word(rc.action)) + "\r\n";
+    msg += "Status: " + status_for(rc) + "\r\n";
     // RFC 3464 §2.3.5: optional, its name type "dns"; no DNS name, no field.
     if (is_dns_name(rc.remote_mta))
       msg += fold_field("Remote-MTA", "dns; " + ascii(rc.remote_mta, 255)) + "\r\n";
@@ -247,19 +331,38 @@ std::string build_dsn(const DsnReport& r) {
   }
   msg += "\r\n";
 
-  // 3. The original header section.
+  // 3. The original: its header section, or the whole of it (RET=FULL).
   msg += "--" + boundary + "\r\n";
-  msg += "Content-Description: Undelivered Message Headers\r\n";
-  // RFC 6533 §6.3: message/global-headers may hold UTF-8 header fields.
-  msg +=
-      global ? "Content-Type: message/global-headers\r\n" : "Content-Type: text/rfc822-headers\r\n";
-  bool eight_bit = false;
-  for (char c : original_headers) eight_bit = eight_bit || static_cast<unsigned char>(c) >= 0x80;
-  if (eight_bit) msg += "Content-Transfer-Encoding: 8bit\r\n";
-  msg += "\r\n";
+  if (full) {
+    msg += "Content-Description: Undelivered Message\r\n";
+    // RFC 6533 §6.3: message/global may carry UTF-8 header fields.
+    msg += global ? "Content-Type: message/global\r\n" : "Content-Type: message/rfc822\r\n";
+    if (r.full_eight_bit) msg += "Content-Transfer-Encoding: 8bit\r\n";
+    msg += "\r\n";
+  } else {
+    msg += !failed && !delayed ? "Content-Description: Message Headers\r\n"
+                               : "Content-Description: Undelivered Message Headers\r\n";
+    // RFC 6533 §6.3: message/global-headers may hold UTF-8 header fields.
+    msg += global ? "Content-Type: message/global-headers\r\n"
+                  : "Content-Type: text/rfc822-headers\r\n";
+    bool eight_bit = false;
+    for (char c : original_headers) eight_bit = eight_bit || static_cast<unsigned char>(c) >= 0x80;
+    if (eight_bit) msg += "Content-Transfer-Encoding: 8bit\r\n";
+    msg += "\r\n";
+  }
+  f.tail = "\r\n--" + boundary + "--\r\n";
+  return f;
+}
+
+std::string build_dsn(const DsnReport& r) {
+  DsnReport headers_only = r;
+  headers_only.return_full = false;
+  DsnFrame f = build_dsn_frame(headers_only);
+  std::string_view original_headers = header_section(r.original);
+  std::string msg = std::move(f.head);
   msg += original_headers;
   if (!original_headers.empty() && original_headers.back() != '\n') msg += "\r\n";
-  msg += "\r\n--" + boundary + "--\r\n";
+  msg += f.tail;
   return msg;
 }
 

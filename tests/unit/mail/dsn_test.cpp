@@ -270,5 +270,124 @@ TEST(Dsn, FoldField) {
   }
 }
 
+// RFC 3461 §6: ENVID and ORCPT come back as Original-Envelope-Id and
+// Original-Recipient (decoded, never folded for the ENVID).
+TEST(Dsn, EnvelopeIdAndOriginalRecipient) {
+  auto r = report();
+  r.envid = "QQ314159  with two spaces and enough text to pass the seventy-eight column mark";
+  r.recipients[0].original_type = "rfc822";
+  r.recipients[0].original_address = "Bob+List@dest.test";
+  auto m = build_dsn(r);
+  expect_well_formed(m);
+  EXPECT_NE(m.find("Content-Type: message/delivery-status\r\n\r\nOriginal-Envelope-Id: QQ314159  "
+                   "with two spaces and enough text to pass the seventy-eight column mark\r\n"
+                   "Reporting-MTA: dns; mail.example.test\r\n"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("\r\n\r\nOriginal-Recipient: rfc822; Bob+List@dest.test\r\n"
+                   "Final-Recipient: rfc822; bob@dest.test\r\nAction: failed\r\n"),
+            std::string::npos)
+      << m;
+  // Absent parameters: no fields.
+  auto plain = build_dsn(report());
+  EXPECT_EQ(plain.find("Original-Envelope-Id"), std::string::npos);
+  EXPECT_EQ(plain.find("Original-Recipient"), std::string::npos);
+  // Values from the network stay on their line.
+  r.envid = "x\r\nBcc: v@example.net";
+  r.recipients[0].original_address = "a\r\nBcc: v@example.net";
+  auto bad = build_dsn(r);
+  expect_well_formed(bad);
+  EXPECT_EQ(bad.find("\r\nBcc:"), std::string::npos);
+}
+
+TEST(Dsn, SuccessReports) {
+  auto r = report();
+  r.recipients[0].action = DsnAction::kDelivered;
+  r.recipients[0].status = "2.0.0";
+  r.recipients[0].remote_mta = "";
+  r.recipients[0].diagnostic = "";
+  r.recipients[0].stage = "";
+  DsnRecipient relayed = report().recipients[0];
+  relayed.final_recipient = "carol@far.test";
+  relayed.action = DsnAction::kRelayed;
+  relayed.status = "5.1.1";  // not a success code: replaced by 2.0.0
+  relayed.diagnostic = "smtp; 250 2.0.0 Ok: queued as 42";
+  relayed.stage = "end of data";
+  r.recipients.push_back(relayed);
+  auto m = build_dsn(r);
+  expect_well_formed(m);
+  EXPECT_EQ(parse_header(m).find("Subject")->value, "Successful Mail Delivery Report");
+  for (const char* want :
+       {"Final-Recipient: rfc822; bob@dest.test\r\nAction: delivered\r\nStatus: 2.0.0\r\n",
+        "Final-Recipient: rfc822; carol@far.test\r\nAction: relayed\r\nStatus: 2.0.0\r\n"
+        "Remote-MTA: dns; mx.dest.test\r\nDiagnostic-Code: smtp; 250 2.0.0 Ok: queued as 42\r\n",
+        "<bob@dest.test>: delivered to the mailbox.",
+        "<carol@far.test>: relayed to a system that does not support delivery status",
+        "Content-Description: Message Headers\r\nContent-Type: text/rfc822-headers\r\n"}) {
+    EXPECT_NE(m.find(want), std::string::npos) << want << "\n----\n" << m;
+  }
+  EXPECT_EQ(m.find("SECRET BODY"), std::string::npos);
+  // RET=FULL never returns the body of a success report (RFC 3461 §4.3).
+  r.return_full = true;
+  auto f = build_dsn_frame(r);
+  EXPECT_FALSE(f.full);
+  EXPECT_NE(f.head.find("Content-Type: text/rfc822-headers\r\n\r\n"), std::string::npos);
+}
+
+TEST(Dsn, FullReturnFrame) {
+  auto r = report();
+  r.return_full = true;
+  auto f = build_dsn_frame(r);
+  EXPECT_TRUE(f.full);
+  EXPECT_EQ(f.boundary, "0123456789ABCDEF/mail.example.test");
+  ASSERT_GE(f.head.size(), 4u);
+  EXPECT_EQ(f.head.substr(f.head.size() - 4), "\r\n\r\n");
+  EXPECT_NE(f.head.find("--" + f.boundary +
+                        "\r\nContent-Description: Undelivered Message\r\n"
+                        "Content-Type: message/rfc822\r\n\r\n"),
+            std::string::npos)
+      << f.head;
+  EXPECT_NE(f.head.find("It is attached below."), std::string::npos);
+  EXPECT_EQ(f.head.find("its header section"), std::string::npos);
+  EXPECT_EQ(f.tail, "\r\n--" + f.boundary + "--\r\n");
+  std::string whole = f.head + kOriginal + f.tail;
+  expect_well_formed(whole);
+  EXPECT_NE(whole.find("SECRET BODY TEXT\r\n\r\n--0123456789ABCDEF"), std::string::npos);
+  r.full_eight_bit = true;
+  EXPECT_NE(build_dsn_frame(r).head.find("Content-Type: message/rfc822\r\n"
+                                         "Content-Transfer-Encoding: 8bit\r\n\r\n"),
+            std::string::npos);
+  // build_dsn() always returns the header section.
+  EXPECT_EQ(build_dsn(r).find("SECRET BODY"), std::string::npos);
+}
+
+TEST(Dsn, PostmasterNotices) {
+  auto r = report();
+  r.sender = "postmaster@example.test";
+  r.notice = PostmasterNotice::kDoubleBounce;
+  r.original_sender = "";
+  auto m = build_dsn(r);
+  expect_well_formed(m);
+  auto h = parse_header(m);
+  EXPECT_EQ(h.find("To")->value, "<postmaster@example.test>");
+  EXPECT_EQ(h.find("Subject")->value, "Postmaster Copy: Undelivered Mail");
+  std::string text;
+  for (char c : m)
+    if (c != '\r') text += c == '\n' ? ' ' : c;
+  EXPECT_NE(text.find("a delivery status notification (a message from the null sender <>) could "
+                      "not be delivered"),
+            std::string::npos)
+      << m;
+  r.notice = PostmasterNotice::kUnknownSender;
+  r.original_sender = "ghost@example.test";
+  m = build_dsn(r);
+  text.clear();
+  for (char c : m)
+    if (c != '\r') text += c == '\n' ? ' ' : c;
+  EXPECT_NE(text.find("its sender <ghost@example.test> does not exist here"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("Action: failed\r\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace tegami::mail
