@@ -309,6 +309,8 @@ void ClientSession::parse_extensions(const ServerReply& r) {
       chunking_ = true;
     } else if (iequals(kw, "SMTPUTF8")) {
       smtputf8_ = true;
+    } else if (iequals(kw, "DSN")) {
+      dsn_ = true;
     } else if (iequals(kw, "SIZE")) {
       size_offered_ = true;
       std::uint64_t n = 0;
@@ -413,12 +415,15 @@ void ClientSession::start_transaction(client::Actions& out) {
   if (size_offered_) cmd += " SIZE=" + std::to_string(message_.size);
   if (message_.eight_bit) cmd += " BODY=8BITMIME";
   if (message_.smtputf8 && smtputf8_) cmd += " SMTPUTF8";
+  if (dsn_ && message_.ret != mail::DsnRet::kUnspecified)
+    cmd += " RET=" + std::string(mail::ret_text(message_.ret));
+  if (dsn_ && !message_.envid.empty()) cmd += " ENVID=" + mail::xtext_encode(message_.envid);
   cmd += "\r\n";
   if (pipelining_) {
     // RFC 2920 §3.1: MAIL, every RCPT and DATA in one group; DATA ends it.
     // With CHUNKING the BDAT waits for the RCPT replies instead (a chunk
     // sent to no accepted recipient would be read for nothing).
-    for (std::size_t i : order_) cmd += "RCPT TO:<" + message_.recipients[i] + ">\r\n";
+    for (std::size_t i : order_) cmd += rcpt_command(i);
     if (!chunking_) cmd += "DATA\r\n";
   }
   out.emplace_back(client::Send{std::move(cmd)});
@@ -427,7 +432,18 @@ void ClientSession::start_transaction(client::Actions& out) {
 }
 
 void ClientSession::send_rcpt(std::size_t k, client::Actions& out) {
-  out.emplace_back(client::Send{"RCPT TO:<" + message_.recipients[order_[k]] + ">\r\n"});
+  out.emplace_back(client::Send{rcpt_command(order_[k])});
+}
+
+std::string ClientSession::rcpt_command(std::size_t i) const {
+  std::string cmd = "RCPT TO:<" + message_.recipients[i] + ">";
+  if (dsn_) {
+    if (i < message_.notify.size() && message_.notify[i].given())
+      cmd += " NOTIFY=" + mail::notify_text(message_.notify[i]);
+    if (i < message_.orcpt.size() && message_.orcpt[i].given())
+      cmd += " ORCPT=" + mail::orcpt_text(message_.orcpt[i]);
+  }
+  return cmd + "\r\n";
 }
 
 void ClientSession::on_mail(const ServerReply& r, client::Actions& out) {

@@ -34,6 +34,11 @@
 //    server cannot take: 8-bit data without 8BITMIME (5.6.3), over its SIZE
 //    (5.3.4); SMTPUTF8 needed but not offered (5.6.7, below).
 //
+// DSN (RFC 3461 §5.2.1): when the server offers DSN, MAIL carries the
+// message's RET= and ENVID= (xtext) and each RCPT its NOTIFY= and ORCPT=,
+// only those that were given; to a server without DSN nothing is added
+// (dsn_offered() tells the caller, who then owes the "relayed" DSNs).
+//
 // SMTPUTF8 (RFC 6531 §3.2, §3.4): a ClientMessage with smtputf8 goes out
 // as "MAIL FROM:<...> SMTPUTF8" when the server offers SMTPUTF8. When it
 // does not, the message is downgraded (sent without the parameter) if that
@@ -52,7 +57,8 @@
 // once closed, every recipient has an outcome other than kUnknown.
 //
 // RFC 5321 §3.3, §4.1.1, §4.2, §4.5.3.2 (timeouts), RFC 2920, RFC 1870,
-// RFC 6152, RFC 3207, RFC 3030 (CHUNKING), RFC 2034 / RFC 3463 (enhanced codes), RFC 6531.
+// RFC 6152, RFC 3207, RFC 3030 (CHUNKING), RFC 2034 / RFC 3463 (enhanced codes), RFC 6531,
+// RFC 3461 (DSN).
 #pragma once
 
 #include <chrono>
@@ -61,6 +67,7 @@
 #include <variant>
 #include <vector>
 
+#include "mail/dsn_params.hpp"
 #include "proto/smtp/reply_parser.hpp"
 
 namespace tegami::smtp {
@@ -105,6 +112,13 @@ struct ClientMessage {
   bool eight_bit = false;               // has_eight_bit() of the message
   bool smtputf8 = false;                // send with SMTPUTF8 when offered (RFC 6531)
   bool utf8_headers = false;            // has_eight_bit_headers() of the message
+  // RFC 3461, passed on only when the server offers DSN (§5.2.1): RET and
+  // ENVID on MAIL, NOTIFY and ORCPT on each RCPT (same index as recipients;
+  // missing entries mean "not given").
+  mail::DsnRet ret = mail::DsnRet::kUnspecified;
+  std::string envid;  // decoded; "" when none
+  std::vector<mail::DsnNotify> notify;
+  std::vector<mail::DsnOrcpt> orcpt;
 };
 
 enum class RecipientResult : std::uint8_t { kUnknown, kDelivered, kTemporary, kPermanent };
@@ -163,6 +177,7 @@ class ClientSession {
   bool smtputf8_offered() const { return smtputf8_; }
   bool eight_bit_mime() const { return eight_bit_mime_; }
   bool chunking() const { return chunking_; }  // CHUNKING: the message goes with BDAT
+  bool dsn_offered() const { return dsn_; }    // DSN (RFC 3461 §3)
   bool starttls_offered() const { return starttls_; }
   std::uint64_t size_limit() const { return size_limit_; }  // 0: none announced
   bool tls_active() const { return tls_active_; }
@@ -182,6 +197,8 @@ class ClientSession {
   // After EHLO/HELO (and TLS): checks SIZE and 8BITMIME, then MAIL (+ RCPT + DATA).
   void start_transaction(client::Actions& out);
   void send_rcpt(std::size_t i, client::Actions& out);
+  // "RCPT TO:<...>[ NOTIFY=...][ ORCPT=...]\r\n" for message_.recipients[i].
+  std::string rcpt_command(std::size_t i) const;
   void quit(client::Actions& out);
   void close(client::Actions& out);
   // The session failed before the transaction: every recipient temporary;
@@ -211,6 +228,7 @@ class ClientSession {
   bool size_offered_ = false;
   bool chunking_ = false;
   bool smtputf8_ = false;
+  bool dsn_ = false;
   std::uint64_t size_limit_ = 0;
 };
 

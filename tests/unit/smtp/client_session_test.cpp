@@ -195,6 +195,48 @@ TEST(ClientSession, SmtpUtf8WhenOffered) {
   EXPECT_EQ(results(r), "D:2.0.0 ");
 }
 
+// RFC 3461 §5.2.1: the DSN parameters go to a server that offers DSN (xtext,
+// only those given), and nothing is added for one that does not.
+TEST(ClientSession, DsnParametersOnlyWhenOffered) {
+  ClientMessage m = message({"b@dest.test", "c@dest.test", "d@dest.test"});
+  m.ret = mail::DsnRet::kHdrs;
+  m.envid = "Q+1 x";
+  m.notify = {mail::DsnNotify{mail::DsnNotify::kSuccess | mail::DsnNotify::kFailure},
+              mail::DsnNotify{mail::DsnNotify::kNever}};
+  m.orcpt = {mail::DsnOrcpt{"rfc822", "B+x@dest.test"}, mail::DsnOrcpt{}};
+  const std::string replies =
+      "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n221 bye\r\n";
+  const std::string ehlo_dsn = "250-mx.dest.test\r\n250-PIPELINING\r\n250-DSN\r\n250 SIZE\r\n";
+  ClientSession with(config(), m);
+  auto r = run(with, {"220 hi\r\n" + ehlo_dsn + replies});
+  EXPECT_TRUE(with.dsn_offered());
+  EXPECT_EQ(r.wire,
+            "EHLO mail.example.test\r\n"
+            "MAIL FROM:<alice@example.test> SIZE=100 RET=HDRS ENVID=Q+2B1+20x\r\n"
+            "RCPT TO:<b@dest.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;B+2Bx@dest.test\r\n"
+            "RCPT TO:<c@dest.test> NOTIFY=NEVER\r\n"
+            "RCPT TO:<d@dest.test>\r\nDATA\r\n<MSG>QUIT\r\n<CLOSE>");
+  EXPECT_EQ(results(r), "D:2.0.0 D:2.0.0 D:2.0.0 ");
+
+  ClientSession without(config(), m);
+  auto p = run(without, {"220 hi\r\n250-mx.dest.test\r\n250-PIPELINING\r\n250 SIZE\r\n" + replies});
+  EXPECT_FALSE(without.dsn_offered());
+  EXPECT_EQ(p.wire,
+            "EHLO mail.example.test\r\nMAIL FROM:<alice@example.test> SIZE=100\r\n"
+            "RCPT TO:<b@dest.test>\r\nRCPT TO:<c@dest.test>\r\nRCPT TO:<d@dest.test>\r\n"
+            "DATA\r\n<MSG>QUIT\r\n<CLOSE>");
+
+  // One command at a time (no PIPELINING) builds the same RCPT lines.
+  ClientSession slow(config(), m);
+  auto q = run(slow, {"220 hi\r\n250-mx.dest.test\r\n250 DSN\r\n", "250 ok\r\n", "250 ok\r\n"});
+  EXPECT_NE(
+      q.wire.find("MAIL FROM:<alice@example.test> RET=HDRS ENVID=Q+2B1+20x\r\n"
+                  "RCPT TO:<b@dest.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;B+2Bx@dest.test\r\n"
+                  "RCPT TO:<c@dest.test> NOTIFY=NEVER\r\n"),
+      std::string::npos)
+      << q.wire;
+}
+
 TEST(ClientSession, SmtpUtf8DowngradedWhenNothingNeedsIt) {
   // ASCII sender and headers; one recipient with a UTF-8 local part fails
   // alone (5.6.7), the ASCII one goes out without the parameter.
