@@ -93,6 +93,7 @@ void Cleanup::flush_header() {
   }
   put(ours);
   put(header_block_);
+  if (settings_.keep_header) stored_header_ = ours + header_block_;
   std::string().swap(header_block_);
 }
 

@@ -46,6 +46,9 @@ struct CleanupSettings {
   bool add_missing_fields = false;
   std::string message_id;  // the msg-id to add, "<...>"
   std::string date;        // the date-time to add
+  // Keep the stored header section (our fields and the message's) for a
+  // DSN about this message (RFC 3461 NOTIFY=SUCCESS on a local recipient).
+  bool keep_header = false;
 };
 
 class Cleanup {
@@ -71,6 +74,10 @@ class Cleanup {
   std::size_t received_count() const;
   // Fields added by add_missing_fields ("Date", "Message-ID"), for the log.
   const std::string& added() const { return added_; }
+  // After end(), with keep_header: the header section as stored in the
+  // queued copy (our Received:, the added fields, the message's header
+  // block; CRLF). Empty otherwise.
+  const std::string& stored_header() const { return stored_header_; }
 
   // Durable local copy (fsync, links, directory fsyncs).
   Result<void> commit_local();
@@ -94,8 +101,9 @@ class Cleanup {
   bool header_truncated_ = false;
   mail::MessageHeader header_;
   std::string added_;
-  std::string lf_;        // scratch for the LF conversion
-  bool cr_held_ = false;  // the local copy's pending CR (CRLF split across pieces)
+  std::string stored_header_;  // keep_header: see stored_header()
+  std::string lf_;             // scratch for the LF conversion
+  bool cr_held_ = false;       // the local copy's pending CR (CRLF split across pieces)
   std::uint64_t size_ = 0;
   std::optional<Error> error_;
 };

@@ -150,6 +150,13 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
   msg.smtputf8 = entry.smtputf8 || !mail::is_ascii(msg.sender);
   for (const auto& r : msg.recipients) msg.smtputf8 = msg.smtputf8 || !mail::is_ascii(r);
   msg.utf8_headers = msg.smtputf8 && request.message->utf8_headers;
+  // RFC 3461 §5.2.1: the DSN parameters as received, for a server offering DSN.
+  msg.ret = entry.ret;
+  msg.envid = entry.envid;
+  for (auto i : request.recipients) {
+    msg.notify.push_back(entry.recipients[i].notify);
+    msg.orcpt.push_back(entry.recipients[i].orcpt);
+  }
 
   Error last = Error::temp("no address to deliver to", 451, "4.4.1");
   std::string last_mta, last_relay = "none";
@@ -217,6 +224,7 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
       out[k].stage = o.from_server ? o.stage : std::string();
       out[k].remote_mta = remote_mta_of(t);
       out[k].relay = peer;
+      out[k].next_hop_dsn = session.dsn_offered();
     }
     co_return out;
   }

@@ -66,6 +66,9 @@ struct DeliveryOutcome {
   std::string remote_mta;
   std::string stage;  // the command an "smtp;" reply answered ("RCPT TO"), else ""
   std::string relay;  // "host[ip]:port" for logs, "none" when no connection was made
+  // The server that took the message offered DSN (RFC 3461): the NOTIFY,
+  // ORCPT, RET and ENVID went with it, and that server answers for them.
+  bool next_hop_dsn = false;
 };
 
 struct DeliveryOptions {

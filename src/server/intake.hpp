@@ -28,10 +28,11 @@
 namespace tegami::server {
 
 // Blocking (on the worker pool): commits what the cleanup stage wrote (issue
-// 13), the queue entry for `remote` first, then the local copy.
-Result<void> commit_message(ServerContext& ctx, Cleanup& cleanup, const std::string& queue_id,
-                            const std::string& sender, const std::vector<std::string>& remote,
-                            bool smtputf8);
+// 13), the queue entry for the remote recipients first, then the local copy.
+// `entry` has the id, sender, SMTPUTF8 and DSN parameters (RET, ENVID) and
+// one recipient per remote address (with its NOTIFY and ORCPT); its
+// creation time and every recipient's first attempt are set here (now).
+Result<void> commit_message(ServerContext& ctx, Cleanup& cleanup, QueueEntry entry);
 
 // True when `ip` is inside one of `networks` ([relay] trusted_networks).
 bool in_networks(const std::vector<Cidr>& networks, const std::string& ip);

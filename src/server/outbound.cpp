@@ -110,7 +110,8 @@ Result<void> Outbound::start() {
     spdlog::warn("outbound STARTTLS disabled: {}", tls_client.error().message);
   }
   agent_ = std::make_unique<DeliveryAgent>(strand_, *resolver_, d);
-  bouncer_ = std::make_unique<Bouncer>(Bouncer::Options{config_.hostname, config_.queue_lifetime},
+  bouncer_ = std::make_unique<Bouncer>(Bouncer::Options{config_.hostname, config_.queue_lifetime,
+                                                        config_.postmaster, config_.message_size},
                                        directory_, mailboxes_, spool_, workers_, clock_, ids_);
   QueuePolicy policy;
   policy.retry = config_.queue_retry;
@@ -139,6 +140,10 @@ QueueStore& Outbound::store() {
 
 Result<bool> Outbound::cancel(const std::string& id) {
   return spool_.remove(id);
+}
+
+Bouncer* Outbound::bouncer() {
+  return bouncer_.get();
 }
 
 void Outbound::submit(const std::string& id) {

@@ -72,6 +72,9 @@ class Outbound {
   Result<bool> cancel(const std::string& id);
   // Thread-safe.
   void submit(const std::string& id);
+  // The DSN sender (null before start()): the SMTP intake sends "delivered"
+  // notices with it (RFC 3461 §5.3); send() may run on any executor.
+  Bouncer* bouncer();
 
   static std::string pid_path(const Config& config) { return config.data_dir + "/tegami.pid"; }
 

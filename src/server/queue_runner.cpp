@@ -304,11 +304,14 @@ net::awaitable<void> QueueRunner::attempt(std::string id) {
 
 net::awaitable<bool> QueueRunner::notify(QueueEntry& entry, const QueuedMessage& file) {
   bool ok = true, changed = false;
-  std::vector<std::size_t> failed;
-  for (std::size_t i = 0; i < entry.recipients.size(); ++i)
-    if (entry.recipients[i].status == RecipientStatus::kFailed) failed.push_back(i);
+  std::vector<std::size_t> failed, relayed;
+  for (std::size_t i = 0; i < entry.recipients.size(); ++i) {
+    const auto& r = entry.recipients[i];
+    if (r.status == RecipientStatus::kFailed) failed.push_back(i);
+    if (r.status == RecipientStatus::kDelivered && r.relayed_dsn) relayed.push_back(i);
+  }
   auto warn = delay_warning_due(entry, clock_.now(), policy_);
-  if (failed.empty() && warn.empty()) co_return true;
+  if (failed.empty() && warn.empty() && relayed.empty()) co_return true;
   auto header =
       co_await workers_.run([&file] { return read_header_section(file, kMaxHeaderBlock); });
   if (!header) {
@@ -318,7 +321,8 @@ net::awaitable<bool> QueueRunner::notify(QueueEntry& entry, const QueuedMessage&
   }
   const std::string& message = *header;
   if (!failed.empty()) {
-    auto sent = co_await bouncer_.send(entry, failed, mail::DsnAction::kFailed, message);
+    // The file too: RET=FULL and double bounces return the whole message.
+    auto sent = co_await bouncer_.send(entry, failed, mail::DsnAction::kFailed, message, &file);
     if (sent) {
       for (auto i : failed) entry.recipients[i].status = RecipientStatus::kBounced;
       changed = true;
@@ -336,6 +340,18 @@ net::awaitable<bool> QueueRunner::notify(QueueEntry& entry, const QueuedMessage&
       if (!sent->empty()) schedule(*sent, clock_.now());
     } else {
       spdlog::error("queue {}: cannot send the delay warning: {}", entry.id, sent.error().message);
+      ok = false;
+    }
+  }
+  if (!relayed.empty()) {
+    // RFC 3461 §5.2.2: NOTIFY=SUCCESS, and the next hop did not offer DSN.
+    auto sent = co_await bouncer_.send(entry, relayed, mail::DsnAction::kRelayed, message);
+    if (sent) {
+      for (auto i : relayed) entry.recipients[i].relayed_dsn = false;
+      changed = true;
+      if (!sent->empty()) schedule(*sent, clock_.now());
+    } else {
+      spdlog::error("queue {}: cannot send the success notice: {}", entry.id, sent.error().message);
       ok = false;
     }
   }

@@ -23,6 +23,10 @@ RecipientStatus apply_outcome(QueueRecipient& r, const DeliveryOutcome& o, TimeP
   switch (o.result) {
     case smtp::RecipientResult::kDelivered:
       r.status = RecipientStatus::kDelivered;
+      // RFC 3461 §5.2.2: NOTIFY=SUCCESS through a next hop without DSN gets
+      // a "relayed" DSN from us; a next hop with DSN was given the NOTIFY
+      // and answers for it (§5.2.1), so nothing is due here.
+      r.relayed_dsn = r.notify.success() && !o.next_hop_dsn;
       break;
     case smtp::RecipientResult::kPermanent:
       r.status = RecipientStatus::kFailed;
@@ -55,7 +59,7 @@ std::map<std::string, std::vector<std::size_t>> due_recipients(const QueueEntry&
 TimePoint next_due(const QueueEntry& e, TimePoint now) {
   TimePoint due = TimePoint::max();
   for (const auto& r : e.recipients) {
-    if (r.status == RecipientStatus::kFailed) return now;
+    if (r.status == RecipientStatus::kFailed || r.relayed_dsn) return now;
     if (r.status == RecipientStatus::kPending) due = std::min(due, r.next_attempt);
   }
   return due == TimePoint::max() ? now : due;
@@ -67,7 +71,8 @@ std::vector<std::size_t> delay_warning_due(const QueueEntry& e, TimePoint now,
   if (policy.delay_warning.count() <= 0 || e.delay_warned || e.null_sender()) return out;
   if (now - e.created < policy.delay_warning) return out;
   for (std::size_t i = 0; i < e.recipients.size(); ++i)
-    if (e.recipients[i].status == RecipientStatus::kPending) out.push_back(i);
+    if (e.recipients[i].status == RecipientStatus::kPending && e.recipients[i].notify.delay())
+      out.push_back(i);
   return out;
 }
 

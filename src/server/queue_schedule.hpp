@@ -7,8 +7,12 @@
 //  - a temporary failure once [queue] lifetime has passed since the message
 //    arrived makes the recipient failed (4.4.7, RFC 3463 "delivery time
 //    expired"), keeping the last diagnostic; a permanent one at once;
-//  - a delay warning is due once, for the recipients still pending, when
-//    [queue] delay_warning ("0": never) has passed, unless the sender is <>.
+//  - a delay warning is due once, for the recipients still pending whose
+//    NOTIFY asks for delays (or who have no NOTIFY: RFC 3461 §4.1 leaves the
+//    default to us), when [queue] delay_warning ("0": never) has passed,
+//    unless the sender is <>;
+//  - a recipient delivered with NOTIFY=SUCCESS to a next hop that did not
+//    offer DSN owes a "relayed" DSN (RFC 3461 §5.2.2): relayed_dsn.
 #pragma once
 
 #include <chrono>
@@ -42,10 +46,12 @@ std::map<std::string, std::vector<std::size_t>> due_recipients(const QueueEntry&
                                                                bool flush);
 
 // When the entry next needs the runner: the earliest pending next_attempt;
-// `now` when a recipient is failed (its DSN is still to be sent).
+// `now` when a recipient is failed or owes a "relayed" DSN (a DSN is still
+// to be sent).
 TimePoint next_due(const QueueEntry& e, TimePoint now);
 
-// The pending recipients a delay warning is due for (empty: none due).
+// The pending recipients a delay warning is due for (empty: none due);
+// only those whose NOTIFY includes DELAY or who have none.
 std::vector<std::size_t> delay_warning_due(const QueueEntry& e, TimePoint now,
                                            const QueuePolicy& policy);
 

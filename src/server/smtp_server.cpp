@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <deque>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -71,7 +72,12 @@ int local_utc_offset_minutes(std::chrono::system_clock::time_point t) {
 struct StreamedBody final : smtp::BodySink {
   std::string sid;
   std::string qid;
-  std::vector<std::string> remote;  // relayed recipients, in the queue entry
+  // Relayed recipients, in the queue entry, with the NOTIFY and ORCPT of
+  // the RCPT that named them (RFC 3461).
+  std::vector<QueueRecipient> remote;
+  // RCPTs with NOTIFY=SUCCESS delivered into a local mailbox: each gets a
+  // "delivered" DSN once the message is stored (RFC 3461 §5.3).
+  std::vector<QueueRecipient> delivered_notice;
   std::unique_ptr<Cleanup> cleanup;
   void write(std::string_view crlf) override { cleanup->write(crlf); }
   void abandon(std::string_view why) override {
@@ -119,6 +125,10 @@ class SmtpDriver final : public smtp::BodySinkFactory {
   std::optional<Error> check_header_from(const mail::MessageHeader& header, bool truncated,
                                          const std::string& account);
   net::awaitable<smtp::Actions> deliver(smtp::Deliver& d);
+  // RFC 3461 §5.3: the "delivered" DSN for the local recipients that asked
+  // for one (NOTIFY=SUCCESS), once the message is stored; a failure is
+  // logged (the message itself is delivered).
+  net::awaitable<void> notify_delivered(const smtp::Envelope& env, const StreamedBody& body);
   net::awaitable<smtp::Actions> start_tls();
   net::awaitable<bool> flush();
 
@@ -538,19 +548,41 @@ smtp::BodySink* SmtpDriver::open_body(const smtp::Envelope& env) {
   auto b = std::make_unique<StreamedBody>();
   b->sid = sid_;
   b->qid = ctx_.queue_ids.next();
-  std::set<smtp::Destination> destinations;  // each mailbox and address once
-  for (const auto& r : env.recipients)
-    for (const auto& k : r.resolved) destinations.insert(k);
+  // Each mailbox and address once; an address keeps the DSN parameters of
+  // the first RCPT that named it.
+  std::map<smtp::Destination, const smtp::EnvelopeRecipient*> destinations;
+  for (const auto& r : env.recipients) {
+    bool local = false;
+    for (const auto& k : r.resolved) {
+      destinations.emplace(k, &r);
+      local = local || !k.is_remote();
+    }
+    // RFC 3461 §5.3: success notices for local mailboxes; never to <>.
+    if (local && r.params.notify.success() && !env.mail_from.null_path) {
+      QueueRecipient n;
+      n.address = r.address.to_string();
+      n.notify = r.params.notify;
+      n.orcpt = r.params.orcpt;
+      n.status = RecipientStatus::kDelivered;
+      n.status_code = "2.0.0";
+      b->delivered_notice.push_back(std::move(n));
+    }
+  }
   std::vector<MailboxRef> boxes;
-  for (const auto& k : destinations) {
+  for (const auto& [k, from] : destinations) {
     if (k.is_remote()) {
-      b->remote.push_back(k.address);
+      QueueRecipient q;
+      q.address = k.address;
+      q.notify = from->params.notify;
+      q.orcpt = from->params.orcpt;
+      b->remote.push_back(std::move(q));
     } else {
       boxes.push_back(MailboxRef{k.domain, k.local});
     }
   }
   const auto stamp = received_stamp(env, b->qid);
   CleanupSettings s;
+  s.keep_header = !b->delivered_notice.empty();
   s.return_path = env.mail_from.to_path();
   s.received = mail::format_received(stamp);
   // RFC 6409 §8.2-8.3: a submission server may add a missing Date: and
@@ -624,13 +656,18 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver_streamed(smtp::Deliver& d) {
   if (refusal) {
     done.queue_id = fail(*refusal);  // `body` goes out of scope: its files are removed
   } else {
-    const std::string sender = env.mail_from.to_string();
-    const bool smtputf8 = env.smtputf8;
-    auto r = co_await ctx_.workers.run([this, &c, &qid, &sender, &body, smtputf8] {
-      return commit_message(ctx_, c, qid, sender, body->remote, smtputf8);
-    });
+    QueueEntry entry;
+    entry.id = qid;
+    entry.sender = env.mail_from.to_string();
+    entry.smtputf8 = env.smtputf8;
+    entry.ret = env.dsn_ret;
+    entry.envid = env.dsn_envid;
+    entry.recipients = body->remote;
+    auto r = co_await ctx_.workers.run(
+        [this, &c, &entry] { return commit_message(ctx_, c, std::move(entry)); });
     if (r) {
       if (!body->remote.empty()) ctx_.outbound->submit(qid);
+      if (!body->delivered_notice.empty()) co_await notify_delivered(env, *body);
       done.queue_id = qid;
       if (!c.added().empty())
         spdlog::info("smtp {} ip={} qid={} added {}", sid_, ip_, qid, c.added());
@@ -647,6 +684,36 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver_streamed(smtp::Deliver& d) {
                              : fmt::format("{} {}", done.queue_id.error().smtp_code,
                                            done.queue_id.error().message));
   co_return sm_->step(done);
+}
+
+net::awaitable<void> SmtpDriver::notify_delivered(const smtp::Envelope& env,
+                                                  const StreamedBody& body) {
+  Bouncer* bouncer = ctx_.outbound != nullptr ? ctx_.outbound->bouncer() : nullptr;
+  if (bouncer == nullptr) {
+    spdlog::warn("smtp {} qid={} no success notice: the outbound queue is not running", sid_,
+                 body.qid);
+    co_return;
+  }
+  QueueEntry about;
+  about.id = body.qid;
+  about.sender = env.mail_from.to_string();
+  about.created = ctx_.clock.now();
+  about.ret = env.dsn_ret;
+  about.envid = env.dsn_envid;
+  about.recipients = body.delivered_notice;
+  std::vector<std::size_t> all;
+  for (std::size_t i = 0; i < about.recipients.size(); ++i) {
+    about.recipients[i].last_attempt = about.created;
+    all.push_back(i);
+  }
+  auto sent = co_await bouncer->send(about, all, mail::DsnAction::kDelivered,
+                                     body.cleanup->stored_header());
+  if (!sent) {
+    spdlog::error("smtp {} qid={} cannot send the success notice: {}", sid_, body.qid,
+                  sent.error().message);
+  } else if (!sent->empty()) {
+    ctx_.outbound->submit(*sent);
+  }
 }
 
 net::awaitable<smtp::Actions> SmtpDriver::deliver(smtp::Deliver& d) {

@@ -130,6 +130,38 @@ TEST(QueueSchedule, DelayWarning) {
   EXPECT_TRUE(delay_warning_due(e, kT0 + hours(50), p).empty());  // "0": off
 }
 
+// RFC 3461: NOTIFY=SUCCESS through a next hop without DSN owes a "relayed"
+// DSN (the entry stays unfinished and due until it is sent); through one
+// with DSN nothing is owed; delay warnings only where NOTIFY allows them.
+TEST(QueueSchedule, DsnNotify) {
+  auto p = policy();
+  auto e = entry({"a@dest.test", "b@dest.test", "c@dest.test", "d@dest.test"});
+  e.recipients[0].notify.bits = mail::DsnNotify::kSuccess;
+  e.recipients[1].notify.bits = mail::DsnNotify::kSuccess | mail::DsnNotify::kFailure;
+  e.recipients[2].notify.bits = mail::DsnNotify::kNever;
+  auto ok = outcome(smtp::RecipientResult::kDelivered, "2.0.0", "smtp; 250 2.0.0 Ok");
+  apply_outcome(e.recipients[0], ok, kT0, kT0, p);  // a next hop without DSN
+  EXPECT_TRUE(e.recipients[0].relayed_dsn);
+  auto with_dsn = ok;
+  with_dsn.next_hop_dsn = true;
+  apply_outcome(e.recipients[1], with_dsn, kT0, kT0, p);
+  EXPECT_FALSE(e.recipients[1].relayed_dsn);
+  apply_outcome(e.recipients[3], ok, kT0, kT0, p);  // no NOTIFY: no success notice
+  EXPECT_FALSE(e.recipients[3].relayed_dsn);
+  EXPECT_EQ(e.recipients[2].status, RecipientStatus::kPending);
+  e.recipients[2].status = RecipientStatus::kDelivered;
+  EXPECT_TRUE(e.unfinished());
+  EXPECT_EQ(next_due(e, kT0 + hours(1)), kT0 + hours(1));
+  e.recipients[0].relayed_dsn = false;
+  EXPECT_FALSE(e.unfinished());
+
+  auto w = entry({"a@dest.test", "b@dest.test", "c@dest.test", "d@dest.test"});
+  w.recipients[0].notify.bits = mail::DsnNotify::kDelay;
+  w.recipients[1].notify.bits = mail::DsnNotify::kFailure;
+  w.recipients[2].notify.bits = mail::DsnNotify::kNever;
+  EXPECT_EQ(delay_warning_due(w, kT0 + hours(5), p), (std::vector<std::size_t>{0, 3}));
+}
+
 TEST(NextHop, Routes) {
   std::map<std::string, std::string> routes = {{"example.net", "127.0.0.1:2526"},
                                                {"*", "smarthost.example:587"}};
