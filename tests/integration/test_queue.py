@@ -105,7 +105,7 @@ def trace_json(raw):
 class FakeSmtp:
     """A scripted SMTP peer. `rcpt(addr)` and `data_end(n)` return reply lines;
     every transaction is recorded with the exact DATA bytes (dot-stuffed, as
-    received on the wire). With "CHUNKING" in `ehlo` it also takes BDAT (RFC
+    received on the wire), its MAIL command and its RCPT commands as sent. With "CHUNKING" in `ehlo` it also takes BDAT (RFC
     3030): the chunks' octets are read by count, the transaction records
     their concatenation as "data", "via" is "BDAT" and "chunks" their sizes;
     data_end answers BDAT LAST."""
@@ -195,12 +195,13 @@ class FakeSmtp:
                     out("250 fake.test")
                 elif verb == "MAIL":
                     tx = {"mail": cmd, "rcpts": [], "accepted": [], "data": None,
-                          "via": None, "chunks": []}
+                          "via": None, "chunks": [], "rcpt_cmds": []}
                     out("250 2.1.0 Ok")
                 elif verb == "RCPT":
                     addr = re.search(r"<(.*)>", cmd).group(1)
                     reply = self.rcpt(addr)
                     tx["rcpts"].append(addr)
+                    tx["rcpt_cmds"].append(cmd)
                     if reply.startswith("2"):
                         tx["accepted"].append(addr)
                     out(reply)

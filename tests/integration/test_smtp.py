@@ -687,7 +687,9 @@ class RecipientReplyTest(SmtpTestCase):
                                     ("<alice@>", 501, "5.1.3"),
                                     ("<alice@example..test>", 501, "5.1.3"),
                                     ("<alice@-example.test>", 501, "5.1.3"),
-                                    ("<alice@example.test> NOTIFY=NEVER", 555, "5.5.4"),
+                                    ("<alice@example.test> NOTIFY=NEVER", 250, "2.1.5"),
+                                    ("<alice@example.test> NOTIFY=NEVER,DELAY", 501, "5.5.4"),
+                                    ("<alice@example.test> FOO=1", 555, "5.5.4"),
                                     ("<alice@example.test> ", 250, "2.1.5"),
                                     (" <alice@example.test>", 250, "2.1.5")):
             with self.subTest(arg=arg):
@@ -1223,7 +1225,11 @@ class CommandTest(SmtpTestCase):
         c.expect(500, "5.5.2")
         c.send("NOOP " + "x" * 5000 + "\r\n")
         c.expect(500, "5.5.2")
+        # MAIL and RCPT may be longer (RFC 3461 §4: DSN parameters), up to
+        # 1024 octets; a path stays limited to 256 (RFC 5321 4.5.3.1.3).
         c.send(f"MAIL FROM:<{'a' * 600}@example.org>\r\n")
+        c.expect(501, "5.1.7")
+        c.send(f"MAIL FROM:<{'a' * 1100}@example.org>\r\n")
         c.expect(500, "5.5.2")
         # The session is still in sync.
         c.send("NOOP\r\n")
