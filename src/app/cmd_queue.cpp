@@ -78,6 +78,10 @@ int show(const Config&, SpoolStore& spool, const std::string& id) {
             << "size: " << e->size << "\n"
             << "8bit: " << (e->eight_bit ? "yes" : "no") << "\n"
             << "delay-warned: " << (e->delay_warned ? "yes" : "no") << "\n";
+  // RFC 3461 (issue 15): shown only when the message has them.
+  if (e->ret != mail::DsnRet::kUnspecified) std::cout << "ret: " << mail::ret_text(e->ret) << "\n";
+  if (!e->envid.empty()) std::cout << "envid: " << e->envid << "\n";
+  if (e->double_bounce) std::cout << "double-bounce: yes\n";
   for (const auto& r : e->recipients) {
     std::cout << "recipient: <" << r.address << ">\n"
               << "  status: " << to_string(r.status) << "\n"
@@ -89,6 +93,9 @@ int show(const Config&, SpoolStore& spool, const std::string& id) {
               << "  remote-mta: " << (r.remote_mta.empty() ? "-" : r.remote_mta) << "\n"
               << "  diagnostic: " << (r.diagnostic.empty() ? "-" : r.diagnostic) << "\n"
               << "  stage: " << (r.stage.empty() ? "-" : r.stage) << "\n";
+    if (r.notify.given()) std::cout << "  notify: " << mail::notify_text(r.notify) << "\n";
+    if (r.orcpt.given()) std::cout << "  orcpt: " << r.orcpt.type << ";" << r.orcpt.address << "\n";
+    if (r.relayed_dsn) std::cout << "  relayed-dsn: owed\n";
   }
   auto m = spool.read_message(id);
   if (m) std::cout << "\n" << mail::header_section(*m);

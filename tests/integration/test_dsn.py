@@ -125,6 +125,32 @@ class RoundTripTest(DsnTestCase):
         time.sleep(1)
         self.assertEqual(len(dsns(a, "alice")), 1)
 
+    def test_next_tegami_stores_the_parameters_in_its_queue(self):
+        # A relays to B, which relays on towards a port where nobody listens:
+        # B keeps the message in its queue with what A passed on.
+        far = "far.test"
+        b = Server(domain=DEST, hostname=DEST_HOST, users=("bob",),
+                   extra_config={"relay.trusted_networks": '["127.0.0.1/32"]',
+                                 "relay.routes": '{ "%s" = "127.0.0.1:%d" }' % (far, free_port())})
+        self.addCleanup(b.cleanup)
+        b.start()
+        a = self.relay(**{"relay.routes": '{ "%s" = "127.0.0.1:%d" }' % (far, b.ports["smtp"])})
+        send(a, [f"zoe@{far}"], message("two hops"), mail_options=["RET=FULL", "ENVID=" + ENVID],
+             rcpt_options=["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;Zoe+2Bx@far.test"])
+        self.wait_queue_empty(a)
+        ids = wait_for(lambda: self.queue_ids(b), 20)
+        self.assertEqual(len(ids), 1, b.log())
+        shown = b.cli("queue", "show", ids[0]).stdout
+        for line in ("ret: FULL", "envid: " + ENVID_DECODED, "  notify: SUCCESS,DELAY",
+                     "  orcpt: rfc822;Zoe+x@far.test"):
+            self.assertIn(line + "\n", shown, shown)
+        env = open(os.path.join(b.dir, "data", "queue", "env", ids[0])).read()
+        self.assertIn("ret FULL\nenvid QQ+314\n", env)
+        self.assertIn("notify SUCCESS,DELAY\norcpt rfc822;Zoe+x@far.test\n", env)
+        # B offered DSN: A owes nothing.
+        time.sleep(1)
+        self.assertEqual(dsns(a, "alice"), [], a.log())
+
     def test_bad_parameters_are_refused_by_smtplib_clients(self):
         a = self.relay()
         with smtplib.SMTP("127.0.0.1", a.ports["smtp"], timeout=30) as s:
