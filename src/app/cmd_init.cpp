@@ -43,7 +43,8 @@ constexpr const char* kConfigTemplate = R"toml(# tegami configuration, written b
 hostname = "{hostname}"
 data_dir = "data"                 # directory.sqlite, maildirs, spool
 # Who reads mail to postmaster@ each local domain and @hostname (RFC 5321
-# 4.5.1) and the bounces' questions; an account or alias postmaster@DOMAIN
+# 4.5.1), the bounces' questions, double bounces and bounces for unknown
+# local senders (docs/outbound.md); an account or alias postmaster@DOMAIN
 # of its own wins. Empty: only such accounts or aliases receive it.
 postmaster = "{postmaster}"
 
