@@ -106,6 +106,19 @@ junk_commands = 100               # SMTP NOOP/VRFY/RSET/HELP/bad commands per se
 retry = ["5m", "15m", "30m", "1h", "2h", "4h"]
 lifetime = "5d"
 delay_warning = "4h"
+# The queue manager. Each destination (a domain, or a route's next hop) has
+# its own queue; it starts with one connection and gets one more for each
+# message delivered, up to destination_concurrency; when no host of it
+# answers, it is marked dead until the first retry interval has passed and
+# its mail is deferred without a connection per message.
+max_connections = 100              # outbound connections in total
+destination_concurrency = 20       # outbound connections per destination
+active_messages = 1000             # queued messages held in memory at a time
+connection_reuse = 20              # messages sent over one connection (RSET between)
+scan_interval = "5m"               # how often the spool is scanned for deferred mail
+connect_timeout = "30s"
+greeting_timeout = "5m"            # RFC 5321 §4.5.3.2.1
+data_timeout = "10m"               # the reply to the final dot, RFC 5321 §4.5.3.2.6
 )toml";
 
 std::string system_hostname() {

@@ -420,12 +420,32 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
                  }},
                 {"lifetime", set(cfg.queue_lifetime, get_duration, "queue.lifetime")},
                 {"delay_warning",
-                 set(cfg.queue_delay_warning, get_duration, "queue.delay_warning")}})},
+                 set(cfg.queue_delay_warning, get_duration, "queue.delay_warning")},
+                {"max_connections",
+                 set(cfg.queue_max_connections, get_count, "queue.max_connections")},
+                {"destination_concurrency", set(cfg.queue_destination_concurrency, get_count,
+                                                "queue.destination_concurrency")},
+                {"active_messages",
+                 set(cfg.queue_active_messages, get_count, "queue.active_messages")},
+                {"connection_reuse",
+                 set(cfg.queue_connection_reuse, get_count, "queue.connection_reuse")},
+                {"scan_interval", set(cfg.queue_scan_interval, get_duration, "queue.scan_interval")},
+                {"connect_timeout",
+                 set(cfg.queue_connect_timeout, get_duration, "queue.connect_timeout")},
+                {"greeting_timeout",
+                 set(cfg.queue_greeting_timeout, get_duration, "queue.greeting_timeout")},
+                {"data_timeout", set(cfg.queue_data_timeout, get_duration, "queue.data_timeout")}})},
   };
 
   if (auto r = walk(c, root, "", top); !r) return fail(r.error());
 
   if (cfg.hostname.empty()) return fail(Error::perm(path + ": 'hostname' must not be empty"));
+  for (auto [key, value] : {std::pair{"queue.scan_interval", cfg.queue_scan_interval},
+                            std::pair{"queue.connect_timeout", cfg.queue_connect_timeout},
+                            std::pair{"queue.greeting_timeout", cfg.queue_greeting_timeout},
+                            std::pair{"queue.data_timeout", cfg.queue_data_timeout}})
+    if (value.count() <= 0)
+      return fail(Error::perm(path + ": '" + key + "' must be longer than 0s"));
   if (data_dir_set) cfg.data_dir = absolute(cfg.base_dir, data_dir_raw);
   if (cert_set) cfg.tls_cert = absolute(cfg.base_dir, cert_raw);
   if (key_set) cfg.tls_key = absolute(cfg.base_dir, key_raw);

@@ -115,6 +115,19 @@ struct Config {
   std::vector<std::chrono::seconds> queue_retry;
   std::chrono::seconds queue_lifetime{5 * 86400};
   std::chrono::seconds queue_delay_warning{4 * 3600};
+  // The queue manager (issue 15, server/queue_runner.hpp): outbound
+  // connections in total, per destination (the slow start's ceiling),
+  // envelopes in memory, messages per connection, the spool scan that finds
+  // deferred entries again, and the SMTP client's timeouts (RFC 5321
+  // §4.5.3.2 minimums for the greeting and the final dot by default).
+  std::size_t queue_max_connections = 100;
+  std::size_t queue_destination_concurrency = 20;
+  std::size_t queue_active_messages = 1000;
+  std::size_t queue_connection_reuse = 20;
+  std::chrono::seconds queue_scan_interval{300};
+  std::chrono::seconds queue_connect_timeout{30};
+  std::chrono::seconds queue_greeting_timeout{300};
+  std::chrono::seconds queue_data_timeout{600};
 
   // Derived paths.
   std::string directory_path() const { return data_dir + "/directory.sqlite"; }

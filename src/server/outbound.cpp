@@ -99,6 +99,11 @@ Result<void> Outbound::start() {
   d.helo_name = config_.hostname;
   d.routes = config_.routes;
   d.mx_port = config_.mx_port;
+  d.connect_timeout = config_.queue_connect_timeout;
+  d.greeting_timeout = config_.queue_greeting_timeout;
+  d.data_timeout = config_.queue_data_timeout;
+  self_ = std::make_shared<SelfEndpoints>();
+  d.self = self_;
   d.workers = &workers_;
   // Opportunistic STARTTLS (RFC 3207, RFC 7435): one client context for
   // every outbound connection; no certificate needed, nothing verified
@@ -118,9 +123,25 @@ Result<void> Outbound::start() {
   policy.lifetime = config_.queue_lifetime;
   policy.delay_warning = config_.queue_delay_warning;
   runner_ = std::make_unique<QueueRunner>(strand_, spool_, *agent_, *bouncer_, workers_, clock_,
-                                          policy, config_.routes, QueueRunner::Limits{});
-  runner_->start();
+                                          policy, config_.routes, limits());
   return {};
+}
+
+QueueRunner::Limits Outbound::limits() const {
+  QueueRunner::Limits l;
+  l.connections = config_.queue_max_connections;
+  l.per_destination = config_.queue_destination_concurrency;
+  l.active_messages = config_.queue_active_messages;
+  l.reuse = config_.queue_connection_reuse;
+  l.scan_interval = config_.queue_scan_interval;
+  return l;
+}
+
+void Outbound::deliver_from(std::vector<asio::ip::tcp::endpoint> self) {
+  // Written before the runner starts, read-only afterwards (on its strand).
+  self_->bound = std::move(self);
+  self_->host_addresses = SelfEndpoints::interface_addresses();
+  runner_->start();
 }
 
 void Outbound::stop() {
@@ -138,7 +159,9 @@ QueueStore& Outbound::store() {
 }
 
 Result<bool> Outbound::cancel(const std::string& id) {
-  return spool_.remove(id);
+  auto r = spool_.remove(id);
+  if (!r && runner_) runner_->cancel_later(id);
+  return r;
 }
 
 void Outbound::submit(const std::string& id) {

@@ -12,7 +12,10 @@
 //   4. the c-ares resolver ([dns] servers), the client TLS context for
 //      opportunistic STARTTLS, the DeliveryAgent, the Bouncer and the
 //      QueueRunner on one strand.
-// stop(): the runner starts nothing new (graceful shutdown).
+// deliver_from(): once the listeners are bound, their endpoints (for the
+// "we are MX" rule) and the start of the queue runner.
+// stop(): the runner starts nothing new (graceful shutdown); busy() stays
+// true until the deliveries in flight have recorded their outcomes.
 //
 // The SMTP intake (server/intake.hpp) uses enqueue()/cancel() on the worker
 // pool and submit() once the message is acknowledged.
@@ -63,12 +66,17 @@ class Outbound {
   ~Outbound();
 
   Result<void> start();
+  // Our own SMTP listeners' endpoints; starts working the queue.
+  void deliver_from(std::vector<asio::ip::tcp::endpoint> self);
   void stop();
+  bool busy() const { return runner_ && runner_->busy(); }
 
   // Blocking (run them on the worker pool).
   Result<void> enqueue(const QueueEntry& entry, std::string_view message);
   // The streaming form (issue 13): the message file, then its envelope.
   QueueStore& store();
+  // Removes an entry whose intake failed; when that fails, the queue
+  // runner retries it (and never delivers it).
   Result<bool> cancel(const std::string& id);
   // Thread-safe.
   void submit(const std::string& id);
@@ -77,6 +85,7 @@ class Outbound {
 
  private:
   void arm_signal();
+  QueueRunner::Limits limits() const;
 
   asio::io_context& ioc_;
   const Config& config_;
@@ -93,6 +102,7 @@ class Outbound {
   std::unique_ptr<DeliveryAgent> agent_;
   std::unique_ptr<Bouncer> bouncer_;
   std::unique_ptr<QueueRunner> runner_;
+  std::shared_ptr<SelfEndpoints> self_;
 };
 
 }  // namespace tegami::server

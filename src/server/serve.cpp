@@ -132,6 +132,16 @@ int run_serve(const Config& cfg) {
         return server::run_pop3_session(ctx, std::move(s), server::Pop3Listener::kPop3s);
       });
   if (!ok) return 1;
+  {
+    // The "we are MX" rule needs every SMTP endpoint we answer on.
+    std::vector<net::tcp::endpoint> self;
+    for (const auto& l : listeners) {
+      std::string_view name = l->service();
+      if (name != "smtp" && name != "submission" && name != "submissions") continue;
+      for (const auto& ep : l->endpoints()) self.push_back(ep);
+    }
+    outbound.deliver_from(std::move(self));
+  }
 
   // Expired POP-before-SMTP grants are never used (find() checks the
   // expiry); they are deleted at start and every 10 minutes so the table
@@ -191,12 +201,18 @@ int run_serve(const Config& cfg) {
         ioc,
         [&]() -> net::awaitable<void> {
           auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_grace;
-          while (registry.active() > 0 && std::chrono::steady_clock::now() < deadline) {
+          // Sessions end, and deliveries in flight record their outcomes
+          // (so a restart does not send them again), within the grace.
+          while ((registry.active() > 0 || outbound.busy()) &&
+                 std::chrono::steady_clock::now() < deadline) {
             grace.expires_after(std::chrono::milliseconds(50));
             co_await grace.async_wait(net::kNoThrow);
           }
           if (registry.active() > 0)
             spdlog::warn("grace period over: {} session(s) cut off", registry.active());
+          if (outbound.busy())
+            spdlog::warn("grace period over: deliveries in flight cut off (sent again after a "
+                         "restart)");
           ioc.stop();
         },
         asio::detached);
