@@ -239,7 +239,8 @@ net::awaitable<ServeReport> DeliveryAgent::serve(RequestSource& source, std::siz
   if (!planned) {
     report.kind = ServeReport::Kind::kNoRoute;
     report.failure = everyone(planned.error());
-    source.done(*current, std::vector<DeliveryOutcome>(current->recipients.size(), report.failure));
+    source.done(*current, std::vector<DeliveryOutcome>(current->recipients.size(), report.failure),
+                false);
     co_return report;
   }
 
@@ -278,8 +279,8 @@ net::awaitable<ServeReport> DeliveryAgent::serve(RequestSource& source, std::siz
       if (!session.host_failed()) {
         // The connection ended in the middle of a transaction (lost, 421,
         // timeout): its outcomes are final for this attempt.
-        source.done(*current,
-                    settled(session, current->recipients.size(), remote_mta_of(t), peer));
+        source.done(*current, settled(session, current->recipients.size(), remote_mta_of(t), peer),
+                    true);
         ++report.transactions;
         co_return report;
       }
@@ -326,7 +327,7 @@ net::awaitable<ServeReport> DeliveryAgent::serve(RequestSource& source, std::siz
     report.kind = ServeReport::Kind::kUnreachable;
     report.failure = o;
   }
-  source.done(*current, std::vector<DeliveryOutcome>(current->recipients.size(), o));
+  source.done(*current, std::vector<DeliveryOutcome>(current->recipients.size(), o), false);
   co_return report;
 }
 #if defined(__GNUC__) && !defined(__clang__)
@@ -399,7 +400,7 @@ net::awaitable<DeliveryAgent::Converse> DeliveryAgent::converse(
         ++report.transactions;
         if (any) ++report.delivered;
         report.kind = ServeReport::Kind::kReached;
-        source.done(*done, std::move(outcomes));
+        source.done(*done, std::move(outcomes), true);
         const DeliveryRequest* next = result.transactions < reuse ? source.next() : nullptr;
         if (next == nullptr) {
           push(session.step(client::Quit{}));

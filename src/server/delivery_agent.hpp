@@ -119,7 +119,9 @@ class RequestSource {
   // The next request for this destination; nullptr when none waits.
   virtual const DeliveryRequest* next() = 0;
   // The outcomes of a request from next(): one per request.recipients entry.
-  virtual void done(const DeliveryRequest& request, std::vector<DeliveryOutcome> outcomes) = 0;
+  // `answered`: a server's replies settled it (else: no host, no route).
+  virtual void done(const DeliveryRequest& request, std::vector<DeliveryOutcome> outcomes,
+                    bool answered) = 0;
 };
 
 // How one serve() went, for the queue manager's slow start and dead marking.

@@ -14,6 +14,8 @@ namespace {
 
 constexpr auto kMaxSleep = std::chrono::seconds(60);  // re-check now and then (clock changes)
 constexpr auto kForever = std::chrono::steady_clock::time_point::max();
+// Requests waiting per open connection before another one is opened.
+constexpr std::size_t kWaitingPerConnection = 4;
 
 const char* word_for(RecipientStatus s) {
   switch (s) {
@@ -54,12 +56,18 @@ class QueueRunner::Source : public RequestSource {
     taken_[&job->request] = job;
     return &job->request;
   }
-  void done(const DeliveryRequest& request, std::vector<DeliveryOutcome> outcomes) override {
+  void done(const DeliveryRequest& request, std::vector<DeliveryOutcome> outcomes,
+            bool answered) override {
     auto it = taken_.find(&request);
     if (it == taken_.end()) return;
     Job* job = it->second;
     taken_.erase(it);
     runner_.settle(*job, std::move(outcomes));
+    if (answered) {
+      // Slow start: each message a server answered widens the window at once.
+      if (auto d = runner_.dests_.find(key_); d != runner_.dests_.end()) d->second.window.reached(1);
+      runner_.pump();
+    }
   }
 
  private:
@@ -272,8 +280,11 @@ void QueueRunner::pump() {
   while (connections_ < limits_.connections) {
     // The next destination after the one served last that has requests
     // waiting and room in its window (round-robin).
+    // Another connection only while there is enough waiting to keep it
+    // busy: a burst goes over a few reused connections, not one each.
     auto eligible = [&](const Destination& d) {
-      return !d.waiting.empty() && d.active < d.window.limit() && !d.window.dead(now);
+      return !d.waiting.empty() && d.active < d.window.limit() && !d.window.dead(now) &&
+             (d.active == 0 || d.waiting.size() > d.active * kWaitingPerConnection);
     };
     auto it = dests_.upper_bound(turn_);
     auto found = dests_.end();
@@ -315,8 +326,7 @@ net::awaitable<void> QueueRunner::connection(std::string key) {
     switch (report.kind) {
       case ServeReport::Kind::kIdle:
         break;
-      case ServeReport::Kind::kReached:
-        d.window.reached(report.transactions);
+      case ServeReport::Kind::kReached:  // the window grew with each message (Source::done)
         break;
       case ServeReport::Kind::kUnreachable:
       case ServeReport::Kind::kNoRoute: {

@@ -26,8 +26,8 @@ namespace tegami::server {
 //  - a destination not yet reached (new, or dead before) gets one connection
 //    at a time: a probe, so a dead one costs one connection attempt per
 //    retry round, not one per message;
-//  - each connection that reached a server widens the window by the number
-//    of messages it settled, up to `max` ([queue] destination_concurrency);
+//  - each message a server answered widens the window by one, up to `max`
+//    ([queue] destination_concurrency);
 //  - a connection that found no host answering halves the window; when the
 //    destination was not reached since its last failure (or has failed twice
 //    in a row) it is dead for `dead_for`: what waits for it is deferred
