@@ -156,6 +156,31 @@ class QueueManagerTest(tq.QueueTestCase):
         self.assertEqual(sorted(got), sorted(f"term {i}" for i in range(12)),
                          "each message exactly once")
 
+    def test_entry_the_runner_does_not_know_is_found_by_the_scan(self):
+        """The deferred queue is found again by scanning the spool: an entry
+        the running server was never told about (as after a failed load or
+        a lost submit) is delivered at the next scan, not at the next start."""
+        peer = tq.FakeSmtp()
+        self.addCleanup(peer.close)
+        a = self.relay(**tq.route(peer.port), **{"queue.scan_interval": '"1s"'})
+        qid = "1BD00000000ABCDE"
+        spool = os.path.join(a.dir, "data", "queue")
+        self.assertTrue(os.path.isdir(os.path.join(spool, "env")), os.listdir(a.dir))
+        msg = tq.message("found by the scan")
+        now = int(time.time())
+        env = (f"tegami-queue 1\nid {qid}\nsender {ALICE}\ncreated {now}\nsize {len(msg)}\n"
+               f"eight-bit 0\ndelay-warned 0\nrcpt bob@{DEST}\nstatus pending\nattempts 0\n"
+               f"next-attempt {now}\nlast-attempt 0\nstatus-code \nremote-mta \n"
+               f"diagnostic \nend\n")
+        for sub, data in (("msg", msg), ("env", env.encode())):
+            tmp = os.path.join(spool, "tmp", qid + "." + sub)
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.rename(tmp, os.path.join(spool, sub, qid))
+        self.assertTrue(wait_for(lambda: "found by the scan" in subjects(peer), 15), a.log())
+        self.assertIn("queue: scan: 1 message(s) found in the spool", a.log())
+        self.wait_queue_empty(a)
+
     def test_route_back_to_ourselves_bounces_with_5_4_6(self):
         port = tq.free_port()
         a = self.relay(**routes(**{"loop.test": port}),
