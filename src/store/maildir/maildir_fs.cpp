@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <unordered_map>
 #include <vector>
 
 namespace tegami::maildir {
@@ -25,7 +27,9 @@ std::string parent_of(const std::string& path) {
 
 }  // namespace
 
-Result<void> fsync_dir(const std::string& path) {
+namespace {
+
+Result<void> fsync_dir_now(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return fail(fs_error("cannot open directory", path, errno));
   int rc = ::fsync(fd);
@@ -33,6 +37,59 @@ Result<void> fsync_dir(const std::string& path) {
   ::close(fd);
   if (rc != 0) return fail(fs_error("cannot fsync directory", path, err));
   return {};
+}
+
+}  // namespace
+
+Result<void> GroupSync::sync(const std::string& path) {
+  std::unique_lock lock(mu_);
+  const std::uint64_t mine = ++requested_;
+  while (covered_ < mine) {
+    if (running_) {
+      cv_.wait(lock);
+      continue;
+    }
+    // Every ticket given so far belongs to a caller whose change came
+    // before its call: one sync started now covers them all.
+    running_ = true;
+    const std::uint64_t from = covered_ + 1, upto = requested_;
+    lock.unlock();
+    Result<void> r = fn_(path);
+    lock.lock();
+    ++syncs_;
+    running_ = false;
+    covered_ = upto;
+    if (!r) {
+      // Failures are rare (a dying disk); the last few are kept so that
+      // every caller a failed sync covered sees its error.
+      if (failures_.size() >= kFailuresKept) failures_.erase(failures_.begin());
+      failures_.push_back(Failure{from, upto, r.error()});
+    }
+    cv_.notify_all();
+  }
+  for (const auto& f : failures_)
+    if (mine >= f.from && mine <= f.to) return fail(f.error);
+  return {};
+}
+
+std::uint64_t GroupSync::syncs() const {
+  std::lock_guard lock(mu_);
+  return syncs_;
+}
+
+Result<void> fsync_dir(const std::string& path) {
+  // One GroupSync per directory path, kept for the life of the process
+  // (a few hundred bytes per mailbox directory written to).
+  static std::mutex registry_mu;
+  static std::unordered_map<std::string, std::unique_ptr<GroupSync>> registry;
+  GroupSync* g = nullptr;
+  {
+    std::lock_guard lock(registry_mu);
+    auto& slot = registry[path];
+    if (!slot) slot = std::make_unique<GroupSync>(&fsync_dir_now);
+    g = slot.get();
+  }
+  return g->sync(path);
 }
 
 Result<void> make_dir(const std::string& path) {
