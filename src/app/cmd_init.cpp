@@ -101,6 +101,12 @@ recipients = 100
 # connections_per_ip = 20         # per client network: an IPv4 address or an IPv6 /ipv6_prefix
 ipv6_prefix = 64                  # how many bits of an IPv6 address name one client network
 junk_commands = 100               # SMTP NOOP/VRFY/RSET/HELP/bad commands per session, POP3 commands before login
+# Free disk space kept in reserve (like Postfix's queue_minfree): below it, on
+# the file system(s) of data_dir, its mail and its queue, MAIL is answered
+# "452 4.3.1" (also when free space minus the declared SIZE= would fall below),
+# so bounces and queue updates always find room. "0" turns the check off;
+# keep it well above 1.5 x message_size.
+disk_reserve = "256MiB"
 
 [queue]
 retry = ["5m", "15m", "30m", "1h", "2h", "4h"]

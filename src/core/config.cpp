@@ -163,6 +163,18 @@ Result<std::uint64_t> get_size(const Ctx& c, const toml::node& n, const std::str
   return *v;
 }
 
+// A size where 0 (or "0") turns the feature off.
+Result<std::uint64_t> get_size_or_zero(const Ctx& c, const toml::node& n, const std::string& key) {
+  if (n.is_integer() && *n.value<std::int64_t>() == 0) return std::uint64_t{0};
+  if (n.is_string()) {
+    auto v = parse_size(*n.value<std::string>());
+    if (v && *v == 0) return std::uint64_t{0};
+  }
+  auto v = get_size(c, n, key);
+  if (!v) return fail(c.err(n, "'" + key + "' must be a size such as \"256MiB\", or \"0\" (off)"));
+  return *v;
+}
+
 Result<std::uint64_t> get_count(const Ctx& c, const toml::node& n, const std::string& key) {
   if (!n.is_integer() || *n.value<std::int64_t>() <= 0)
     return fail(c.err(n, "'" + key + "' must be a positive integer"));
@@ -393,6 +405,8 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
                {{"message_size", set(cfg.message_size, get_size, "limits.message_size")},
                 {"recipients", set(cfg.recipients, get_count, "limits.recipients")},
                 {"junk_commands", set(cfg.junk_commands, get_count, "limits.junk_commands")},
+                {"disk_reserve",
+                 set(cfg.disk_reserve, get_size_or_zero, "limits.disk_reserve")},
                 {"command_timeout",
                  set(cfg.command_timeout, get_duration, "limits.command_timeout")},
                 {"data_timeout", set(cfg.data_timeout, get_duration, "limits.data_timeout")},

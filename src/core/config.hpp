@@ -100,6 +100,15 @@ struct Config {
   // erroneous commands per session, and POP3 commands before login, before
   // 421 (SMTP) or -ERR (POP3) and close. A positive integer.
   std::size_t junk_commands = 100;
+  // [limits] disk_reserve (issue 15, Postfix's queue_minfree): MAIL is
+  // answered 452 4.3.1 while the free space of the file system(s) holding
+  // data_dir, its mail and its queue is below this many bytes (or would be,
+  // after a message of the declared SIZE=), so that the bounces, queue
+  // updates and directory writes of mail already accepted always find room.
+  // 0: no check. Default 256 MiB: ten times the default message_size, and
+  // room for a burst of messages in flight between MAIL and the end of DATA.
+  static constexpr std::uint64_t kDefaultDiskReserve = 256ull * 1024 * 1024;
+  std::uint64_t disk_reserve = kDefaultDiskReserve;
   std::chrono::seconds command_timeout{300};
   std::chrono::seconds data_timeout{600};
   std::chrono::seconds pop3_idle_timeout{600};

@@ -11,6 +11,7 @@
 #include "core/log.hpp"
 #include "net/listener.hpp"
 #include "net/tls_context.hpp"
+#include "server/disk_reserve.hpp"
 #include "server/outbound.hpp"
 #include "server/pop3_server.hpp"
 #include "server/reverse_dns.hpp"
@@ -97,6 +98,18 @@ int run_serve(const Config& cfg) {
     return 1;
   }
   ctx.outbound = &outbound;
+
+  // [limits] disk_reserve (issue 15): measured once now, then every second
+  // on the worker pool; MAIL reads the cached value (server/disk_reserve.hpp).
+  server::DiskReserve disk_reserve({cfg.data_dir, cfg.mail_dir(), cfg.queue_dir()},
+                                   cfg.disk_reserve);
+  if (disk_reserve.enabled()) {
+    disk_reserve.refresh();
+    if (auto free = disk_reserve.available())
+      spdlog::info("disk reserve {} bytes; {} bytes free", cfg.disk_reserve, *free);
+    disk_reserve.start(ioc, workers);
+    ctx.disk_reserve = &disk_reserve;
+  }
 
   std::vector<std::unique_ptr<net::Listener>> listeners;
   auto add = [&](const char* service, const std::vector<ListenAddress>& addrs,
@@ -195,6 +208,7 @@ int run_serve(const Config& cfg) {
     for (auto& l : listeners) l->close();
     registry.interrupt_all();
     outbound.stop();
+    disk_reserve.stop();
     purging = false;
     purge_timer.cancel();
     asio::co_spawn(
