@@ -122,9 +122,9 @@ def main():
         print(f"slowest reply to the normal client: {worst * 1000:.1f} ms "
               f"({'within' if worst < 0.1 else 'OVER'} 100 ms)")
         alive = 0
-        for s, f in conns:
+        for i, (s, f) in enumerate(conns):
             try:
-                s.sendall(b"NOOP\r\n")
+                s.sendall(b"NOOP\r\n" if i % 2 == 0 else b"CAPA\r\n")
                 if f.readline()[:1] in (b"2", b"+"):
                     alive += 1
             except OSError:

@@ -148,12 +148,43 @@ Result<SyncedWriter> SyncedWriter::create(const std::string& path) {
   return SyncedWriter(path, fd);
 }
 
+Result<SyncedWriter> SyncedWriter::create_anonymous(const std::string& dir) {
+  // linkat() of an unnamed file goes through /proc/self/fd (no capability
+  // needed); without /proc mounted, the named path is used instead.
+  static const bool proc_fd = ::access("/proc/self/fd", X_OK) == 0;
+  if (!proc_fd) {
+    Error e = Error::temp("no /proc/self/fd for O_TMPFILE");
+    e.enhanced = "EOPNOTSUPP";
+    return fail(e);
+  }
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    Error e = fs_error("cannot create a file in", dir, errno);
+    if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) e.enhanced = "EOPNOTSUPP";
+    return fail(e);
+  }
+  SyncedWriter w(dir, fd);
+  w.anonymous_ = true;
+  return w;
+}
+
+Result<void> SyncedWriter::link_to(const std::string& dst) {
+  if (!anonymous_ || fd_ < 0) return fail(Error::temp("link of a file not open: " + dst));
+  std::string self = "/proc/self/fd/" + std::to_string(fd_);
+  if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, dst.c_str(), AT_SYMLINK_FOLLOW) == 0) return {};
+  Error e = fs_error("cannot link into", dst, errno);
+  if (errno == EEXIST) e.enhanced = "EEXIST";
+  if (errno == EXDEV) e.enhanced = "EXDEV";
+  return fail(e);
+}
+
 SyncedWriter::SyncedWriter(SyncedWriter&& o) noexcept
     : path_(std::move(o.path_)),
       fd_(o.fd_),
       buf_(std::move(o.buf_)),
       size_(o.size_),
-      committed_(o.committed_) {
+      committed_(o.committed_),
+      anonymous_(o.anonymous_) {
   o.fd_ = -1;
   o.committed_ = true;
 }
@@ -166,6 +197,7 @@ SyncedWriter& SyncedWriter::operator=(SyncedWriter&& o) noexcept {
     buf_ = std::move(o.buf_);
     size_ = o.size_;
     committed_ = o.committed_;
+    anonymous_ = o.anonymous_;
     o.fd_ = -1;
     o.committed_ = true;
   }
@@ -211,6 +243,7 @@ Result<void> SyncedWriter::finish() {
   Result<void> r = flush();
   if (r && ::fsync(fd_) != 0) r = fail(fs_error("cannot fsync", path_, errno));
   if (!r) return r;  // the destructor or discard() removes the file
+  if (anonymous_) return {};  // open until linked; discard() closes it
   int rc = ::close(fd_);
   fd_ = -1;
   if (rc != 0) {
@@ -227,7 +260,7 @@ void SyncedWriter::discard() {
     ::close(fd_);
     fd_ = -1;
   }
-  if (!committed_ && !path_.empty()) ::unlink(path_.c_str());
+  if (!committed_ && !anonymous_ && !path_.empty()) ::unlink(path_.c_str());
   committed_ = true;
   std::string().swap(buf_);
 }

@@ -72,6 +72,16 @@ class SyncedWriter {
  public:
   static constexpr std::size_t kBuffer = 64 * 1024;
   static Result<SyncedWriter> create(const std::string& path);
+  // An unnamed file in directory `dir` (O_TMPFILE, issue 16): no directory
+  // entry is created or removed for it, so concurrent deliveries do not
+  // contend for `dir`'s lock; finish() keeps it open for link_to(). Error
+  // with enhanced "EOPNOTSUPP" when the file system cannot (use create()).
+  static Result<SyncedWriter> create_anonymous(const std::string& dir);
+  bool anonymous() const { return anonymous_; }
+  // After finish() of an anonymous file: gives it the name `dst` (linkat).
+  // Errors carry enhanced "EEXIST" or "EXDEV" for those errno values.
+  Result<void> link_to(const std::string& dst);
+  int fd() const { return fd_; }
   SyncedWriter(SyncedWriter&& o) noexcept;
   SyncedWriter& operator=(SyncedWriter&& o) noexcept;
   SyncedWriter(const SyncedWriter&) = delete;
@@ -93,6 +103,7 @@ class SyncedWriter {
   std::string buf_;
   std::uint64_t size_ = 0;
   bool committed_ = false;  // finish() succeeded (or moved from): never unlink
+  bool anonymous_ = false;  // O_TMPFILE: path_ is its directory, nothing to unlink
 };
 
 // Whole file; temporary Error (ENOENT with enhanced "ENOENT").
