@@ -102,11 +102,30 @@ recipients = 100
 # connections_per_ip = 20         # per client network: an IPv4 address or an IPv6 /ipv6_prefix
 ipv6_prefix = 64                  # how many bits of an IPv6 address name one client network
 junk_commands = 100               # SMTP NOOP/VRFY/RSET/HELP/bad commands per session, POP3 commands before login
+# Free disk space kept in reserve (like Postfix's queue_minfree): below it, on
+# the file system(s) of data_dir, its mail and its queue, MAIL is answered
+# "452 4.3.1" (also when free space minus the declared SIZE= would fall below),
+# so bounces and queue updates always find room. "0" turns the check off;
+# keep it well above 1.5 x message_size.
+disk_reserve = "256MiB"
 
 [queue]
 retry = ["5m", "15m", "30m", "1h", "2h", "4h"]
 lifetime = "5d"
 delay_warning = "4h"
+# The queue manager. Each destination (a domain, or a route's next hop) has
+# its own queue; it starts with one connection and gets one more for each
+# message delivered, up to destination_concurrency; when no host of it
+# answers, it is marked dead until the first retry interval has passed and
+# its mail is deferred without a connection per message.
+max_connections = 100              # outbound connections in total
+destination_concurrency = 20       # outbound connections per destination
+active_messages = 1000             # queued messages held in memory at a time
+connection_reuse = 20              # messages sent over one connection (RSET between)
+scan_interval = "5m"               # how often the spool is scanned for deferred mail
+connect_timeout = "30s"
+greeting_timeout = "5m"            # RFC 5321 §4.5.3.2.1
+data_timeout = "10m"               # the reply to the final dot, RFC 5321 §4.5.3.2.6
 )toml";
 
 std::string system_hostname() {

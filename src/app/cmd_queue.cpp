@@ -8,6 +8,16 @@
 // data_dir/tegami.pid, whose lock proves it is alive); with no server
 // running it makes every pending recipient due, for the next start.
 //
+// With no server running, `flush` and `delete` hold data_dir/tegami.pid's
+// lock themselves while they change the spool (server/outbound.hpp PidFile,
+// Role::kCommand; issue 15): a server starting meanwhile waits for them
+// instead of recovering, and then delivering from, a spool being rewritten
+// (flush's load-change-update of an envelope would otherwise overwrite what
+// a just-started server recorded). Two such commands run one after the
+// other (the second says it waits). When a server holds the lock, they go
+// through the signal and the spool lock as above. `list` and `show` only
+// read, and take no lock.
+//
 // Output (stdout, stable for scripts): `list` prints one line per message
 //   ID<TAB>SIZE<TAB>ARRIVAL (RFC 3339 UTC)<TAB><SENDER>
 // followed by one line per unfinished recipient
@@ -16,6 +26,7 @@
 // header section.
 #include <signal.h>
 
+#include <cerrno>
 #include <chrono>
 #include <iostream>
 
@@ -102,15 +113,34 @@ int show(const Config&, SpoolStore& spool, const std::string& id) {
   return kExitOk;
 }
 
+// Takes data_dir/tegami.pid's lock for this command unless a server holds
+// it: the server's pid (no lock taken), or 0 with `lock` held.
+Result<long> lock_unless_server(const Config& cfg, server::PidFile& lock) {
+  return lock.acquire(server::Outbound::pid_path(cfg), server::PidFile::Role::kCommand,
+                      [](long pid) {
+                        std::cerr << "tegami: waiting for another `tegami queue` command (pid "
+                                  << pid << ") to finish\n";
+                      });
+}
+
 int flush(const Config& cfg, SpoolStore& spool) {
-  long pid = server::running_server_pid(server::Outbound::pid_path(cfg));
-  if (pid > 0) {
-    if (::kill(static_cast<pid_t>(pid), SIGUSR1) != 0)
-      return report("cannot signal the server (pid " + std::to_string(pid) + ")");
-    std::cout << "flush requested from the server (pid " << pid << ")\n";
-    return kExitOk;
+  server::PidFile lock;
+  // A server that exits between acquire() and kill() is looked for again
+  // (then its lock is free, or a new server holds it).
+  constexpr int kTries = 3;
+  for (int attempt = 1;; ++attempt) {
+    auto pid = lock_unless_server(cfg, lock);
+    if (!pid) return report(pid.error());
+    if (*pid == 0) break;
+    if (::kill(static_cast<pid_t>(*pid), SIGUSR1) == 0) {
+      std::cout << "flush requested from the server (pid " << *pid << ")\n";
+      return kExitOk;
+    }
+    if (errno != ESRCH || attempt == kTries)
+      return report("cannot signal the server (pid " + std::to_string(*pid) + ")");
   }
-  // No server: make everything due for the next start.
+  // No server, and none starts until `lock` is released: make everything
+  // due for the next start.
   auto ids = spool.list();
   if (!ids) return report(ids.error());
   auto now = std::chrono::system_clock::now();
@@ -126,8 +156,13 @@ int flush(const Config& cfg, SpoolStore& spool) {
   return kExitOk;
 }
 
-int remove(const Config&, SpoolStore& spool, const std::string& id) {
+int remove(const Config& cfg, SpoolStore& spool, const std::string& id) {
   if (!valid_queue_id(id)) return report("'" + id + "' is not a queue id");
+  // With a server running, the spool lock (taken by remove()) orders this
+  // with its envelope updates; without one, the pid lock keeps one from
+  // starting until the entry is gone.
+  server::PidFile lock;
+  if (auto pid = lock_unless_server(cfg, lock); !pid) return report(pid.error());
   auto r = spool.remove(id);
   if (!r) return report(r.error());
   if (!*r) return report("no message " + id + " in the queue");

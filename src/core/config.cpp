@@ -163,6 +163,18 @@ Result<std::uint64_t> get_size(const Ctx& c, const toml::node& n, const std::str
   return *v;
 }
 
+// A size where 0 (or "0") turns the feature off.
+Result<std::uint64_t> get_size_or_zero(const Ctx& c, const toml::node& n, const std::string& key) {
+  if (n.is_integer() && *n.value<std::int64_t>() == 0) return std::uint64_t{0};
+  if (n.is_string()) {
+    auto v = parse_size(*n.value<std::string>());
+    if (v && *v == 0) return std::uint64_t{0};
+  }
+  auto v = get_size(c, n, key);
+  if (!v) return fail(c.err(n, "'" + key + "' must be a size such as \"256MiB\", or \"0\" (off)"));
+  return *v;
+}
+
 Result<std::uint64_t> get_count(const Ctx& c, const toml::node& n, const std::string& key) {
   if (!n.is_integer() || *n.value<std::int64_t>() <= 0)
     return fail(c.err(n, "'" + key + "' must be a positive integer"));
@@ -393,6 +405,8 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
                {{"message_size", set(cfg.message_size, get_size, "limits.message_size")},
                 {"recipients", set(cfg.recipients, get_count, "limits.recipients")},
                 {"junk_commands", set(cfg.junk_commands, get_count, "limits.junk_commands")},
+                {"disk_reserve",
+                 set(cfg.disk_reserve, get_size_or_zero, "limits.disk_reserve")},
                 {"command_timeout",
                  set(cfg.command_timeout, get_duration, "limits.command_timeout")},
                 {"data_timeout", set(cfg.data_timeout, get_duration, "limits.data_timeout")},
@@ -420,12 +434,32 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
                  }},
                 {"lifetime", set(cfg.queue_lifetime, get_duration, "queue.lifetime")},
                 {"delay_warning",
-                 set(cfg.queue_delay_warning, get_duration, "queue.delay_warning")}})},
+                 set(cfg.queue_delay_warning, get_duration, "queue.delay_warning")},
+                {"max_connections",
+                 set(cfg.queue_max_connections, get_count, "queue.max_connections")},
+                {"destination_concurrency", set(cfg.queue_destination_concurrency, get_count,
+                                                "queue.destination_concurrency")},
+                {"active_messages",
+                 set(cfg.queue_active_messages, get_count, "queue.active_messages")},
+                {"connection_reuse",
+                 set(cfg.queue_connection_reuse, get_count, "queue.connection_reuse")},
+                {"scan_interval", set(cfg.queue_scan_interval, get_duration, "queue.scan_interval")},
+                {"connect_timeout",
+                 set(cfg.queue_connect_timeout, get_duration, "queue.connect_timeout")},
+                {"greeting_timeout",
+                 set(cfg.queue_greeting_timeout, get_duration, "queue.greeting_timeout")},
+                {"data_timeout", set(cfg.queue_data_timeout, get_duration, "queue.data_timeout")}})},
   };
 
   if (auto r = walk(c, root, "", top); !r) return fail(r.error());
 
   if (cfg.hostname.empty()) return fail(Error::perm(path + ": 'hostname' must not be empty"));
+  for (auto [key, value] : {std::pair{"queue.scan_interval", cfg.queue_scan_interval},
+                            std::pair{"queue.connect_timeout", cfg.queue_connect_timeout},
+                            std::pair{"queue.greeting_timeout", cfg.queue_greeting_timeout},
+                            std::pair{"queue.data_timeout", cfg.queue_data_timeout}})
+    if (value.count() <= 0)
+      return fail(Error::perm(path + ": '" + key + "' must be longer than 0s"));
   if (data_dir_set) cfg.data_dir = absolute(cfg.base_dir, data_dir_raw);
   if (cert_set) cfg.tls_cert = absolute(cfg.base_dir, cert_raw);
   if (key_set) cfg.tls_key = absolute(cfg.base_dir, key_raw);

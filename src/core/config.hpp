@@ -100,6 +100,15 @@ struct Config {
   // erroneous commands per session, and POP3 commands before login, before
   // 421 (SMTP) or -ERR (POP3) and close. A positive integer.
   std::size_t junk_commands = 100;
+  // [limits] disk_reserve (issue 15, Postfix's queue_minfree): MAIL is
+  // answered 452 4.3.1 while the free space of the file system(s) holding
+  // data_dir, its mail and its queue is below this many bytes (or would be,
+  // after a message of the declared SIZE=), so that the bounces, queue
+  // updates and directory writes of mail already accepted always find room.
+  // 0: no check. Default 256 MiB: ten times the default message_size, and
+  // room for a burst of messages in flight between MAIL and the end of DATA.
+  static constexpr std::uint64_t kDefaultDiskReserve = 256ull * 1024 * 1024;
+  std::uint64_t disk_reserve = kDefaultDiskReserve;
   std::chrono::seconds command_timeout{300};
   std::chrono::seconds data_timeout{600};
   std::chrono::seconds pop3_idle_timeout{600};
@@ -115,6 +124,19 @@ struct Config {
   std::vector<std::chrono::seconds> queue_retry;
   std::chrono::seconds queue_lifetime{5 * 86400};
   std::chrono::seconds queue_delay_warning{4 * 3600};
+  // The queue manager (issue 15, server/queue_runner.hpp): outbound
+  // connections in total, per destination (the slow start's ceiling),
+  // envelopes in memory, messages per connection, the spool scan that finds
+  // deferred entries again, and the SMTP client's timeouts (RFC 5321
+  // §4.5.3.2 minimums for the greeting and the final dot by default).
+  std::size_t queue_max_connections = 100;
+  std::size_t queue_destination_concurrency = 20;
+  std::size_t queue_active_messages = 1000;
+  std::size_t queue_connection_reuse = 20;
+  std::chrono::seconds queue_scan_interval{300};
+  std::chrono::seconds queue_connect_timeout{30};
+  std::chrono::seconds queue_greeting_timeout{300};
+  std::chrono::seconds queue_data_timeout{600};
 
   // Derived paths.
   std::string directory_path() const { return data_dir + "/directory.sqlite"; }

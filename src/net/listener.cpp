@@ -6,6 +6,16 @@
 
 namespace tegami::net {
 
+std::vector<tcp::endpoint> Listener::endpoints() const {
+  std::vector<tcp::endpoint> out;
+  for (const auto& a : acceptors_) {
+    std::error_code ec;
+    auto ep = a->local_endpoint(ec);
+    if (!ec) out.push_back(ep);
+  }
+  return out;
+}
+
 Result<void> Listener::bind(const std::vector<ListenAddress>& addrs) {
   for (const auto& a : addrs) {
     std::error_code ec;

@@ -24,6 +24,9 @@ class Listener {
   Listener(asio::io_context& ioc, std::string service) : ioc_(ioc), service_(std::move(service)) {}
   // Binds every address (SO_REUSEADDR) and prints the listening line for each.
   Result<void> bind(const std::vector<ListenAddress>& addrs);
+  // The bound endpoints (after bind()).
+  std::vector<tcp::endpoint> endpoints() const;
+  const std::string& service() const { return service_; }
   // Starts the accept loops.
   void start(SessionFn session);
   // Stops accepting; open sessions are not touched.

@@ -1,5 +1,10 @@
 #include "server/delivery_agent.hpp"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -60,6 +65,48 @@ DeliveryAgent::DeliveryAgent(asio::any_io_executor executor, net::DnsResolver& r
       options_(std::move(options)),
       seed_(std::random_device{}()) {}
 
+bool SelfEndpoints::contains(const asio::ip::address& a, std::uint16_t port) const {
+  auto same = [](const asio::ip::address& x, const asio::ip::address& y) {
+    auto plain = [](const asio::ip::address& v) {
+      if (v.is_v6() && v.to_v6().is_v4_mapped())
+        return asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, v.to_v6()));
+      return v;
+    };
+    return plain(x) == plain(y);
+  };
+  for (const auto& ep : bound) {
+    if (ep.port() != port) continue;
+    if (same(ep.address(), a)) return true;
+    if (ep.address().is_unspecified()) {
+      // A wildcard bind: every address of this host reaches it.
+      if (a.is_loopback()) return true;
+      for (const auto& h : host_addresses)
+        if (same(h, a)) return true;
+    }
+  }
+  return false;
+}
+
+std::vector<asio::ip::address> SelfEndpoints::interface_addresses() {
+  std::vector<asio::ip::address> out;
+  struct ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (auto* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr) continue;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      out.push_back(asio::ip::address_v4(ntohl(sin->sin_addr.s_addr)));
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      asio::ip::address_v6::bytes_type b;
+      std::memcpy(b.data(), sin6->sin6_addr.s6_addr, b.size());
+      out.push_back(asio::ip::address_v6(b, sin6->sin6_scope_id));
+    }
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
 net::awaitable<Result<std::vector<DeliveryAgent::Target>>> DeliveryAgent::plan(
     const std::string& domain) {
   std::vector<NextHop> hops;
@@ -99,7 +146,7 @@ net::awaitable<Result<std::vector<DeliveryAgent::Target>>> DeliveryAgent::plan(
   bool temporary = false;
   for (const auto& h : hops) {
     if (h.literal) {
-      targets.push_back(Target{h.host, asio::ip::make_address(h.host), h.port, true});
+      targets.push_back(Target{h.host, asio::ip::make_address(h.host), h.port, true, h.preference});
       continue;
     }
     auto a = co_await resolver_.lookup_addresses(h.host);
@@ -108,7 +155,22 @@ net::awaitable<Result<std::vector<DeliveryAgent::Target>>> DeliveryAgent::plan(
       temporary = temporary || a.status == net::DnsStatus::kTempFail;
       continue;
     }
-    for (const auto& addr : a.addresses) targets.push_back(Target{h.host, addr, h.port, false});
+    for (const auto& addr : a.addresses)
+      targets.push_back(Target{h.host, addr, h.port, false, h.preference});
+  }
+  if (options_.self) {
+    // "We are MX" (RFC 5321 §5.1, Postfix's "loops back to myself"): our
+    // own listener and every host not preferred to it are dropped; mail
+    // for which only those remain is a configuration error, not a loop.
+    std::optional<std::uint16_t> ours;
+    for (const auto& t : targets)
+      if (options_.self->contains(t.address, t.port))
+        ours = ours ? std::min(*ours, t.preference) : t.preference;
+    if (ours) {
+      std::erase_if(targets, [&](const Target& t) { return t.preference >= *ours; });
+      if (targets.empty())
+        co_return fail(Error::perm("mail for " + domain + " loops back to myself", 554, "5.4.6"));
+    }
   }
   if (targets.empty()) {
     if (implicit_mx && !temporary)
@@ -123,23 +185,8 @@ net::awaitable<Result<std::vector<DeliveryAgent::Target>>> DeliveryAgent::plan(
   co_return targets;
 }
 
-// g++ 12 at -O2 inlines asio's coroutine frame allocator (aligned_alloc) into
-// this ramp function and then warns that the frame's class operator delete
-// (which calls free) does not match it: a false positive
-// (-Wmismatched-new-delete, GCC PR 109224 family), silenced for this function only.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
-    const DeliveryRequest& request) {
+smtp::ClientMessage DeliveryAgent::client_message(const DeliveryRequest& request) const {
   const QueueEntry& entry = *request.entry;
-  std::vector<DeliveryOutcome> out(request.recipients.size());
-  auto planned = co_await plan(request.domain);
-  if (!planned) {
-    for (auto& o : out) o = everyone(planned.error());
-    co_return out;
-  }
   smtp::ClientMessage msg;
   msg.sender = entry.sender;
   for (auto i : request.recipients) msg.recipients.push_back(entry.recipients[i].address);
@@ -157,6 +204,53 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
     msg.notify.push_back(entry.recipients[i].notify);
     msg.orcpt.push_back(entry.recipients[i].orcpt);
   }
+  return msg;
+}
+
+namespace {
+
+// The outcomes a finished transaction gives its request.
+std::vector<DeliveryOutcome> settled(const smtp::ClientSession& session, std::size_t n,
+                                     const std::string& remote_mta, const std::string& peer) {
+  std::vector<DeliveryOutcome> out(n);
+  const auto& oc = session.outcomes();
+  for (std::size_t k = 0; k < n && k < oc.size(); ++k) {
+    const auto& o = oc[k];
+    out[k].result = o.result;
+    out[k].status = o.status;
+    // RFC 3464 §2.3.6: the server's reply alone; the stage is kept apart
+    // (the DSN's text part says "in reply to RCPT TO command").
+    out[k].diagnostic = (o.from_server ? "smtp; " : "X-Tegami; ") + o.reply;
+    out[k].stage = o.from_server ? o.stage : std::string();
+    out[k].remote_mta = remote_mta;
+    out[k].relay = peer;
+    out[k].next_hop_dsn = session.dsn_offered();
+  }
+  return out;
+}
+
+}  // namespace
+
+// g++ 12 at -O2 inlines asio's coroutine frame allocator (aligned_alloc) into
+// this ramp function and then warns that the frame's class operator delete
+// (which calls free) does not match it: a false positive
+// (-Wmismatched-new-delete, GCC PR 109224 family), silenced for this function only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+net::awaitable<ServeReport> DeliveryAgent::serve(RequestSource& source, std::size_t reuse) {
+  ServeReport report;
+  const DeliveryRequest* current = source.next();
+  if (current == nullptr) co_return report;
+  auto planned = co_await plan(current->domain);
+  if (!planned) {
+    report.kind = ServeReport::Kind::kNoRoute;
+    report.failure = everyone(planned.error());
+    source.done(*current, std::vector<DeliveryOutcome>(current->recipients.size(), report.failure),
+                false);
+    co_return report;
+  }
 
   Error last = Error::temp("no address to deliver to", 451, "4.4.1");
   std::string last_mta, last_relay = "none";
@@ -167,88 +261,92 @@ net::awaitable<std::vector<DeliveryOutcome>> DeliveryAgent::deliver(
     std::string peer = fmt::format("{}[{}]:{}", t.host, t.address.to_string(), t.port);
     net::tcp::endpoint ep(t.address, t.port);
     bool try_tls = options_.tls_client != nullptr;
-    std::optional<smtp::ClientSession> conversation;
     for (;;) {
       net::tcp::socket socket(executor_);
+      ++report.connections;
       std::error_code ec = co_await connect(socket, ep, options_.connect_timeout);
       if (ec) {
         std::string failure = "connect to " + peer + ": " + ec.message();
-        spdlog::info("queue {} {}", request.session_id, failure);
+        spdlog::info("queue {} {}", current->session_id, failure);
         last = Error::temp(failure, 451, "4.4.1");
         last_mta.clear();
         last_reply.reset();
         last_relay = peer;
-        conversation.reset();
         break;
       }
-      conversation.emplace(
-          smtp::ClientConfig{options_.helo_name, request.session_id, peer, try_tls}, msg);
+      smtp::ClientConfig config{options_.helo_name, current->session_id, peer, try_tls};
+      config.reuse = reuse > 1;
+      config.greeting_timeout = options_.greeting_timeout;
+      config.data_timeout = options_.data_timeout;
+      smtp::ClientSession session(std::move(config), client_message(*current));
       auto stream = std::make_shared<net::SessionStream>(std::move(socket));
       asio::co_spawn(
           executor_, [stream]() { return stream->watchdog(); }, asio::detached);
-      bool tls_ok = co_await converse(*stream, *conversation, *request.message, t);
-      if (tls_ok) break;
-      // Opportunistic TLS (RFC 7435): a failed handshake must not stop a
-      // delivery that clear text would make; once more, without STARTTLS.
-      spdlog::info("queue {} {}: retrying without STARTTLS", request.session_id, peer);
-      try_tls = false;
-    }
-    if (!conversation) continue;
-    const smtp::ClientSession& session = *conversation;
-    const auto& oc = session.outcomes();
-    if (session.host_failed()) {
+      auto c = co_await converse(*stream, session, current, t, source, reuse, report);
+      if (current == nullptr) co_return report;  // every request settled
+      if (!session.host_failed()) {
+        // The connection ended in the middle of a transaction (lost, 421,
+        // timeout): its outcomes are final for this attempt.
+        source.done(*current, settled(session, current->recipients.size(), remote_mta_of(t), peer),
+                    true);
+        ++report.transactions;
+        co_return report;
+      }
+      if (c.transactions > 0) {
+        // A reused connection failed before the next MAIL was answered:
+        // nothing was decided; a new connection to the same host.
+        spdlog::info("queue {} {}: reused connection failed; reconnecting", current->session_id,
+                     peer);
+        continue;
+      }
+      if (!c.tls_ok && try_tls) {
+        // Opportunistic TLS (RFC 7435): a failed handshake must not stop a
+        // delivery that clear text would make; once more, without STARTTLS.
+        spdlog::info("queue {} {}: retrying without STARTTLS", current->session_id, peer);
+        try_tls = false;
+        continue;
+      }
       std::string reason = "host " + peer + " failed";
       std::string status = "4.4.0";
       last_reply.reset();
-      for (const auto& o : oc) {
+      for (const auto& o : session.outcomes()) {
         if (o.result != smtp::RecipientResult::kTemporary) continue;
         reason = o.reply;
         status = o.status;
         if (o.from_server) last_reply = o;
         break;
       }
-      spdlog::info("queue {} {}: {}{}; trying the next host", request.session_id, peer, reason,
+      spdlog::info("queue {} {}: {}{}; trying the next host", current->session_id, peer, reason,
                    last_reply ? " (" + mail::in_reply_to(last_reply->stage) + ")" : "");
       last = Error::temp(reason, 451, status);
       last_mta = remote_mta_of(t);
       last_relay = peer;
-      continue;
+      break;
     }
-    for (std::size_t k = 0; k < out.size(); ++k) {
-      const auto& o = oc[k];
-      out[k].result = o.result;
-      out[k].status = o.status;
-      // RFC 3464 §2.3.6: the server's reply alone; the stage is kept apart
-      // (the DSN's text part says "in reply to RCPT TO command").
-      out[k].diagnostic = (o.from_server ? "smtp; " : "X-Tegami; ") + o.reply;
-      out[k].stage = o.from_server ? o.stage : std::string();
-      out[k].remote_mta = remote_mta_of(t);
-      out[k].relay = peer;
-      out[k].next_hop_dsn = session.dsn_offered();
-    }
-    co_return out;
   }
-  for (auto& o : out) {
-    o = everyone(last);
-    if (last_reply) {
-      o.diagnostic = "smtp; " + last_reply->reply;
-      o.stage = last_reply->stage;
-    }
-    o.remote_mta = last_mta;
-    o.relay = last_relay;
+  DeliveryOutcome o = everyone(last);
+  if (last_reply) {
+    o.diagnostic = "smtp; " + last_reply->reply;
+    o.stage = last_reply->stage;
   }
-  co_return out;
+  o.remote_mta = last_mta;
+  o.relay = last_relay;
+  if (report.transactions == 0) {
+    report.kind = ServeReport::Kind::kUnreachable;
+    report.failure = o;
+  }
+  source.done(*current, std::vector<DeliveryOutcome>(current->recipients.size(), o), false);
+  co_return report;
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
 
-net::awaitable<bool> DeliveryAgent::converse(net::SessionStream& stream,
-                                             smtp::ClientSession& session,
-                                             const OutboundMessage& message, const Target& target) {
-  const std::string& id = session.config().session_id;
+net::awaitable<DeliveryAgent::Converse> DeliveryAgent::converse(
+    net::SessionStream& stream, smtp::ClientSession& session, const DeliveryRequest*& current,
+    const Target& target, RequestSource& source, std::size_t reuse, ServeReport& report) {
   const std::string& peer = session.config().peer;
-  bool tls_ok = true;
+  Converse result;
   std::deque<client::Action> queue;
   auto push = [&queue](client::Actions a) {
     for (auto& x : a) queue.push_back(std::move(x));
@@ -263,13 +361,14 @@ net::awaitable<bool> DeliveryAgent::converse(net::SessionStream& stream,
     while (!queue.empty()) {
       auto action = std::move(queue.front());
       queue.pop_front();
+      const std::string& id = current != nullptr ? current->session_id : session.config().session_id;
       if (auto* snd = std::get_if<client::Send>(&action)) {
         std::string_view bytes = snd->bytes;
         stream.expires_after(smtp::kOtherReplyTimeout);
         std::error_code ec = co_await stream.write_all(bytes);
         if (ec) broken();
       } else if (auto* sm = std::get_if<client::SendMessage>(&action)) {
-        std::error_code ec = co_await send_message(stream, message, sm->bdat, id);
+        std::error_code ec = co_await send_message(stream, *current->message, sm->bdat, id);
         if (ec) broken();
       } else if (std::holds_alternative<client::StartTls>(action)) {
         std::shared_ptr<net::ssl::context> ctx = options_.tls_client;
@@ -285,7 +384,7 @@ net::awaitable<bool> DeliveryAgent::converse(net::SessionStream& stream,
         stream.expires_after(net::kTlsHandshakeTimeout);
         std::error_code ec = co_await stream.handshake();
         if (ec) {
-          tls_ok = false;
+          result.tls_ok = false;
           spdlog::info("queue {} {} tls handshake {}: {}", id, peer,
                        stream.timed_out() ? "timed out" : "failed", log_safe(ec.message()));
           push(session.step(client::TlsDone{false}));
@@ -297,15 +396,37 @@ net::awaitable<bool> DeliveryAgent::converse(net::SessionStream& stream,
                      stream.tls_resumed() ? " resumed" : "",
                      log_safe(net::peer_verification(stream.native_tls(), target.host)));
         push(session.step(client::TlsDone{true}));
+      } else if (std::holds_alternative<client::Ready>(action)) {
+        // The transaction is over with the server still in step: settle
+        // this request, and go on with the next one over this connection.
+        auto outcomes = settled(session, current->recipients.size(), remote_mta_of(target), peer);
+        bool any = false;
+        for (const auto& o : outcomes) any = any || o.result == smtp::RecipientResult::kDelivered;
+        const DeliveryRequest* done = current;
+        current = nullptr;
+        ++result.transactions;
+        ++report.transactions;
+        if (any) ++report.delivered;
+        report.kind = ServeReport::Kind::kReached;
+        source.done(*done, std::move(outcomes), true);
+        const DeliveryRequest* next = result.transactions < reuse ? source.next() : nullptr;
+        if (next == nullptr) {
+          push(session.step(client::Quit{}));
+        } else {
+          current = next;
+          spdlog::info("queue {} {}: reusing the connection (message {} on it)",
+                       next->session_id, peer, result.transactions + 1);
+          push(session.next(client_message(*next)));
+        }
       } else if (std::holds_alternative<client::Close>(action)) {
         // With TLS: close_notify both ways (bounded), then close.
         co_await stream.shutdown(kCloseTimeout);
-        co_return tls_ok;
+        co_return result;
       }
     }
     if (!session.wants_input()) {
       stream.close();
-      co_return tls_ok;
+      co_return result;
     }
     stream.expires_after(session.read_timeout());
     auto [ec, n] = co_await stream.read_some(buf.data(), buf.size());

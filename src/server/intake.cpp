@@ -27,8 +27,10 @@ Result<void> commit_message(ServerContext& ctx, Cleanup& cleanup, QueueEntry ent
       if (!entry.recipients.empty()) {
         auto undo = ctx.outbound->cancel(queue_id);
         if (!undo)
-          spdlog::error("qid={} local delivery failed and the queued copy could not be removed: {}",
-                        queue_id, undo.error().message);
+          spdlog::error(
+              "qid={} local delivery failed and the queued copy could not be removed (the queue "
+              "retries the removal and never delivers it): {}",
+              queue_id, undo.error().message);
       }
       return d;
     }

@@ -75,7 +75,7 @@ std::vector<NextHop> order_mx(const std::vector<net::MxRecord>& records, std::ui
   for (const auto& r : sorted) {
     bool seen =
         std::any_of(out.begin(), out.end(), [&](const NextHop& h) { return h.host == r.host; });
-    if (!seen) out.push_back(NextHop{r.host, port, false});
+    if (!seen) out.push_back(NextHop{r.host, port, false, r.preference});
   }
   return out;
 }

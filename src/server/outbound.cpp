@@ -2,16 +2,60 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
+#include <thread>
 
 #include "core/log.hpp"
 #include "server/server_context.hpp"
 
 namespace tegami::server {
+
+namespace {
+
+constexpr std::string_view kCommandTag = "queue";
+
+// The holder named by an open pid file's first line: "PID" (a server) or
+// "PID queue" (a command).
+PidLockHolder read_holder(int fd) {
+  char buf[64] = {};
+  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  PidLockHolder h;
+  h.kind = PidLockHolder::Kind::kUnknown;
+  if (n <= 0) return h;
+  std::string_view line(buf, static_cast<std::size_t>(n));
+  line = line.substr(0, line.find('\n'));
+  char* end = nullptr;
+  long pid = std::strtol(buf, &end, 10);
+  if (pid <= 0 || end == buf) return h;
+  std::string_view rest = line.substr(std::min(line.size(), static_cast<std::size_t>(end - buf)));
+  h.pid = pid;
+  if (rest.empty()) {
+    h.kind = PidLockHolder::Kind::kServer;
+  } else if (rest.size() == kCommandTag.size() + 1 && rest[0] == ' ' &&
+             rest.substr(1) == kCommandTag) {
+    h.kind = PidLockHolder::Kind::kCommand;
+  }
+  return h;
+}
+
+// True when `fd` is still the file at `path` (see PidFile: a holder unlinks
+// the file before it releases the lock).
+bool still_linked(int fd, const std::string& path) {
+  struct stat a {};
+  struct stat b {};
+  if (::fstat(fd, &a) != 0 || ::stat(path.c_str(), &b) != 0) return false;
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+}  // namespace
 
 PidFile::~PidFile() {
   if (fd_ < 0) return;
@@ -19,40 +63,81 @@ PidFile::~PidFile() {
   ::close(fd_);
 }
 
-Result<void> PidFile::acquire(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return fail(Error::perm("cannot open " + path + ": " + std::strerror(errno)));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+Result<long> PidFile::acquire(const std::string& path, Role role,
+                              const std::function<void(long)>& on_wait) {
+  // A holder whose content cannot be read yet is one that has just taken the
+  // lock (it writes right after): waited for silently a few rounds, then
+  // reported like a command.
+  constexpr int kQuietRounds = 10;
+  int unknown_rounds = 0;
+  bool reported = false;
+  for (;;) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    // A file we may not write (left by another user's command killed with
+    // -9): lockable all the same; once locked, it is stale and replaced.
+    bool read_only = false;
+    if (fd < 0 && errno == EACCES) {
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      read_only = fd >= 0;
+    }
+    if (fd < 0) return fail(Error::perm("cannot open " + path + ": " + std::strerror(errno)));
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      if (!still_linked(fd, path)) {  // its previous holder unlinked it: start over
+        ::close(fd);
+        continue;
+      }
+      if (read_only) {
+        int err = ::unlink(path.c_str()) == 0 ? 0 : errno;
+        ::close(fd);
+        if (err != 0)
+          return fail(Error::perm("cannot replace " + path + ": " + std::strerror(err)));
+        continue;
+      }
+      std::string text = std::to_string(::getpid());
+      if (role == Role::kCommand) text += " " + std::string(kCommandTag);
+      text += "\n";
+      // Written over the old content, then cut to length: a reader never
+      // sees an empty file, only the old first line or the new one.
+      if (::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()) ||
+          ::ftruncate(fd, static_cast<off_t>(text.size())) != 0) {
+        int err = errno;
+        ::close(fd);
+        return fail(Error::perm("cannot write " + path + ": " + std::strerror(err)));
+      }
+      path_ = path;
+      fd_ = fd;
+      return 0L;
+    }
     int err = errno;
+    if (err != EWOULDBLOCK) {
+      ::close(fd);
+      return fail(Error::perm("cannot lock " + path + ": " + std::strerror(err)));
+    }
+    PidLockHolder holder = read_holder(fd);
     ::close(fd);
-    if (err == EWOULDBLOCK)
-      return fail(Error::perm("another tegami server is running with this data_dir (" + path +
-                              " is locked)"));
-    return fail(Error::perm("cannot lock " + path + ": " + std::strerror(err)));
+    if (holder.kind == PidLockHolder::Kind::kServer) return holder.pid;
+    bool command = holder.kind == PidLockHolder::Kind::kCommand;
+    if (!command) ++unknown_rounds;
+    if (!reported && (command || unknown_rounds > kQuietRounds)) {
+      reported = true;
+      if (on_wait) on_wait(holder.pid);
+    }
+    std::this_thread::sleep_for(kRetry);
   }
-  std::string text = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 ||
-      ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
-    int err = errno;
-    ::close(fd);
-    return fail(Error::perm("cannot write " + path + ": " + std::strerror(err)));
-  }
-  path_ = path;
-  fd_ = fd;
-  return {};
+}
+
+PidLockHolder pid_lock_holder(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return {};
+  PidLockHolder h;
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) h = read_holder(fd);
+  ::close(fd);
+  return h;
 }
 
 long running_server_pid(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return 0;
-  long pid = 0;
-  if (::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {  // held: a server is alive
-    char buf[32] = {};
-    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-    if (n > 0) pid = std::strtol(buf, nullptr, 10);
-  }
-  ::close(fd);
-  return pid > 0 ? pid : 0;
+  PidLockHolder h = pid_lock_holder(path);
+  return h.kind == PidLockHolder::Kind::kServer ? h.pid : 0;
 }
 
 Outbound::Outbound(asio::io_context& ioc, const Config& config, Directory& directory,
@@ -83,7 +168,15 @@ void Outbound::arm_signal() {
 
 Result<void> Outbound::start() {
   arm_signal();
-  if (auto r = pid_.acquire(pid_path(config_)); !r) return r;
+  const std::string pid_file = pid_path(config_);
+  auto holder = pid_.acquire(pid_file, PidFile::Role::kServer, [&pid_file](long pid) {
+    spdlog::warn("waiting for `tegami queue` (pid {}) to finish with the spool ({} is locked)", pid,
+                 pid_file);
+  });
+  if (!holder) return fail(holder.error());
+  if (*holder > 0)
+    return fail(Error::perm("another tegami server is running with this data_dir (pid " +
+                            std::to_string(*holder) + "; " + pid_file + " is locked)"));
   auto rec = spool_.recover();
   if (!rec) return fail(Error::perm("queue: " + rec.error().message));
   if (rec->tmp_removed + rec->orphans_removed + rec->corrupt > 0)
@@ -99,6 +192,11 @@ Result<void> Outbound::start() {
   d.helo_name = config_.hostname;
   d.routes = config_.routes;
   d.mx_port = config_.mx_port;
+  d.connect_timeout = config_.queue_connect_timeout;
+  d.greeting_timeout = config_.queue_greeting_timeout;
+  d.data_timeout = config_.queue_data_timeout;
+  self_ = std::make_shared<SelfEndpoints>();
+  d.self = self_;
   d.workers = &workers_;
   // Opportunistic STARTTLS (RFC 3207, RFC 7435): one client context for
   // every outbound connection; no certificate needed, nothing verified
@@ -119,9 +217,25 @@ Result<void> Outbound::start() {
   policy.lifetime = config_.queue_lifetime;
   policy.delay_warning = config_.queue_delay_warning;
   runner_ = std::make_unique<QueueRunner>(strand_, spool_, *agent_, *bouncer_, workers_, clock_,
-                                          policy, config_.routes, QueueRunner::Limits{});
-  runner_->start();
+                                          policy, config_.routes, limits());
   return {};
+}
+
+QueueRunner::Limits Outbound::limits() const {
+  QueueRunner::Limits l;
+  l.connections = config_.queue_max_connections;
+  l.per_destination = config_.queue_destination_concurrency;
+  l.active_messages = config_.queue_active_messages;
+  l.reuse = config_.queue_connection_reuse;
+  l.scan_interval = config_.queue_scan_interval;
+  return l;
+}
+
+void Outbound::deliver_from(std::vector<asio::ip::tcp::endpoint> self) {
+  // Written before the runner starts, read-only afterwards (on its strand).
+  self_->bound = std::move(self);
+  self_->host_addresses = SelfEndpoints::interface_addresses();
+  runner_->start();
 }
 
 void Outbound::stop() {
@@ -139,7 +253,9 @@ QueueStore& Outbound::store() {
 }
 
 Result<bool> Outbound::cancel(const std::string& id) {
-  return spool_.remove(id);
+  auto r = spool_.remove(id);
+  if (!r && runner_) runner_->cancel_later(id);
+  return r;
 }
 
 Bouncer* Outbound::bouncer() {

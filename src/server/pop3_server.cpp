@@ -29,6 +29,23 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr std::size_t kFlushAt = 256 * 1024;
 // RETR/TOP read the message file in chunks of this size.
 constexpr std::size_t kFileChunk = 128 * 1024;
+// What the trip that opens a message reads at once (issue 16: most mail is
+// smaller, and then RETR costs one trip to the worker pool, not two).
+constexpr std::size_t kFirstChunk = 32 * 1024;
+
+// Reads up to `n` octets; a short count means the end of the (regular)
+// file. -errno on error.
+ssize_t read_full(int fd, char* buf, std::size_t n) {
+  std::size_t have = 0;
+  while (have < n) {
+    ssize_t got = ::read(fd, buf + have, n - have);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return -static_cast<ssize_t>(errno);  // errno is per thread
+    if (got == 0) break;
+    have += static_cast<std::size_t>(got);
+  }
+  return static_cast<ssize_t>(have);
+}
 
 std::uint64_t random64() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -52,6 +69,9 @@ class Pop3Driver {
   void close_message() {
     if (message_fd_ >= 0) ::close(message_fd_);
     message_fd_ = -1;
+    first_.clear();
+    first_.shrink_to_fit();  // idle connections stay small
+    whole_ = false;
   }
   // Looks the account up and checks `secret` with `check`; unknown accounts
   // cost the same password verification (no enumeration by timing).
@@ -80,42 +100,38 @@ class Pop3Driver {
   std::uint64_t last_fingerprint_ = 0;
   AuthThrottle::Attempt attempt_;
   int message_fd_ = -1;  // between ReadMessage and SendMessage
+  std::string first_;    // the message's first octets, read when it was opened
+  bool whole_ = false;   // first_ is the whole message (message_fd_ is closed)
  public:
   ~Pop3Driver() { close_message(); }
 };
 
 net::awaitable<bool> Pop3Driver::send_message(const pop3::SendMessage& m) {
-  const int fd = message_fd_;
-  if (fd < 0) co_return false;
+  if (message_fd_ < 0 && !whole_) co_return false;
   pop3::MultilineEncoder enc(m.top_lines);
-  std::string chunk(kFileChunk, '\0');
   bool ok = true;
-  for (bool eof = false; !eof;) {
-    // Fill the chunk (or reach the end) in one trip to the worker pool.
-    auto got = co_await ctx_.workers.run([fd, &chunk, &eof]() -> ssize_t {
-      std::size_t have = 0;
-      while (have < chunk.size()) {
-        ssize_t n = ::read(fd, chunk.data() + have, chunk.size() - have);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -static_cast<ssize_t>(errno);  // errno is per thread
-        if (n == 0) {
-          eof = true;
-          break;
-        }
-        have += static_cast<std::size_t>(n);
+  bool more = enc.feed(first_, out_);
+  if (more && !whole_) {
+    const int fd = message_fd_;
+    std::unique_ptr<char[]> chunk(new char[kFileChunk]);  // not zeroed: read() fills it
+    for (bool eof = false; !eof;) {
+      // Fill the chunk (or reach the end) in one trip to the worker pool.
+      auto got = co_await ctx_.workers.run([fd, buf = chunk.get(), &eof]() -> ssize_t {
+        ssize_t n = read_full(fd, buf, kFileChunk);
+        if (n >= 0 && static_cast<std::size_t>(n) < kFileChunk) eof = true;
+        return n;
+      });
+      if (got < 0) {
+        spdlog::error("pop3 {} cannot read message {}: {}", sid_, m.index + 1,
+                      std::strerror(static_cast<int>(-got)));
+        ok = false;
+        break;
       }
-      return static_cast<ssize_t>(have);
-    });
-    if (got < 0) {
-      spdlog::error("pop3 {} cannot read message {}: {}", sid_, m.index + 1,
-                    std::strerror(static_cast<int>(-got)));
-      ok = false;
-      break;
-    }
-    if (!enc.feed(std::string_view(chunk.data(), static_cast<std::size_t>(got)), out_)) break;
-    if (out_.size() >= kFlushAt && !co_await flush()) {
-      ok = false;
-      break;
+      if (!enc.feed(std::string_view(chunk.get(), static_cast<std::size_t>(got)), out_)) break;
+      if (out_.size() >= kFlushAt && !co_await flush()) {
+        ok = false;
+        break;
+      }
     }
   }
   close_message();
@@ -268,14 +284,41 @@ net::awaitable<pop3::Actions> Pop3Driver::perform(const pop3::Action& action, bo
   }
   if (auto* rm = std::get_if<pop3::ReadMessage>(&action)) {
     close_message();
-    auto fd = co_await ctx_.workers.run([this, rm] { return maildrop_->open_message(rm->index); });
+    // One trip: open, and read the first octets (for most messages, all).
+    struct Opened {
+      int fd = -1;
+      std::string first;
+      bool whole = false;
+    };
+    auto opened = co_await ctx_.workers.run([this, rm]() -> Result<Opened> {
+      auto fd = maildrop_->open_message(rm->index);
+      if (!fd) return fail(fd.error());
+      Opened o;
+      o.fd = *fd;
+      o.first.resize(kFirstChunk);
+      ssize_t n = read_full(o.fd, o.first.data(), o.first.size());
+      if (n < 0) {
+        ::close(o.fd);
+        return fail(Error::temp(std::strerror(static_cast<int>(-n))));
+      }
+      o.first.resize(static_cast<std::size_t>(n));
+      if (static_cast<std::size_t>(n) < kFirstChunk) {
+        o.whole = true;
+        ::close(o.fd);
+        o.fd = -1;
+      }
+      return o;
+    });
     pop3::MessageData ev;
     ev.index = rm->index;
-    ev.ok = static_cast<bool>(fd);
-    if (fd) {
-      message_fd_ = *fd;
+    ev.ok = static_cast<bool>(opened);
+    if (opened) {
+      message_fd_ = opened->fd;
+      first_ = std::move(opened->first);
+      whole_ = opened->whole;
     } else {
-      spdlog::error("pop3 {} cannot read message {}: {}", sid_, rm->index + 1, fd.error().message);
+      spdlog::error("pop3 {} cannot read message {}: {}", sid_, rm->index + 1,
+                    opened.error().message);
     }
     co_return sm_->step(ev);
   }

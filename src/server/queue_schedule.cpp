@@ -6,6 +6,27 @@
 
 namespace tegami::server {
 
+std::size_t DestinationWindow::limit() const {
+  return proven_ ? std::clamp<std::size_t>(window_, 1, max_) : 1;
+}
+
+void DestinationWindow::reached(std::size_t transactions) {
+  proven_ = true;
+  failures_ = 0;
+  window_ = std::min(max_, window_ + std::max<std::size_t>(transactions, 1));
+}
+
+bool DestinationWindow::unreachable(TimePoint now, std::chrono::seconds dead_for) {
+  ++failures_;
+  window_ = std::max<std::size_t>(1, window_ / 2);
+  if (proven_ && failures_ < 2) return false;
+  proven_ = false;
+  failures_ = 0;
+  window_ = 1;
+  dead_until_ = now + dead_for;
+  return true;
+}
+
 std::chrono::seconds retry_delay(const QueuePolicy& policy, unsigned attempts) {
   if (policy.retry.empty()) return std::chrono::seconds(300);
   std::size_t i = attempts == 0 ? 0 : attempts - 1;

@@ -25,6 +25,39 @@
 
 namespace tegami::server {
 
+// One destination's concurrency window and dead marking (issue 15; Postfix
+// qmgr's slow start, simplified):
+//  - a destination not yet reached (new, or dead before) gets one connection
+//    at a time: a probe, so a dead one costs one connection attempt per
+//    retry round, not one per message;
+//  - each message a server answered widens the window by one, up to `max`
+//    ([queue] destination_concurrency);
+//  - a connection that found no host answering halves the window; when the
+//    destination was not reached since its last failure (or has failed twice
+//    in a row) it is dead for `dead_for`: what waits for it is deferred
+//    without a connection, and the next probe comes after that time.
+class DestinationWindow {
+ public:
+  using TimePoint = std::chrono::system_clock::time_point;
+  explicit DestinationWindow(std::size_t max) : max_(max == 0 ? 1 : max) {}
+
+  // Connections allowed at a time now (>= 1).
+  std::size_t limit() const;
+  bool dead(TimePoint now) const { return now < dead_until_; }
+  TimePoint dead_until() const { return dead_until_; }
+  // A connection reached a server and settled `transactions` messages.
+  void reached(std::size_t transactions);
+  // A connection found no host answering. True: the destination is now dead.
+  bool unreachable(TimePoint now, std::chrono::seconds dead_for);
+
+ private:
+  std::size_t max_;
+  std::size_t window_ = 1;
+  bool proven_ = false;  // reached since the last time it was dead (or ever)
+  unsigned failures_ = 0;  // unreachable in a row
+  TimePoint dead_until_{};
+};
+
 struct QueuePolicy {
   std::vector<std::chrono::seconds> retry;  // never empty (defaults when the config is)
   std::chrono::seconds lifetime{5 * 86400};

@@ -11,6 +11,7 @@
 #include "core/log.hpp"
 #include "net/listener.hpp"
 #include "net/tls_context.hpp"
+#include "server/disk_reserve.hpp"
 #include "server/outbound.hpp"
 #include "server/pop3_server.hpp"
 #include "server/reverse_dns.hpp"
@@ -98,6 +99,18 @@ int run_serve(const Config& cfg) {
   }
   ctx.outbound = &outbound;
 
+  // [limits] disk_reserve (issue 15): measured once now, then every second
+  // on the worker pool; MAIL reads the cached value (server/disk_reserve.hpp).
+  server::DiskReserve disk_reserve({cfg.data_dir, cfg.mail_dir(), cfg.queue_dir()},
+                                   cfg.disk_reserve);
+  if (disk_reserve.enabled()) {
+    disk_reserve.refresh();
+    if (auto free = disk_reserve.available())
+      spdlog::info("disk reserve {} bytes; {} bytes free", cfg.disk_reserve, *free);
+    disk_reserve.start(ioc, workers);
+    ctx.disk_reserve = &disk_reserve;
+  }
+
   std::vector<std::unique_ptr<net::Listener>> listeners;
   auto add = [&](const char* service, const std::vector<ListenAddress>& addrs,
                  net::SessionFn fn) -> bool {
@@ -132,6 +145,16 @@ int run_serve(const Config& cfg) {
         return server::run_pop3_session(ctx, std::move(s), server::Pop3Listener::kPop3s);
       });
   if (!ok) return 1;
+  {
+    // The "we are MX" rule needs every SMTP endpoint we answer on.
+    std::vector<net::tcp::endpoint> self;
+    for (const auto& l : listeners) {
+      std::string_view name = l->service();
+      if (name != "smtp" && name != "submission" && name != "submissions") continue;
+      for (const auto& ep : l->endpoints()) self.push_back(ep);
+    }
+    outbound.deliver_from(std::move(self));
+  }
 
   // Expired POP-before-SMTP grants are never used (find() checks the
   // expiry); they are deleted at start and every 10 minutes so the table
@@ -185,18 +208,25 @@ int run_serve(const Config& cfg) {
     for (auto& l : listeners) l->close();
     registry.interrupt_all();
     outbound.stop();
+    disk_reserve.stop();
     purging = false;
     purge_timer.cancel();
     asio::co_spawn(
         ioc,
         [&]() -> net::awaitable<void> {
           auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_grace;
-          while (registry.active() > 0 && std::chrono::steady_clock::now() < deadline) {
+          // Sessions end, and deliveries in flight record their outcomes
+          // (so a restart does not send them again), within the grace.
+          while ((registry.active() > 0 || outbound.busy()) &&
+                 std::chrono::steady_clock::now() < deadline) {
             grace.expires_after(std::chrono::milliseconds(50));
             co_await grace.async_wait(net::kNoThrow);
           }
           if (registry.active() > 0)
             spdlog::warn("grace period over: {} session(s) cut off", registry.active());
+          if (outbound.busy())
+            spdlog::warn("grace period over: deliveries in flight cut off (sent again after a "
+                         "restart)");
           ioc.stop();
         },
         asio::detached);

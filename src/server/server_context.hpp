@@ -32,6 +32,7 @@ class QueueIdGenerator {
   std::atomic<std::uint32_t> counter_{0};
 };
 
+class DiskReserve;
 class Outbound;
 class ReverseDns;
 
@@ -58,6 +59,9 @@ struct ServerContext {
   net::WorkerPool& hashing() { return auth_workers != nullptr ? *auth_workers : workers; }
   // The client's reverse DNS (c-ares, never a worker); null: "unknown".
   ReverseDns* reverse_dns = nullptr;
+  // [limits] disk_reserve (server/disk_reserve.hpp): MAIL is 452 4.3.1
+  // while free space is short; null: no check.
+  const DiskReserve* disk_reserve = nullptr;
   std::atomic<std::uint64_t> next_session{1};
   std::atomic<std::uint64_t> apop_counter{0};  // feeds unique APOP banner timestamps
 

@@ -29,6 +29,7 @@
 #include "server/admission.hpp"
 #include "server/cleanup.hpp"
 #include "server/credentials.hpp"
+#include "server/disk_reserve.hpp"
 #include "server/intake.hpp"
 #include "server/outbound.hpp"
 #include "server/reverse_dns.hpp"
@@ -158,6 +159,19 @@ net::awaitable<bool> SmtpDriver::flush() {
 
 net::awaitable<smtp::Actions> SmtpDriver::check_sender(const smtp::CheckSender& a) {
   const auto& cfg = ctx_.config;
+  // Issue 15: no new mail while the disk is short of its reserve, whoever
+  // the client is (bounces and queue updates need the room); checked
+  // before any lookup, from a cached measurement (it never blocks).
+  if (ctx_.disk_reserve != nullptr) {
+    if (auto refusal = ctx_.disk_reserve->check_mail(a.declared_size)) {
+      spdlog::info("smtp {} ip={} reject from={} size={} reply=\"{}\"", sid_, ip_,
+                   log_safe(a.sender.to_path()),
+                   a.declared_size ? std::to_string(*a.declared_size) : std::string("-"), *refusal);
+      smtp::SenderChecked ev;
+      ev.reply = *refusal;
+      co_return sm_->step(ev);
+    }
+  }
   policy::SenderFacts facts;
   facts.ip = ip_;
   facts.submission = kind_ != SmtpListener::kSmtp;

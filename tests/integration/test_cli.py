@@ -211,6 +211,21 @@ class CliInitTest(unittest.TestCase):
         p = self.check()
         self.assertEqual(p.returncode, 0, p.stderr)
 
+    def test_disk_reserve_is_written_by_init_and_checked(self):
+        # Issue 15: init writes the reserve with its default and a comment;
+        # check accepts a size or "0" (off).
+        self.init()
+        lines = self.config_lines()
+        n = self.line_of(lines, r"^disk_reserve\s*=", "limits")
+        self.assertEqual(lines[n - 1].split("#")[0].strip(), 'disk_reserve = "256MiB"')
+        self.assertIn("452 4.3.1", "\n".join(lines[n - 6:n]))
+        for value in ('"0"', "0", '"1GiB"', '"512KiB"', "104857600"):
+            with self.subTest(value=value):
+                lines[n - 1] = f"disk_reserve = {value}"
+                self.write_config(lines)
+                p = self.check()
+                self.assertEqual(p.returncode, 0, p.stderr)
+
     def test_check_reports_unknown_keys_with_their_line(self):
         self.init()
         original = self.config_lines()
@@ -261,6 +276,9 @@ class CliInitTest(unittest.TestCase):
             ("auth", r"^failure_limit\s*=", "failure_limit = 0"),
             ("auth", r"^failure_delay\s*=", 'failure_delay = "a while"'),
             ("queue", r"^retry\s*=", 'retry = ["5m", "often"]'),
+            # Issue 15: the disk space reserve (written by init).
+            ("limits", r"^disk_reserve\s*=", 'disk_reserve = "lots"'),
+            ("limits", r"^disk_reserve\s*=", "disk_reserve = -1"),
             (None, r"^hostname\s*=", "hostname = 42"),
         ]
         for section, pattern, replacement in cases:

@@ -45,6 +45,9 @@ std::string_view stage_of(ClientState s) {
       return "DATA";
     case ClientState::kBody:
       return "end of data";
+    case ClientState::kIdle:
+    case ClientState::kRset:
+      return "RSET";
     case ClientState::kQuit:
     case ClientState::kClosed:
       return "QUIT";
@@ -109,6 +112,10 @@ std::string_view to_string(ClientState s) {
       return "data";
     case ClientState::kBody:
       return "body";
+    case ClientState::kIdle:
+      return "idle";
+    case ClientState::kRset:
+      return "rset";
     case ClientState::kQuit:
       return "quit";
     case ClientState::kClosed:
@@ -131,10 +138,18 @@ std::string status_for(const ServerReply& r) {
 }
 
 ClientSession::ClientSession(ClientConfig config, ClientMessage message)
-    : config_(std::move(config)),
-      message_(std::move(message)),
-      outcomes_(message_.recipients.size()),
-      accepted_(message_.recipients.size(), false) {
+    : config_(std::move(config)), message_(std::move(message)) {
+  reset_transaction();
+}
+
+void ClientSession::reset_transaction() {
+  outcomes_.assign(message_.recipients.size(), RecipientOutcome{});
+  accepted_.assign(message_.recipients.size(), false);
+  order_.clear();
+  next_rcpt_ = 0;
+  mail_failed_ = false;
+  ignore_body_reply_ = false;
+  host_failed_ = false;
   bool sender_ok = safe_path(message_.sender);
   for (std::size_t i = 0; i < message_.recipients.size(); ++i) {
     if (!sender_ok) {
@@ -153,6 +168,7 @@ bool ClientSession::wants_input() const {
   switch (state_) {
     case ClientState::kStart:
     case ClientState::kTlsHandshake:
+    case ClientState::kIdle:
     case ClientState::kClosed:
       return false;
     default:
@@ -163,7 +179,7 @@ bool ClientSession::wants_input() const {
 std::chrono::seconds ClientSession::read_timeout() const {
   switch (state_) {
     case ClientState::kGreeting:
-      return kGreetingTimeout;
+      return config_.greeting_timeout;
     case ClientState::kMail:
       return kMailTimeout;
     case ClientState::kRcpt:
@@ -171,7 +187,7 @@ std::chrono::seconds ClientSession::read_timeout() const {
     case ClientState::kData:
       return kDataInitTimeout;
     case ClientState::kBody:
-      return kDataTermTimeout;
+      return config_.data_timeout;
     default:
       return kOtherReplyTimeout;
   }
@@ -232,6 +248,9 @@ client::Actions ClientSession::step(const client::Event& event) {
                                     read_timeout().count(), stage_of(state_), config_.peer),
                         out);
                  },
+                 [&](const client::Quit&) {
+                   if (state_ == ClientState::kIdle) quit(out);
+                 },
                  [&](const client::PeerClosed&) {
                    lost(fmt::format("lost connection with {} while waiting for the reply to {}",
                                     config_.peer, stage_of(state_)),
@@ -239,6 +258,16 @@ client::Actions ClientSession::step(const client::Event& event) {
                  },
              },
              event);
+  return out;
+}
+
+client::Actions ClientSession::next(ClientMessage message) {
+  client::Actions out;
+  if (state_ != ClientState::kIdle) return out;
+  message_ = std::move(message);
+  reset_transaction();
+  out.emplace_back(client::Send{"RSET\r\n"});
+  enter_state(ClientState::kRset);
   return out;
 }
 
@@ -251,6 +280,7 @@ void ClientSession::on_reply(const ServerReply& r, client::Actions& out) {
       case ClientState::kEhlo:
       case ClientState::kHelo:
       case ClientState::kStartTls:
+      case ClientState::kRset:
         fail_host_reply(r, false, out);
         return;
       default:
@@ -276,6 +306,8 @@ void ClientSession::on_reply(const ServerReply& r, client::Actions& out) {
       return on_data(r, out);
     case ClientState::kBody:
       return on_body(r, out);
+    case ClientState::kRset:
+      return on_rset(r, out);
     case ClientState::kQuit:
       return close(out);
     default:
@@ -373,7 +405,7 @@ void ClientSession::start_transaction(client::Actions& out) {
                                     "{} (RFC 1870)",
                                     message_.size, size_limit_, config_.peer),
                         "5.3.4", "MAIL FROM"));
-    quit(out);
+    finish_transaction(out);
     return;
   }
   if (message_.smtputf8 && !smtputf8_) {
@@ -385,7 +417,7 @@ void ClientSession::start_transaction(client::Actions& out) {
                           why + (message_.utf8_headers ? "; the header has UTF-8"
                                                        : "; the sender address has UTF-8"),
                           "5.6.7", "MAIL FROM"));
-      quit(out);
+      finish_transaction(out);
       return;
     }
     for (std::size_t i = 0; i < outcomes_.size(); ++i) {
@@ -401,14 +433,14 @@ void ClientSession::start_transaction(client::Actions& out) {
                                     "(RFC 6152); it cannot be delivered without conversion",
                                     config_.peer),
                         "5.6.3", "MAIL FROM"));
-    quit(out);
+    finish_transaction(out);
     return;
   }
   order_.clear();
   for (std::size_t i = 0; i < outcomes_.size(); ++i)
     if (outcomes_[i].result == RecipientResult::kUnknown) order_.push_back(i);
   if (order_.empty()) {
-    quit(out);
+    finish_transaction(out);
     return;
   }
   std::string cmd = "MAIL FROM:<" + message_.sender + ">";
@@ -459,7 +491,7 @@ void ClientSession::on_mail(const ServerReply& r, client::Actions& out) {
     enter_state(ClientState::kRcpt);
     return;
   }
-  quit(out);
+  finish_transaction(out);
 }
 
 void ClientSession::on_rcpt(const ServerReply& r, client::Actions& out) {
@@ -477,7 +509,7 @@ void ClientSession::on_rcpt(const ServerReply& r, client::Actions& out) {
   }
   if (chunking_) {
     if (mail_failed_ || !any_accepted()) {
-      quit(out);
+      finish_transaction(out);
       return;
     }
     out.emplace_back(client::SendMessage{true});  // RFC 3030: "BDAT <n> LAST" + the message
@@ -489,7 +521,7 @@ void ClientSession::on_rcpt(const ServerReply& r, client::Actions& out) {
     return;
   }
   if (!any_accepted()) {
-    quit(out);
+    finish_transaction(out);
     return;
   }
   out.emplace_back(client::Send{"DATA\r\n"});
@@ -517,7 +549,7 @@ void ClientSession::on_data(const ServerReply& r, client::Actions& out) {
     for (std::size_t i = 0; i < outcomes_.size(); ++i)
       if (accepted_[i] && outcomes_[i].result == RecipientResult::kUnknown) outcomes_[i] = o;
   }
-  quit(out);
+  finish_transaction(out);
 }
 
 void ClientSession::on_body(const ServerReply& r, client::Actions& out) {
@@ -526,7 +558,25 @@ void ClientSession::on_body(const ServerReply& r, client::Actions& out) {
     for (std::size_t i = 0; i < outcomes_.size(); ++i)
       if (accepted_[i] && outcomes_[i].result == RecipientResult::kUnknown) outcomes_[i] = o;
   }
-  quit(out);
+  finish_transaction(out);
+}
+
+void ClientSession::on_rset(const ServerReply& r, client::Actions& out) {
+  if (r.kind() == 2) {
+    start_transaction(out);
+    return;
+  }
+  // Nothing was decided for this message: another connection may do better.
+  fail_host_reply(r, true, out);
+}
+
+void ClientSession::finish_transaction(client::Actions& out) {
+  if (!config_.reuse) {
+    quit(out);
+    return;
+  }
+  out.emplace_back(client::Ready{});
+  enter_state(ClientState::kIdle);
 }
 
 void ClientSession::quit(client::Actions& out) {
@@ -576,6 +626,8 @@ void ClientSession::lost(std::string why, client::Actions& out) {
     case ClientState::kHelo:
     case ClientState::kStartTls:
     case ClientState::kTlsHandshake:
+    case ClientState::kIdle:
+    case ClientState::kRset:
       fail_host(std::move(why), false, out);
       return;
     case ClientState::kQuit:

@@ -10,6 +10,10 @@
 //     SendMessage  write encode_data(message), or encode_bdat(message) when
 //                  its bdat is set (data_encoder.hpp)
 //     StartTls     run a TLS handshake, then a = s.step(client::TlsDone{ok})
+//     Ready        (only with ClientConfig::reuse) the transaction is over and
+//                  outcomes() are final; the connection is still good: then
+//                  a = s.step(client::Next{message}) for another message
+//                  (RSET, then its transaction) or s.step(client::Quit{})
 //     Close        close the connection; the outcomes are final
 //   while s.wants_input(): read with deadline s.read_timeout(),
 //     a = s.step(client::Input{bytes}); on timeout s.step(client::Timeout{});
@@ -47,8 +51,17 @@
 // 5.6.7; a UTF-8 sender local part or UTF-8 headers fail every recipient
 // with 5.6.7 ("SMTPUTF8 is required, but was not offered"), so they bounce.
 // host_failed() is true when the session failed before MAIL was answered
-// (greeting, EHLO/HELO, connection, TLS): nothing was decided for the
-// recipients, and the driver should try the next MX host (RFC 5321 §5.1).
+// (greeting, EHLO/HELO, connection, TLS, or the RSET before a reused
+// connection's next message): nothing was decided for the recipients, and
+// the driver should try the next MX host (RFC 5321 §5.1), or a new
+// connection for a message that a reused one could not start.
+//
+// Connection reuse (issue 15, Postfix's connection cache): with
+// ClientConfig::reuse, a transaction that ends with the server still in
+// step (its reply to the final dot, to DATA, to MAIL or to the last RCPT
+// read) yields Ready instead of QUIT; Next sends RSET (RFC 5321 §4.1.1.5)
+// and, once it is answered 250, the next message's MAIL. The outcomes and
+// the per-transaction state start afresh with each Next.
 //
 // Invariants: every state change goes through enter_state() (logged at
 // debug level "smtp client ID from -> to"); commands sent never contain a
@@ -92,6 +105,8 @@ enum class ClientState : std::uint8_t {
   kRcpt,          // waiting for replies to RCPT
   kData,          // waiting for the reply to DATA (354)
   kBody,          // message sent; waiting for the reply to the final dot
+  kIdle,          // Ready emitted (reuse): waiting for Next or Quit from the driver
+  kRset,          // RSET sent before the next message (reuse)
   kQuit,          // QUIT sent
   kClosed,        // Close emitted
 };
@@ -103,6 +118,12 @@ struct ClientConfig {
   std::string session_id;               // for logs
   std::string peer;                     // "mx.example.net[192.0.2.1]:25", for diagnostics
   bool tls_possible = false;            // the driver can perform StartTls
+  bool reuse = false;                   // Ready instead of QUIT after a transaction
+  // [queue] greeting_timeout and data_timeout (issue 15): the wait for the
+  // 220 and for the reply to the final dot / BDAT LAST. The others keep
+  // RFC 5321's minimums.
+  std::chrono::seconds greeting_timeout = kGreetingTimeout;
+  std::chrono::seconds data_timeout = kDataTermTimeout;
 };
 
 struct ClientMessage {
@@ -143,7 +164,9 @@ struct TlsDone {
 };
 struct Timeout {};
 struct PeerClosed {};
-using Event = std::variant<Connected, Input, TlsDone, Timeout, PeerClosed>;
+struct Quit {};  // in kIdle: end the session politely
+using Event = std::variant<Connected, Input, TlsDone, Timeout, PeerClosed, Quit>;
+// (Next carries a message, so it has its own step(); see below.)
 
 // ---- Actions (session -> driver) ----
 struct Send {
@@ -153,8 +176,9 @@ struct SendMessage {
   bool bdat = false;  // as one BDAT LAST chunk (RFC 3030) instead of DATA content
 };
 struct StartTls {};
+struct Ready {};
 struct Close {};
-using Action = std::variant<Send, SendMessage, StartTls, Close>;
+using Action = std::variant<Send, SendMessage, StartTls, Ready, Close>;
 using Actions = std::vector<Action>;
 
 }  // namespace client
@@ -164,6 +188,9 @@ class ClientSession {
   ClientSession(ClientConfig config, ClientMessage message);
 
   client::Actions step(const client::Event& event);
+  // In kIdle (after Ready): the next message over the same connection.
+  // Outside kIdle it does nothing and returns no action.
+  client::Actions next(ClientMessage message);
 
   ClientState state() const { return state_; }
   bool wants_input() const;
@@ -193,6 +220,7 @@ class ClientSession {
   void on_rcpt(const ServerReply& r, client::Actions& out);
   void on_data(const ServerReply& r, client::Actions& out);
   void on_body(const ServerReply& r, client::Actions& out);
+  void on_rset(const ServerReply& r, client::Actions& out);
 
   // After EHLO/HELO (and TLS): checks SIZE and 8BITMIME, then MAIL (+ RCPT + DATA).
   void start_transaction(client::Actions& out);
@@ -200,6 +228,10 @@ class ClientSession {
   // "RCPT TO:<...>[ NOTIFY=...][ ORCPT=...]\r\n" for message_.recipients[i].
   std::string rcpt_command(std::size_t i) const;
   void quit(client::Actions& out);
+  // The transaction is over: Ready (reuse) or QUIT.
+  void finish_transaction(client::Actions& out);
+  // Fresh per-message state for message_ (refuses unsafe addresses at once).
+  void reset_transaction();
   void close(client::Actions& out);
   // The session failed before the transaction: every recipient temporary;
   // QUIT first when `polite` (the server is still talking), else Close.

@@ -284,6 +284,9 @@ struct Delay {
 struct CheckSender {
   mail::Address sender;
   std::string auth_account;  // "" when the session did not authenticate
+  // SIZE= (RFC 1870), within max_message_size: the driver may answer 452
+  // 4.3.1 when it does not fit the free storage now (§6.2).
+  std::optional<std::uint64_t> declared_size;
 };
 // Check credentials (PLAIN or LOGIN), then step(AuthChecked). authzid is
 // what PLAIN asked to act as ("" when none).

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <unordered_map>
 #include <vector>
 
 namespace tegami::maildir {
@@ -25,7 +27,9 @@ std::string parent_of(const std::string& path) {
 
 }  // namespace
 
-Result<void> fsync_dir(const std::string& path) {
+namespace {
+
+Result<void> fsync_dir_now(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return fail(fs_error("cannot open directory", path, errno));
   int rc = ::fsync(fd);
@@ -33,6 +37,59 @@ Result<void> fsync_dir(const std::string& path) {
   ::close(fd);
   if (rc != 0) return fail(fs_error("cannot fsync directory", path, err));
   return {};
+}
+
+}  // namespace
+
+Result<void> GroupSync::sync(const std::string& path) {
+  std::unique_lock lock(mu_);
+  const std::uint64_t mine = ++requested_;
+  while (covered_ < mine) {
+    if (running_) {
+      cv_.wait(lock);
+      continue;
+    }
+    // Every ticket given so far belongs to a caller whose change came
+    // before its call: one sync started now covers them all.
+    running_ = true;
+    const std::uint64_t from = covered_ + 1, upto = requested_;
+    lock.unlock();
+    Result<void> r = fn_(path);
+    lock.lock();
+    ++syncs_;
+    running_ = false;
+    covered_ = upto;
+    if (!r) {
+      // Failures are rare (a dying disk); the last few are kept so that
+      // every caller a failed sync covered sees its error.
+      if (failures_.size() >= kFailuresKept) failures_.erase(failures_.begin());
+      failures_.push_back(Failure{from, upto, r.error()});
+    }
+    cv_.notify_all();
+  }
+  for (const auto& f : failures_)
+    if (mine >= f.from && mine <= f.to) return fail(f.error);
+  return {};
+}
+
+std::uint64_t GroupSync::syncs() const {
+  std::lock_guard lock(mu_);
+  return syncs_;
+}
+
+Result<void> fsync_dir(const std::string& path) {
+  // One GroupSync per directory path, kept for the life of the process
+  // (a few hundred bytes per mailbox directory written to).
+  static std::mutex registry_mu;
+  static std::unordered_map<std::string, std::unique_ptr<GroupSync>> registry;
+  GroupSync* g = nullptr;
+  {
+    std::lock_guard lock(registry_mu);
+    auto& slot = registry[path];
+    if (!slot) slot = std::make_unique<GroupSync>(&fsync_dir_now);
+    g = slot.get();
+  }
+  return g->sync(path);
 }
 
 Result<void> make_dir(const std::string& path) {
@@ -91,12 +148,43 @@ Result<SyncedWriter> SyncedWriter::create(const std::string& path) {
   return SyncedWriter(path, fd);
 }
 
+Result<SyncedWriter> SyncedWriter::create_anonymous(const std::string& dir) {
+  // linkat() of an unnamed file goes through /proc/self/fd (no capability
+  // needed); without /proc mounted, the named path is used instead.
+  static const bool proc_fd = ::access("/proc/self/fd", X_OK) == 0;
+  if (!proc_fd) {
+    Error e = Error::temp("no /proc/self/fd for O_TMPFILE");
+    e.enhanced = "EOPNOTSUPP";
+    return fail(e);
+  }
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    Error e = fs_error("cannot create a file in", dir, errno);
+    if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) e.enhanced = "EOPNOTSUPP";
+    return fail(e);
+  }
+  SyncedWriter w(dir, fd);
+  w.anonymous_ = true;
+  return w;
+}
+
+Result<void> SyncedWriter::link_to(const std::string& dst) {
+  if (!anonymous_ || fd_ < 0) return fail(Error::temp("link of a file not open: " + dst));
+  std::string self = "/proc/self/fd/" + std::to_string(fd_);
+  if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, dst.c_str(), AT_SYMLINK_FOLLOW) == 0) return {};
+  Error e = fs_error("cannot link into", dst, errno);
+  if (errno == EEXIST) e.enhanced = "EEXIST";
+  if (errno == EXDEV) e.enhanced = "EXDEV";
+  return fail(e);
+}
+
 SyncedWriter::SyncedWriter(SyncedWriter&& o) noexcept
     : path_(std::move(o.path_)),
       fd_(o.fd_),
       buf_(std::move(o.buf_)),
       size_(o.size_),
-      committed_(o.committed_) {
+      committed_(o.committed_),
+      anonymous_(o.anonymous_) {
   o.fd_ = -1;
   o.committed_ = true;
 }
@@ -109,6 +197,7 @@ SyncedWriter& SyncedWriter::operator=(SyncedWriter&& o) noexcept {
     buf_ = std::move(o.buf_);
     size_ = o.size_;
     committed_ = o.committed_;
+    anonymous_ = o.anonymous_;
     o.fd_ = -1;
     o.committed_ = true;
   }
@@ -154,6 +243,7 @@ Result<void> SyncedWriter::finish() {
   Result<void> r = flush();
   if (r && ::fsync(fd_) != 0) r = fail(fs_error("cannot fsync", path_, errno));
   if (!r) return r;  // the destructor or discard() removes the file
+  if (anonymous_) return {};  // open until linked; discard() closes it
   int rc = ::close(fd_);
   fd_ = -1;
   if (rc != 0) {
@@ -170,7 +260,7 @@ void SyncedWriter::discard() {
     ::close(fd_);
     fd_ = -1;
   }
-  if (!committed_ && !path_.empty()) ::unlink(path_.c_str());
+  if (!committed_ && !anonymous_ && !path_.empty()) ::unlink(path_.c_str());
   committed_ = true;
   std::string().swap(buf_);
 }

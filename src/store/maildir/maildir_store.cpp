@@ -102,7 +102,8 @@ bool MaildirStore::abandoned_incoming(const std::string& name) const {
 }
 
 Result<std::string> MaildirStore::deliver_copy(const std::string& dir, const std::string& src,
-                                               std::uint64_t disk_size, std::uint64_t wire_size) {
+                                               std::uint64_t disk_size, std::uint64_t wire_size,
+                                               int src_fd) {
   for (int attempt = 0; attempt < kNameAttempts; ++attempt) {
     std::string name = unique_name(disk_size, wire_size);
     std::string tmp = dir + "/tmp/" + name, dst = dir + "/new/" + name;
@@ -111,8 +112,10 @@ Result<std::string> MaildirStore::deliver_copy(const std::string& dir, const std
       if (w.error().enhanced == "EEXIST") continue;
       return fail(w.error());
     }
-    int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (in < 0) return fail(fs_error("cannot open", src, errno));
+    // An unnamed source is read again through /proc (its own offset).
+    std::string from = src_fd >= 0 ? "/proc/self/fd/" + std::to_string(src_fd) : src;
+    int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC | (src_fd >= 0 ? 0 : O_NOFOLLOW));
+    if (in < 0) return fail(fs_error("cannot open", from, errno));
     std::string buf(SyncedWriter::kBuffer, '\0');
     Result<void> r;
     for (;;) {
@@ -167,11 +170,18 @@ class MaildirDelivery final : public MailboxDelivery {
       file_.discard();
       return fail(Error::temp(r.error().message));
     }
-    const std::string tmp_path = file_.path();
+    // The source for a copy across file systems: the unnamed file's
+    // descriptor, or the tmp/ name.
+    const bool anonymous = file_.anonymous();
+    const std::string tmp_path = anonymous ? std::string() : file_.path();
     std::vector<std::string> linked;
     auto rollback = [&](Error e) -> Result<void> {
       for (const auto& p : linked) ::unlink(p.c_str());
-      ::unlink(tmp_path.c_str());
+      if (anonymous) {
+        file_.discard();
+      } else {
+        ::unlink(tmp_path.c_str());
+      }
       spdlog::warn("delivery failed, nothing delivered: {}", log_safe(e.message, 400));
       return fail(Error::temp(e.message));
     };
@@ -180,17 +190,28 @@ class MaildirDelivery final : public MailboxDelivery {
       bool done = false;
       for (int attempt = 0; attempt < kNameAttempts && !done; ++attempt) {
         std::string dst = dir + "/new/" + store_.unique_name(disk_size, wire_size);
-        if (::link(tmp_path.c_str(), dst.c_str()) == 0) {
+        int err = 0;
+        if (anonymous) {
+          auto l = file_.link_to(dst);
+          err = l ? 0 : l.error().enhanced == "EEXIST" ? EEXIST
+                      : l.error().enhanced == "EXDEV"  ? EXDEV
+                                                       : EIO;
+          if (err == EIO) return rollback(l.error());
+        } else if (::link(tmp_path.c_str(), dst.c_str()) != 0) {
+          err = errno;
+        }
+        if (err == 0) {
           linked.push_back(dst);
           done = true;
-        } else if (errno == EXDEV) {
+        } else if (err == EXDEV) {
           // Mailboxes on another file system: hard links cannot cross it.
-          auto copy = store_.deliver_copy(dir, tmp_path, disk_size, wire_size);
+          auto copy = store_.deliver_copy(dir, tmp_path, disk_size, wire_size,
+                                          anonymous ? file_.fd() : -1);
           if (!copy) return rollback(copy.error());
           linked.push_back(*copy);
           done = true;
-        } else if (errno != EEXIST) {
-          return rollback(fs_error("cannot link into", dst, errno));
+        } else if (err != EEXIST) {
+          return rollback(fs_error("cannot link into", dst, err));
         }
       }
       if (!done) return rollback(Error::temp("cannot find a unique file name in " + dir));
@@ -200,7 +221,11 @@ class MaildirDelivery final : public MailboxDelivery {
       if (auto r = fsync_dir(d + "/new"); !r) return rollback(r.error());
     // 4. The tmp/ name is no longer needed; a failure here only leaves a
     //    stale file that cleanup_tmp() removes later.
-    ::unlink(tmp_path.c_str());
+    if (anonymous) {
+      file_.discard();  // closes it; the links keep the data
+    } else {
+      ::unlink(tmp_path.c_str());
+    }
     committed_ = true;
     return {};
   }
@@ -226,7 +251,15 @@ Result<std::unique_ptr<MailboxDelivery>> MaildirStore::begin_delivery(
   if (dirs.empty()) return fail(Error::temp("delivery without a mailbox"));
   for (const auto& d : dirs)
     if (auto r = ensure_maildir(mail_dir_, d); !r) return fail(r.error());
-  // 1. One file, in the first mailbox's tmp/.
+  // 1. One file, in the first mailbox's tmp/: unnamed when the file system
+  //    can (O_TMPFILE: no tmp/ entry to create and remove, so concurrent
+  //    deliveries into one mailbox do not queue on tmp/'s lock; issue 16).
+  if (auto w = SyncedWriter::create_anonymous(dirs[0] + "/tmp"); w) {
+    return std::unique_ptr<MailboxDelivery>(
+        std::make_unique<MaildirDelivery>(*this, std::move(dirs), std::move(*w)));
+  } else if (w.error().enhanced != "EOPNOTSUPP") {
+    return fail(w.error());
+  }
   for (int attempt = 0;; ++attempt) {
     auto w = SyncedWriter::create(dirs[0] + "/tmp/" + incoming_name());
     if (w) {

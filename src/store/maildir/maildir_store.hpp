@@ -75,7 +75,8 @@ class MaildirStore final : public MailboxStore {
   // Copies the fsynced file `src` into dir/tmp and links it to
   // dir/new/<fresh name> (the EXDEV path), streaming.
   Result<std::string> deliver_copy(const std::string& dir, const std::string& src,
-                                   std::uint64_t disk_size, std::uint64_t wire_size);
+                                   std::uint64_t disk_size, std::uint64_t wire_size,
+                                   int src_fd = -1);
 
   std::string mail_dir_;
   std::string host_;

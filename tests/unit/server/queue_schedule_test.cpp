@@ -162,6 +162,34 @@ TEST(QueueSchedule, DsnNotify) {
   EXPECT_EQ(delay_warning_due(w, kT0 + hours(5), p), (std::vector<std::size_t>{0, 3}));
 }
 
+TEST(DestinationWindow, ProbeGrowAndCollapse) {
+  using TP = DestinationWindow::TimePoint;
+  TP t0 = TP{} + hours(1000);
+  DestinationWindow w(5);
+  EXPECT_EQ(w.limit(), 1u);  // a probe first
+  EXPECT_FALSE(w.dead(t0));
+  // Unreachable before ever being reached: dead at once, for dead_for.
+  EXPECT_TRUE(w.unreachable(t0, seconds(60)));
+  EXPECT_TRUE(w.dead(t0 + seconds(59)));
+  EXPECT_FALSE(w.dead(t0 + seconds(60)));
+  EXPECT_EQ(w.limit(), 1u);
+  // Reached: each answered message widens the window, up to the maximum.
+  for (int i = 0; i < 3; ++i) w.reached(1);
+  EXPECT_EQ(w.limit(), 4u);
+  for (int i = 0; i < 10; ++i) w.reached(1);
+  EXPECT_EQ(w.limit(), 5u);
+  // One failure after success halves the window; a second in a row kills.
+  EXPECT_FALSE(w.unreachable(t0 + seconds(100), seconds(60)));
+  EXPECT_EQ(w.limit(), 2u);
+  w.reached(1);  // success in between resets the count
+  EXPECT_FALSE(w.unreachable(t0 + seconds(110), seconds(60)));
+  EXPECT_TRUE(w.unreachable(t0 + seconds(120), seconds(60)));
+  EXPECT_TRUE(w.dead(t0 + seconds(150)));
+  EXPECT_EQ(w.limit(), 1u);  // a probe again after it
+  DestinationWindow zero(0);
+  EXPECT_EQ(zero.limit(), 1u);
+}
+
 TEST(NextHop, Routes) {
   std::map<std::string, std::string> routes = {{"example.net", "127.0.0.1:2526"},
                                                {"*", "smarthost.example:587"}};
@@ -213,6 +241,8 @@ TEST(NextHop, MxOrder) {
                 (hops[0].host == "b.test" && hops[1].host == "a.test"));
     EXPECT_EQ(hops[2].host, "c.test");
     EXPECT_EQ(hops[0].port, 2525);
+    EXPECT_EQ(hops[0].preference, 10);  // kept for the "we are MX" rule
+    EXPECT_EQ(hops[2].preference, 20);
   }
   // Both orders of the equal-preference pair occur (RFC 5321 §5.1 load spreading).
   bool a_first = false, b_first = false;

@@ -46,6 +46,7 @@ void perform(const client::Actions& actions, Dialogue& r) {
     if (const auto* m = std::get_if<client::SendMessage>(&a))
       r.wire += m->bdat ? "<BDAT>" : "<MSG>";
     if (std::holds_alternative<client::StartTls>(a)) r.wire += "<TLS>";
+    if (std::holds_alternative<client::Ready>(a)) r.wire += "<READY>";
     if (std::holds_alternative<client::Close>(a)) {
       EXPECT_FALSE(r.closed) << "Close twice";
       r.wire += "<CLOSE>";
@@ -513,6 +514,92 @@ TEST(ClientSession, ChunkingWithoutPipeliningAndItsFailures) {
   // Connection lost after the chunk: temporary (it may have arrived).
   r = run({"b@dest.test"}, "220 x\r\n" + kEhloChunking + "250 Ok\r\n250 Ok\r\n");
   EXPECT_EQ(r.state, ClientState::kBody);
+}
+
+// Connection reuse (issue 15): Ready instead of QUIT, then RSET and the
+// next message's transaction over the same connection.
+TEST(ClientSession, ReuseSendsRsetBetweenMessages) {
+  ClientConfig cfg = config();
+  cfg.reuse = true;
+  ClientSession s(cfg, message({"b@dest.test"}));
+  Dialogue r;
+  perform(s.step(client::Connected{}), r);
+  perform(s.step(client::Input{"220 mx.dest.test ESMTP\r\n" + kEhloFull}), r);
+  perform(s.step(client::Input{"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n"}), r);
+  perform(s.step(client::Input{"250 2.0.0 queued 1\r\n"}), r);
+  EXPECT_EQ(s.state(), ClientState::kIdle);
+  EXPECT_FALSE(s.wants_input());
+  EXPECT_EQ(s.outcomes().size(), 1u);
+  EXPECT_EQ(s.outcomes()[0].result, RecipientResult::kDelivered);
+  EXPECT_EQ(r.wire,
+            "EHLO mail.example.test\r\nMAIL FROM:<alice@example.test> SIZE=100\r\n"
+            "RCPT TO:<b@dest.test>\r\nDATA\r\n<MSG><READY>");
+  r.wire.clear();
+  perform(s.next(message({"c@dest.test", "d@dest.test"}, 200)), r);
+  EXPECT_EQ(r.wire, "RSET\r\n");
+  EXPECT_EQ(s.outcomes().size(), 2u);
+  EXPECT_EQ(s.outcomes()[0].result, RecipientResult::kUnknown);  // a fresh transaction
+  perform(s.step(client::Input{"250 2.0.0 Ok\r\n"}), r);
+  perform(s.step(client::Input{"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no\r\n354 go\r\n"}), r);
+  perform(s.step(client::Input{"250 2.0.0 queued 2\r\n"}), r);
+  EXPECT_EQ(s.state(), ClientState::kIdle);
+  EXPECT_EQ(s.outcomes()[0].result, RecipientResult::kDelivered);
+  EXPECT_EQ(s.outcomes()[1].result, RecipientResult::kPermanent);
+  r.wire.clear();
+  perform(s.step(client::Quit{}), r);
+  perform(s.step(client::Input{"221 2.0.0 Bye\r\n"}), r);
+  EXPECT_EQ(r.wire, "QUIT\r\n<CLOSE>");
+  EXPECT_FALSE(s.host_failed());
+  // next() outside kIdle does nothing.
+  EXPECT_TRUE(s.next(message({"e@dest.test"})).empty());
+}
+
+TEST(ClientSession, ReuseAfterARefusedTransactionAndFailedRset) {
+  ClientConfig cfg = config();
+  cfg.reuse = true;
+  ClientSession s(cfg, message({"b@dest.test"}));
+  Dialogue r;
+  perform(s.step(client::Connected{}), r);
+  perform(s.step(client::Input{"220 mx.dest.test ESMTP\r\n" + kEhloFull}), r);
+  // MAIL refused: the pipelined replies are read, then the server is still in step.
+  perform(s.step(client::Input{"451 4.3.0 try later\r\n503 5.5.1 no MAIL\r\n503 5.5.1 no\r\n"}),
+          r);
+  EXPECT_EQ(s.state(), ClientState::kIdle);
+  EXPECT_EQ(s.outcomes()[0].result, RecipientResult::kTemporary);
+  // The RSET for the next message fails: nothing was decided for it.
+  r.wire.clear();
+  perform(s.next(message({"c@dest.test"})), r);
+  perform(s.step(client::Input{"421 4.4.2 closing\r\n"}), r);
+  EXPECT_TRUE(s.host_failed());
+  EXPECT_EQ(s.outcomes()[0].result, RecipientResult::kTemporary);
+  EXPECT_EQ(r.wire, "RSET\r\n<CLOSE>");
+  // A lost connection during RSET is a host failure too.
+  ClientSession t(cfg, message({"b@dest.test"}));
+  Dialogue q;
+  perform(t.step(client::Connected{}), q);
+  perform(t.step(client::Input{"220 x\r\n" + kEhloFull + "250 Ok\r\n250 Ok\r\n354 go\r\n250 Ok\r\n"}),
+          q);
+  ASSERT_EQ(t.state(), ClientState::kIdle);
+  perform(t.next(message({"c@dest.test"})), q);
+  perform(t.step(client::PeerClosed{}), q);
+  EXPECT_TRUE(q.closed);
+  EXPECT_TRUE(t.host_failed());
+  EXPECT_EQ(t.outcomes()[0].stage, "RSET");
+}
+
+TEST(ClientSession, ConfiguredTimeouts) {
+  ClientConfig cfg = config();
+  cfg.greeting_timeout = std::chrono::seconds(7);
+  cfg.data_timeout = std::chrono::seconds(9);
+  ClientSession s(cfg, message({"b@dest.test"}));
+  Dialogue r;
+  perform(s.step(client::Connected{}), r);
+  EXPECT_EQ(s.read_timeout(), std::chrono::seconds(7));
+  perform(s.step(client::Input{"220 mx.dest.test ESMTP\r\n" + kEhloFull +
+                               "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n"}),
+          r);
+  EXPECT_EQ(s.state(), ClientState::kBody);
+  EXPECT_EQ(s.read_timeout(), std::chrono::seconds(9));
 }
 
 TEST(ClientSession, EncodeBdatIsCanonicalWithoutStuffing) {
