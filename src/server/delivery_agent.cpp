@@ -361,7 +361,8 @@ net::awaitable<DeliveryAgent::Converse> DeliveryAgent::converse(
     while (!queue.empty()) {
       auto action = std::move(queue.front());
       queue.pop_front();
-      const std::string& id = current != nullptr ? current->session_id : session.config().session_id;
+      const std::string& id =
+          current != nullptr ? current->session_id : session.config().session_id;
       if (auto* snd = std::get_if<client::Send>(&action)) {
         std::string_view bytes = snd->bytes;
         stream.expires_after(smtp::kOtherReplyTimeout);
@@ -414,8 +415,8 @@ net::awaitable<DeliveryAgent::Converse> DeliveryAgent::converse(
           push(session.step(client::Quit{}));
         } else {
           current = next;
-          spdlog::info("queue {} {}: reusing the connection (message {} on it)",
-                       next->session_id, peer, result.transactions + 1);
+          spdlog::info("queue {} {}: reusing the connection (message {} on it)", next->session_id,
+                       peer, result.transactions + 1);
           push(session.next(client_message(*next)));
         }
       } else if (std::holds_alternative<client::Close>(action)) {

@@ -168,7 +168,7 @@ class DeliveryAgent {
     std::uint16_t preference = 0;
   };
   struct Converse {
-    bool tls_ok = true;           // false: a TLS handshake was tried and failed
+    bool tls_ok = true;            // false: a TLS handshake was tried and failed
     std::size_t transactions = 0;  // requests settled over this connection
   };
   // What the queue records as remote-mta for a target (see DeliveryOutcome).

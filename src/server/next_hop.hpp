@@ -27,7 +27,7 @@ namespace tegami::server {
 struct NextHop {
   std::string host;  // a host name, or an IP address (literal) for routes
   std::uint16_t port = 25;
-  bool literal = false;  // `host` is an IP address: no lookup
+  bool literal = false;          // `host` is an IP address: no lookup
   std::uint16_t preference = 0;  // the MX preference (0 for routes and implicit MX)
 };
 

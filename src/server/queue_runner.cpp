@@ -65,7 +65,8 @@ class QueueRunner::Source : public RequestSource {
     runner_.settle(*job, std::move(outcomes));
     if (answered) {
       // Slow start: each message a server answered widens the window at once.
-      if (auto d = runner_.dests_.find(key_); d != runner_.dests_.end()) d->second.window.reached(1);
+      if (auto d = runner_.dests_.find(key_); d != runner_.dests_.end())
+        d->second.window.reached(1);
       runner_.pump();
     }
   }
@@ -159,7 +160,8 @@ void QueueRunner::schedule(const std::string& id, TimePoint due) {
 
 std::size_t QueueRunner::backlog(const Destination& d) const {
   std::size_t cap = std::max<std::size_t>(1, limits_.active_messages / 2);
-  return std::clamp<std::size_t>(d.window.limit() * limits_.reuse, 2, std::max<std::size_t>(cap, 2));
+  return std::clamp<std::size_t>(d.window.limit() * limits_.reuse, 2,
+                                 std::max<std::size_t>(cap, 2));
 }
 
 bool QueueRunner::saturated(const std::string& key) const {

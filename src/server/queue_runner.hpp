@@ -73,10 +73,10 @@ namespace tegami::server {
 class QueueRunner {
  public:
   struct Limits {
-    std::size_t connections = 100;      // [queue] max_connections: in flight, in total
-    std::size_t per_destination = 20;   // [queue] destination_concurrency
-    std::size_t active_messages = 200;  // [queue] active_messages: envelopes in memory
-    std::size_t reuse = 20;             // [queue] connection_reuse: messages per connection
+    std::size_t connections = 100;            // [queue] max_connections: in flight, in total
+    std::size_t per_destination = 20;         // [queue] destination_concurrency
+    std::size_t active_messages = 200;        // [queue] active_messages: envelopes in memory
+    std::size_t reuse = 20;                   // [queue] connection_reuse: messages per connection
     std::chrono::seconds scan_interval{300};  // [queue] scan_interval
   };
 

@@ -53,7 +53,7 @@ class DestinationWindow {
  private:
   std::size_t max_;
   std::size_t window_ = 1;
-  bool proven_ = false;  // reached since the last time it was dead (or ever)
+  bool proven_ = false;    // reached since the last time it was dead (or ever)
   unsigned failures_ = 0;  // unreachable in a row
   TimePoint dead_until_{};
 };

@@ -225,8 +225,9 @@ int run_serve(const Config& cfg) {
           if (registry.active() > 0)
             spdlog::warn("grace period over: {} session(s) cut off", registry.active());
           if (outbound.busy())
-            spdlog::warn("grace period over: deliveries in flight cut off (sent again after a "
-                         "restart)");
+            spdlog::warn(
+                "grace period over: deliveries in flight cut off (sent again after a "
+                "restart)");
           ioc.stop();
         },
         asio::detached);

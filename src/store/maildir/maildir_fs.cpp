@@ -242,7 +242,7 @@ Result<void> SyncedWriter::finish() {
   if (fd_ < 0) return fail(Error::temp("finish of a closed file " + path_));
   Result<void> r = flush();
   if (r && ::fsync(fd_) != 0) r = fail(fs_error("cannot fsync", path_, errno));
-  if (!r) return r;  // the destructor or discard() removes the file
+  if (!r) return r;           // the destructor or discard() removes the file
   if (anonymous_) return {};  // open until linked; discard() closes it
   int rc = ::close(fd_);
   fd_ = -1;

@@ -193,9 +193,10 @@ class MaildirDelivery final : public MailboxDelivery {
         int err = 0;
         if (anonymous) {
           auto l = file_.link_to(dst);
-          err = l ? 0 : l.error().enhanced == "EEXIST" ? EEXIST
-                      : l.error().enhanced == "EXDEV"  ? EXDEV
-                                                       : EIO;
+          err = l                                ? 0
+                : l.error().enhanced == "EEXIST" ? EEXIST
+                : l.error().enhanced == "EXDEV"  ? EXDEV
+                                                 : EIO;
           if (err == EIO) return rollback(l.error());
         } else if (::link(tmp_path.c_str(), dst.c_str()) != 0) {
           err = errno;
@@ -205,8 +206,8 @@ class MaildirDelivery final : public MailboxDelivery {
           done = true;
         } else if (err == EXDEV) {
           // Mailboxes on another file system: hard links cannot cross it.
-          auto copy = store_.deliver_copy(dir, tmp_path, disk_size, wire_size,
-                                          anonymous ? file_.fd() : -1);
+          auto copy =
+              store_.deliver_copy(dir, tmp_path, disk_size, wire_size, anonymous ? file_.fd() : -1);
           if (!copy) return rollback(copy.error());
           linked.push_back(*copy);
           done = true;

@@ -562,8 +562,7 @@ TEST(ClientSession, ReuseAfterARefusedTransactionAndFailedRset) {
   perform(s.step(client::Connected{}), r);
   perform(s.step(client::Input{"220 mx.dest.test ESMTP\r\n" + kEhloFull}), r);
   // MAIL refused: the pipelined replies are read, then the server is still in step.
-  perform(s.step(client::Input{"451 4.3.0 try later\r\n503 5.5.1 no MAIL\r\n503 5.5.1 no\r\n"}),
-          r);
+  perform(s.step(client::Input{"451 4.3.0 try later\r\n503 5.5.1 no MAIL\r\n503 5.5.1 no\r\n"}), r);
   EXPECT_EQ(s.state(), ClientState::kIdle);
   EXPECT_EQ(s.outcomes()[0].result, RecipientResult::kTemporary);
   // The RSET for the next message fails: nothing was decided for it.
@@ -577,8 +576,9 @@ TEST(ClientSession, ReuseAfterARefusedTransactionAndFailedRset) {
   ClientSession t(cfg, message({"b@dest.test"}));
   Dialogue q;
   perform(t.step(client::Connected{}), q);
-  perform(t.step(client::Input{"220 x\r\n" + kEhloFull + "250 Ok\r\n250 Ok\r\n354 go\r\n250 Ok\r\n"}),
-          q);
+  perform(
+      t.step(client::Input{"220 x\r\n" + kEhloFull + "250 Ok\r\n250 Ok\r\n354 go\r\n250 Ok\r\n"}),
+      q);
   ASSERT_EQ(t.state(), ClientState::kIdle);
   perform(t.next(message({"c@dest.test"})), q);
   perform(t.step(client::PeerClosed{}), q);

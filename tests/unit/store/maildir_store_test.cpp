@@ -324,9 +324,9 @@ TEST_F(MaildirTest, StreamedDeliveryInPieces) {
     ASSERT_EQ(files.size(), 1u);
     EXPECT_EQ(slurp(files[0]), kOnDisk);
     const std::string name = files[0].substr(files[0].rfind('/') + 1);
-    EXPECT_NE(name.find(",S=" + std::to_string(kOnDisk.size()) +
-                        ",W=" + std::to_string(kMessage.size())),
-              std::string::npos)
+    EXPECT_NE(
+        name.find(",S=" + std::to_string(kOnDisk.size()) + ",W=" + std::to_string(kMessage.size())),
+        std::string::npos)
         << name;
     EXPECT_TRUE(tmp_of(b).empty());
   }
