@@ -73,6 +73,20 @@ def subjects(peer):
     return out
 
 
+def assert_loop_bounce(test, a, port, subject):
+    """Mail for loop.test bounces with 5.4.6 at once, and the queue never
+    connects to its own listener (the only SMTP session is the test's)."""
+    tq.send(a, ["bob@loop.test"], tq.message(subject))
+    dsn = wait_for(lambda: test.dsns(a), 20)
+    test.assertTrue(dsn, a.log())
+    _, _, per_rcpt, _ = tq.dsn_parts(dsn[0])
+    test.assertEqual(per_rcpt[0]["Status"], "5.4.6")
+    test.assertIn("loops back to myself", tq.unfold(per_rcpt[0]["Diagnostic-Code"]))
+    test.wait_queue_empty(a)
+    test.assertNotIn(f"connect to 127.0.0.1[127.0.0.1]:{port}", a.log())
+    test.assertEqual(len(re.findall(r"smtp S\d+ connect ", a.log())), 1, a.log())
+
+
 class QueueManagerTest(tq.QueueTestCase):
 
     def test_tarpit_does_not_hold_up_a_healthy_destination(self):
@@ -185,16 +199,7 @@ class QueueManagerTest(tq.QueueTestCase):
         port = tq.free_port()
         a = self.relay(**routes(**{"loop.test": port}),
                        **{"smtp.listen": f'["127.0.0.1:{port}"]'})
-        tq.send(a, ["bob@loop.test"], tq.message("loop"))
-        dsn = wait_for(lambda: self.dsns(a), 20)
-        self.assertTrue(dsn, a.log())
-        _, _, per_rcpt, _ = tq.dsn_parts(dsn[0])
-        self.assertEqual(per_rcpt[0]["Status"], "5.4.6")
-        self.assertIn("loops back to myself", tq.unfold(per_rcpt[0]["Diagnostic-Code"]))
-        self.wait_queue_empty(a)
-        # No connection to ourselves was made.
-        self.assertNotIn(f"connect to 127.0.0.1[127.0.0.1]:{port}", a.log())
-        self.assertEqual(len(re.findall(r"smtp S\d+ connect ", a.log())), 1, a.log())
+        assert_loop_bounce(self, a, port, "loop")
 
 
 class MxLoopTest(tq.QueueTestCase):
@@ -211,13 +216,7 @@ class MxLoopTest(tq.QueueTestCase):
         self.addCleanup(dns.stop)
         a = self.relay(**{"dns.servers": f'["127.0.0.1:{dns.port}"]',
                           "relay.mx_port": str(port), "smtp.listen": f'["127.0.0.1:{port}"]'})
-        tq.send(a, ["bob@loop.test"], tq.message("mx loop"))
-        dsn = wait_for(lambda: self.dsns(a), 20)
-        self.assertTrue(dsn, a.log())
-        _, _, per_rcpt, _ = tq.dsn_parts(dsn[0])
-        self.assertEqual(per_rcpt[0]["Status"], "5.4.6")
-        self.assertIn("loops back to myself", tq.unfold(per_rcpt[0]["Diagnostic-Code"]))
-        self.wait_queue_empty(a)
+        assert_loop_bounce(self, a, port, "mx loop")
 
 
 if __name__ == "__main__":
