@@ -24,7 +24,9 @@ namespace tegami::server {
 
 namespace {
 
-constexpr std::size_t kReadChunk = 16 * 1024;
+// Clients send only commands (RFC 2449: 255 octets; SASL lines longer, read
+// in several pieces): a small buffer keeps idle connections small (issue 16).
+constexpr std::size_t kReadChunk = 2 * 1024;
 // Flush the write buffer once it holds this much (RETR of a large message).
 constexpr std::size_t kFlushAt = 256 * 1024;
 // RETR/TOP read the message file in chunks of this size.

@@ -45,6 +45,9 @@ constexpr std::size_t kMaxReceivedFields = 50;
 // a directory lookup); real messages name one, rarely a few.
 constexpr std::size_t kMaxHeaderAuthors = 100;
 constexpr std::size_t kReadChunk = 64 * 1024;
+// Between messages a session reads commands into a small buffer; an idle
+// connection then holds 4 KiB, not 64 (issue 16: memory per idle connection).
+constexpr std::size_t kCommandChunk = 4 * 1024;
 // CHECKLIST "Slow clients": the minimum DATA rate, in octets per second
 // (Postfix's smtpd_min_data_rate default).
 constexpr double kMinDataRate = 500;
@@ -817,7 +820,7 @@ net::awaitable<void> SmtpDriver::run() {
   };
   push(sm_->step(smtp::Connected{pregreet}));
 
-  std::string buf(kReadChunk, '\0');
+  std::string buf(kCommandChunk, '\0');
   // Performs the queued actions; false when the session ends (Close, or the
   // client is gone).
   auto perform = [&]() -> net::awaitable<bool> {
@@ -864,6 +867,9 @@ net::awaitable<void> SmtpDriver::run() {
     const auto timeout =
         in_data ? std::chrono::steady_clock::duration(data_deadline_ - now)
                 : std::chrono::steady_clock::duration(command_wait(ctx_, cfg.command_timeout));
+    // The big buffer only while message data flows; given back after it.
+    if (const std::size_t want = in_data ? kReadChunk : kCommandChunk; buf.size() != want)
+      std::string(want, '\0').swap(buf);
     const ReadResult got = co_await read_client(*conn_, out_, buf, timeout, !in_data);
     if (got.outcome == ReadOutcome::kData) {
       if (in_data) {
