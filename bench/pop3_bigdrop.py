@@ -28,8 +28,8 @@ def crlf_size(data):
     return len(data) + data.count(b"\n") - data.count(b"\r\n")
 
 
-def fill(srv, n):
-    md = srv.maildir("alice")
+def fill(srv, n, md=None):
+    md = md or srv.maildir("alice")
     for sub in ("new", "cur", "tmp"):
         os.makedirs(os.path.join(md, sub), exist_ok=True)
     rng = random.Random(n)
@@ -70,6 +70,33 @@ class Client:
             lines.append(l)
 
 
+def time_server(port, user, password, a, total):
+    steps = {k: [] for k in ("connect+greeting", "USER+PASS", "STAT", "LIST", "UIDL", "QUIT")}
+    for _ in range(a.rounds):
+        t = time.perf_counter()
+        c = Client(port)
+        c.line()
+        steps["connect+greeting"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        c.cmd(f"USER {user}")
+        c.cmd(f"PASS {password}")
+        steps["USER+PASS"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        first, _ = c.cmd("STAT")
+        steps["STAT"].append(time.perf_counter() - t)
+        assert first.split()[1:3] == [str(a.n).encode(), str(total).encode()], first
+        for verb in ("LIST", "UIDL"):
+            t = time.perf_counter()
+            _, lines = c.cmd(verb, multi=True)
+            steps[verb].append(time.perf_counter() - t)
+            assert len(lines) == a.n, (verb, len(lines))
+        t = time.perf_counter()
+        c.cmd("QUIT")
+        steps["QUIT"].append(time.perf_counter() - t)
+        c.s.close()
+    return steps
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for l in f:
@@ -83,6 +110,10 @@ def main():
     ap.add_argument("-n", type=int, default=10000, help="messages in the maildrop")
     ap.add_argument("-r", "--rounds", type=int, default=5)
     ap.add_argument("--idle", type=int, default=200, help="idle connections to hold open")
+    ap.add_argument("--other", metavar="PORT:MAILDIR:USER:PASSWORD",
+                    help="also time another POP3 server (e.g. the Dovecot of ../shared/bench, "
+                         "1110:/tmp/bench-mail/example.test/user2:user2@example.test:pass2) "
+                         "on the same maildrop, written into its (emptied) MAILDIR")
     a = ap.parse_args()
 
     srv = Server(users=("alice",))
@@ -91,33 +122,21 @@ def main():
         total = fill(srv, a.n)
         print(f"wrote {a.n} messages ({total} octets on the wire) in {time.time() - t0:.1f} s")
         srv.start()
-        port = srv.ports["pop3"]
-        steps = {k: [] for k in ("connect+greeting", "USER+PASS", "STAT", "LIST", "UIDL", "QUIT")}
-        for _ in range(a.rounds):
-            t = time.perf_counter()
-            c = Client(port)
-            c.line()
-            steps["connect+greeting"].append(time.perf_counter() - t)
-            t = time.perf_counter()
-            c.cmd(f"USER alice@{DOMAIN}")
-            c.cmd(f"PASS {PASSWORD}")
-            steps["USER+PASS"].append(time.perf_counter() - t)
-            t = time.perf_counter()
-            first, _ = c.cmd("STAT")
-            steps["STAT"].append(time.perf_counter() - t)
-            assert first.split()[1:3] == [str(a.n).encode(), str(total).encode()], first
-            for verb in ("LIST", "UIDL"):
-                t = time.perf_counter()
-                _, lines = c.cmd(verb, multi=True)
-                steps[verb].append(time.perf_counter() - t)
-                assert len(lines) == a.n, (verb, len(lines))
-            t = time.perf_counter()
-            c.cmd("QUIT")
-            steps["QUIT"].append(time.perf_counter() - t)
-            c.s.close()
-        print(f"{'step':<18}{'median ms':>10}{'max ms':>10}   ({a.rounds} rounds)")
-        for k, v in steps.items():
-            print(f"{k:<18}{statistics.median(v) * 1000:>10.1f}{max(v) * 1000:>10.1f}")
+        targets = [("tegami", srv.ports["pop3"], f"alice@{DOMAIN}", PASSWORD)]
+        if a.other:
+            port, md, user, password = a.other.split(":", 3)
+            for sub in ("new", "cur"):
+                d = os.path.join(md, sub)
+                for f in os.listdir(d) if os.path.isdir(d) else []:
+                    os.unlink(os.path.join(d, f))
+            fill(srv, a.n, md)
+            targets.append(("other", int(port), user, password))
+        for name, port, user, password in targets:
+            steps = time_server(port, user, password, a, total)
+            print(f"{name}: {'step':<18}{'median ms':>10}{'max ms':>10}   ({a.rounds} rounds; "
+                  f"the first round builds any index)")
+            for k, v in steps.items():
+                print(f"{name}: {k:<18}{statistics.median(v) * 1000:>10.1f}{max(v) * 1000:>10.1f}")
 
         pid = srv.proc.pid
         before = rss_kib(pid)
