@@ -2,9 +2,11 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -115,25 +117,64 @@ int run_trace(int argc, char** argv) {
   bool bulk = false;
   bool first = true;
   trace::TextOptions text_opts;
+  // text and jsonl render each message on its own: a batch of messages is
+  // analysed on every core, then written in input order (issue 16: bulk
+  // mode in one process). analyze() and the renderers are pure.
+  const bool streamed = format == "text" || format == "jsonl";
+  const unsigned threads = std::max(1u, std::min(8u, std::thread::hardware_concurrency()));
+  constexpr std::size_t kBatch = 512;
+  std::vector<trace::InputMessage> batch, working;
+  std::vector<std::string> rendered;
+  std::vector<std::thread> pool;  // rendering `working` while `batch` is read
+  auto render_one = [&](trace::InputMessage& m) {
+    trace::Traced t;
+    t.source = bulk ? m.source : "";
+    t.report = trace::analyze(mail::parse_header(m.data), opts);
+    if (format == "text") return trace::render_text(t, text_opts);
+    if (t.source.empty()) t.source = m.source;
+    return trace::to_json(t.report, t.source)
+               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+           "\n";
+  };
+  // Waits for the batch being rendered and writes it, in input order.
+  auto finish = [&] {
+    for (auto& th : pool) th.join();
+    pool.clear();
+    for (const auto& r : rendered) {
+      if (format == "text" && !first) write_out("\n");
+      write_out(r);
+      first = false;
+    }
+    rendered.clear();
+    working.clear();
+  };
+  auto drain = [&] {
+    finish();
+    working.swap(batch);
+    rendered.assign(working.size(), std::string());
+    for (unsigned k = 0; k < threads; ++k)
+      pool.emplace_back([&, k] {
+        for (std::size_t i = k; i < working.size(); i += threads)
+          rendered[i] = render_one(working[i]);
+      });
+  };
   auto result = trace::read_messages(
       input, [&](const trace::InputInfo& info) { bulk = info.bulk; },
       [&](trace::InputMessage&& m) {
+        if (streamed) {
+          batch.push_back(std::move(m));
+          if (batch.size() >= kBatch) drain();
+          return;
+        }
         trace::Traced t;
         t.source = bulk ? m.source : "";
         t.report = trace::analyze(mail::parse_header(m.data), opts);
-        if (format == "text") {
-          if (!first) write_out("\n");
-          write_out(trace::render_text(t, text_opts));
-        } else if (format == "jsonl") {
-          if (t.source.empty()) t.source = m.source;
-          write_out(trace::to_json(t.report, t.source)
-                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-                    "\n");
-        } else {
-          collected.push_back(std::move(t));
-        }
-        first = false;
+        collected.push_back(std::move(t));
       });
+  if (streamed) {  // what was read before the end (or an error)
+    drain();
+    finish();
+  }
   if (!result) {
     std::fflush(stdout);
     std::cerr << "tegami trace: " << result.error().message << "\n";
