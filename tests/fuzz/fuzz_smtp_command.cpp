@@ -24,7 +24,13 @@ std::string describe(const CommandResult& r) {
       auto u = static_cast<unsigned char>(ch);
       if (u < 0x20 || u == 0x7f || (u > 0x7f && !utf8_ok)) std::abort();
     }
-    if (c->name.size() + c->args.size() + 1 > kMaxCommandLine) std::abort();
+    // RFC 5321 §4.5.3.1.4 bounds a line at 512 octets with CRLF; AUTH (RFC
+    // 4954 §4) and MAIL/RCPT with DSN parameters (RFC 3461 §4) are longer.
+    const std::size_t limit = c->verb == Verb::kAuth ? kMaxAuthLine
+                              : utf8_ok              ? kMaxMailRcptLine
+                                                     : kMaxCommandLine;
+    const std::size_t line = c->name.size() + (c->args.empty() ? 0 : 1 + c->args.size()) + 2;
+    if (line > limit) std::abort();
     return "C" + c->name + "|" + c->args;
   }
   if (const auto* e = std::get_if<CommandError>(&r)) return "E" + std::to_string(int(e->kind));
