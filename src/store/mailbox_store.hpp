@@ -41,6 +41,11 @@ class Maildrop {
   // A read-only file descriptor of the message as stored (LF line endings in
   // our Maildirs, CRLF in some foreign ones); the caller closes it.
   virtual Result<int> open_message(std::size_t index) = 0;
+  // The same, only when that needs no disk I/O (the path and inode are in
+  // the kernel's caches): lets the event loop open a message without a trip
+  // to the worker pool (issue 16). -1 when it would have to wait, or on any
+  // failure (open_message() on a worker then reports it).
+  virtual int open_message_cached(std::size_t /*index*/) { return -1; }
   // UPDATE state (RFC 1939 §6): removes `deleted`, moves `seen` new/ mail to cur/.
   // Both vectors have entries().size() elements.
   virtual Result<void> commit(const std::vector<bool>& deleted, const std::vector<bool>& seen) = 0;

@@ -2,11 +2,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <stdio.h>  // renameat2, RENAME_NOREPLACE (glibc 2.28+)
+#include <linux/openat2.h>  // open_how, RESOLVE_CACHED
+#include <stdio.h>          // renameat2, RENAME_NOREPLACE (glibc 2.28+)
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <set>
 
@@ -84,6 +87,7 @@ class MaildirMaildrop final : public Maildrop {
   const std::vector<MaildropEntry>& entries() const override { return entries_; }
   Result<std::string> read(std::size_t index) override;
   Result<int> open_message(std::size_t index) override;
+  int open_message_cached(std::size_t index) override;
   Result<void> commit(const std::vector<bool>& deleted, const std::vector<bool>& seen) override;
 
  private:
@@ -137,6 +141,23 @@ Result<int> MaildirMaildrop::open_message(std::size_t index) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return fail(fs_error("cannot open", path, errno));
   return fd;
+}
+
+int MaildirMaildrop::open_message_cached(std::size_t index) {
+  // openat2(2) with RESOLVE_CACHED (Linux 5.12) fails with EAGAIN instead
+  // of reading a directory or inode from disk. Older kernels: never cached.
+  static std::atomic<bool> unsupported{false};
+  if (index >= entries_.size() || unsupported.load(std::memory_order_relaxed)) return -1;
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW;
+  how.resolve = RESOLVE_CACHED;
+  long fd = ::syscall(SYS_openat2, AT_FDCWD, entries_[index].path.c_str(), &how, sizeof how);
+  if (fd < 0) {
+    if (errno == ENOSYS || errno == EINVAL || errno == E2BIG)
+      unsupported.store(true, std::memory_order_relaxed);
+    return -1;
+  }
+  return static_cast<int>(fd);
 }
 
 Result<void> MaildirMaildrop::commit(const std::vector<bool>& deleted,

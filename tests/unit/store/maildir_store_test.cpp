@@ -276,6 +276,26 @@ TEST_F(MaildirTest, CommitToleratesVanishedFiles) {
   EXPECT_FALSE((*drop)->commit({true}, {false}));  // wrong vector size
 }
 
+// The event loop's open (issue 16): a message just delivered is in the
+// kernel's caches; the descriptor reads the same file as open_message().
+// A vanished file or a bad index gives -1 (the worker path reports why).
+TEST_F(MaildirTest, OpenMessageCached) {
+  ASSERT_TRUE(store_.deliver({kAlice}, "Subject: c\r\n\r\ncached\r\n"));
+  ASSERT_TRUE(store_.deliver({kAlice}, kMessage));
+  auto drop = store_.open_maildrop(kAlice);
+  ASSERT_TRUE(drop);
+  int fd = (*drop)->open_message_cached(0);
+  ASSERT_GE(fd, 0);
+  char buf[64] = {};
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  EXPECT_EQ(std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0), "Subject: c\n\ncached\n");
+  EXPECT_EQ((*drop)->open_message_cached(2), -1);
+  fs::remove((*drop)->entries()[1].path);
+  EXPECT_EQ((*drop)->open_message_cached(1), -1);
+  EXPECT_FALSE((*drop)->open_message(1));
+}
+
 TEST_F(MaildirTest, DeliveryWhileMaildropOpenIsNotInSnapshot) {
   ASSERT_TRUE(store_.deliver({kAlice}, kMessage));
   auto drop = store_.open_maildrop(kAlice);
