@@ -345,9 +345,14 @@ def cmd_run(a):
     if "tegami" in want:
         targets.append(servers.Tegami(a.work, find_tegami(a.tegami), nusers, a.idle, logdir))
     with open(os.path.join(out, "meta.txt"), "w") as fh:
-        fh.write(f"{a.reps} rep{'s' if a.reps != 1 else ''}, {a.messages} messages of {a.msg_len} octets "
-                 f"per SMTP run (client: {client_name}), {POP3_USERS} × {max(1, a.messages // POP3_USERS)} "
-                 f"for POP3, {a.idle} idle connections.")
+        parts = [f"{a.reps} rep{'s' if a.reps != 1 else ''}"]
+        if "smtp" in tests:
+            parts.append(f"{a.messages} messages of {a.msg_len} octets per SMTP run (client: {client_name})")
+        if "pop3" in tests:
+            parts.append(f"{POP3_USERS} × {max(1, a.messages // POP3_USERS)} messages per POP3 drain")
+        if "mem" in tests:
+            parts.append(f"{a.idle} idle connections")
+        fh.write(", ".join(parts) + ".")
     rows = Rows(out)
     started = []
     t_run = time.monotonic()
@@ -440,8 +445,11 @@ def main(argv=None):
     a = parse(sys.argv[1:] if argv is None else argv)
 
     def on_signal(signum, _frame):     # unwind through the finally blocks: stop every instance
+        for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(s, signal.SIG_IGN)      # and let nothing interrupt that
+        log(f"signal {signum}: stopping")
         raise SystemExit(128 + signum)
-    for s in (signal.SIGTERM, signal.SIGHUP):
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, on_signal)
     if a.command == "install":
         servers.install()

@@ -182,7 +182,10 @@ class Tegami(Target):
         harness.BIN = self.bin
         t0 = time.monotonic()
         self.srv = harness.Server(users=(), keep_dir=self.dir, domain=DOMAIN, hostname=f"bench.{DOMAIN}",
-                                  extra_config={"limits.connections_per_ip": str(self.max_conns + 100),
+                                  # no reverse DNS of the client, as Postfix here
+                                  # (smtpd_peername_lookup = no)
+                                  extra_config={"dns.reverse_timeout": '"0s"',
+                                                "limits.connections_per_ip": str(self.max_conns + 100),
                                                 "limits.connections": str(2 * self.max_conns + 200)})
         h = crypt_hash(PASSWORD)
         for i in range(1, self.nusers + 1):
@@ -558,6 +561,7 @@ service auth {{
         rc = self._daemon(["postfix", "-c", etc, "start"], os.path.join(self.pf, "log", "start.log"))
         if rc != 0 or not wait_port("127.0.0.1", self.smtp_port, 30):
             raise RuntimeError(f"postfix did not start (exit {rc}): {self._tail('postfix')}")
+        self._wait_pid(self.postfix_pid)
         log(f"postfix master pid {self.postfix_pid()}: SMTP 127.0.0.1:{self.smtp_port}")
 
     def start_dovecot(self):
@@ -565,7 +569,17 @@ service auth {{
                           os.path.join(self.dc, "log", "start.log"))
         if rc != 0 or not wait_port("127.0.0.1", self.pop3_port, 30):
             raise RuntimeError(f"dovecot did not start (exit {rc}): {self._tail('dovecot')}")
+        self._wait_pid(self.dovecot_pid)
         log(f"dovecot master pid {self.dovecot_pid()}: POP3 127.0.0.1:{self.pop3_port}")
+
+    @staticmethod
+    def _wait_pid(get, timeout=10):
+        """The master writes its pid file a moment after it listens."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not procs.alive(get()):
+            time.sleep(0.05)
+        if not procs.alive(get()):
+            raise RuntimeError("no master pid file")
 
     @staticmethod
     def _daemon(cmd, logfile):
