@@ -143,9 +143,8 @@ class Evaluator {
   }
   // The Match for a lookup() that returned nullptr.
   Match unanswered() const {
-    return Match::fail(SpfResult::kPermError, "more than " +
-                                                  std::to_string(SpfCheck::kMaxQuestions) +
-                                                  " DNS questions");
+    return Match::fail(SpfResult::kPermError,
+                       "more than " + std::to_string(SpfCheck::kMaxQuestions) + " DNS questions");
   }
 
   static bool is_void(const DnsAnswer& a, std::size_t records) {
@@ -156,9 +155,9 @@ class Evaluator {
   // tenth are never looked at unless reached.
   bool count_dns_term() { return ++dns_terms_ <= SpfCheck::kMaxDnsMechanisms; }
   Match too_many_terms() const {
-    return Match::fail(SpfResult::kPermError,
-                       "more than " + std::to_string(SpfCheck::kMaxDnsMechanisms) +
-                           " DNS-querying mechanisms and redirects");
+    return Match::fail(SpfResult::kPermError, "more than " +
+                                                  std::to_string(SpfCheck::kMaxDnsMechanisms) +
+                                                  " DNS-querying mechanisms and redirects");
   }
   bool count_void() { return ++voids_ <= SpfCheck::kMaxVoidLookups; }
   Match too_many_voids() const {
@@ -249,8 +248,8 @@ class Evaluator {
         return Match::yes();
       case MechanismKind::kIp4:
       case MechanismKind::kIp6:
-        return q_.ip.in_network(mech.network, mech.kind == MechanismKind::kIp4 ? mech.cidr4
-                                                                                : mech.cidr6)
+        return q_.ip.in_network(mech.network,
+                                mech.kind == MechanismKind::kIp4 ? mech.cidr4 : mech.cidr6)
                    ? Match::yes()
                    : Match::no();
       case MechanismKind::kA: {
@@ -270,9 +269,9 @@ class Evaluator {
           return Match::fail(SpfResult::kTempError, "DNS error looking up MX of " + *name);
         if (is_void(*a, a->names.size())) return count_void() ? Match::no() : too_many_voids();
         if (a->names.size() > SpfCheck::kMaxMxNames)
-          return Match::fail(SpfResult::kPermError, "more than " +
-                                                        std::to_string(SpfCheck::kMaxMxNames) +
-                                                        " MX records for " + *name);
+          return Match::fail(
+              SpfResult::kPermError,
+              "more than " + std::to_string(SpfCheck::kMaxMxNames) + " MX records for " + *name);
         for (const auto& exchange : a->names) {
           std::string host = strip_dot(exchange);
           if (host.empty()) continue;  // null MX (RFC 7505)
@@ -308,8 +307,7 @@ class Evaluator {
         if (!a) return suspended_ ? Match::no() : unanswered();
         if (a->rcode == DnsRcode::kTempFail)
           return Match::fail(SpfResult::kTempError, "DNS error looking up " + *name);
-        if (is_void(*a, a->addresses.size()))
-          return count_void() ? Match::no() : too_many_voids();
+        if (is_void(*a, a->addresses.size())) return count_void() ? Match::no() : too_many_voids();
         return Match::yes();
       }
       case MechanismKind::kInclude: {
@@ -363,7 +361,8 @@ class Evaluator {
       return h;
     };
     // §4.3: a malformed or single-label domain has no SPF policy.
-    if (!valid_check_domain(domain)) return fail(SpfResult::kNone, "invalid domain \"" + domain + "\"");
+    if (!valid_check_domain(domain))
+      return fail(SpfResult::kNone, "invalid domain \"" + domain + "\"");
     if (depth > SpfCheck::kMaxDnsMechanisms)  // redundant with the term count; kept as a bound
       return fail(SpfResult::kPermError, "include/redirect nested too deeply");
     const DnsAnswer* a = lookup(DnsType::kTxt, domain);
@@ -436,9 +435,8 @@ class Evaluator {
 
 }  // namespace
 
-SpfQuery SpfQuery::mail_from(const IpAddress& ip, std::string_view mail_from,
-                             std::string_view helo, std::string_view receiver,
-                             std::int64_t timestamp) {
+SpfQuery SpfQuery::mail_from(const IpAddress& ip, std::string_view mail_from, std::string_view helo,
+                             std::string_view receiver, std::int64_t timestamp) {
   SpfQuery q;
   q.ip = ip;
   q.helo = cut(helo);

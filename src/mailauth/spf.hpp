@@ -83,13 +83,13 @@ struct DnsAnswer {
 };
 
 struct SpfQuery {
-  IpAddress ip;              // the SMTP client (IPv4-mapped IPv6 already IPv4)
-  std::string domain;        // <domain>: the domain checked
-  std::string sender;        // <sender>: local-part@domain (%{s})
-  std::string helo;          // %{h}
-  std::string receiver;      // %{r}: our host name, in explanations only
-  std::int64_t timestamp = 0;// %{t}: seconds since the epoch
-  bool helo_identity = false;// which identity this is (for the headers)
+  IpAddress ip;                // the SMTP client (IPv4-mapped IPv6 already IPv4)
+  std::string domain;          // <domain>: the domain checked
+  std::string sender;          // <sender>: local-part@domain (%{s})
+  std::string helo;            // %{h}
+  std::string receiver;        // %{r}: our host name, in explanations only
+  std::int64_t timestamp = 0;  // %{t}: seconds since the epoch
+  bool helo_identity = false;  // which identity this is (for the headers)
 
   // The MAIL FROM identity (§2.4). `mail_from` is the reverse-path without
   // angle brackets; "" is the null reverse-path (postmaster@HELO is checked).
@@ -108,7 +108,7 @@ struct SpfOutcome {
   std::string problem;      // temperror/permerror/none: why, for logs and problem=
   int dns_mechanisms = 0;   // terms counted against kMaxDnsMechanisms
   int void_lookups = 0;
-  int questions = 0;        // DNS questions asked
+  int questions = 0;  // DNS questions asked
 };
 
 class SpfCheck {

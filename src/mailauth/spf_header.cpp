@@ -121,8 +121,8 @@ std::string received_spf(const SpfQuery& query, const SpfOutcome& outcome) {
   if (!query.receiver.empty()) out += "; receiver=" + value(query.receiver);
   out += std::string("; identity=") + (query.helo_identity ? "helo" : "mailfrom");
   if (!outcome.mechanism.empty()) out += "; mechanism=" + value(outcome.mechanism);
-  if (!outcome.problem.empty() && (outcome.result == SpfResult::kTempError ||
-                                   outcome.result == SpfResult::kPermError))
+  if (!outcome.problem.empty() &&
+      (outcome.result == SpfResult::kTempError || outcome.result == SpfResult::kPermError))
     out += "; problem=" + quoted(outcome.problem);
   return out + ";";
 }

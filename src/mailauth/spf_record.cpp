@@ -267,7 +267,8 @@ std::optional<IpAddress> IpAddress::parse_v4(std::string_view text) {
     }
     std::size_t b = pos;
     int v = 0;
-    while (pos < text.size() && is_digit(text[pos]) && pos - b < 3) v = v * 10 + (text[pos++] - '0');
+    while (pos < text.size() && is_digit(text[pos]) && pos - b < 3)
+      v = v * 10 + (text[pos++] - '0');
     std::size_t len = pos - b;
     if (len == 0 || v > 255 || (len > 1 && text[b] == '0')) return std::nullopt;
     ip.bytes[part] = static_cast<std::uint8_t>(v);
@@ -548,8 +549,8 @@ SpfParse parse_spf_record(std::string_view txt) {
     std::size_t n = 0;
     if (is_alpha(term[0])) {
       n = 1;
-      while (n < term.size() && (is_alnum(term[n]) || term[n] == '-' || term[n] == '_' ||
-                                 term[n] == '.'))
+      while (n < term.size() &&
+             (is_alnum(term[n]) || term[n] == '-' || term[n] == '_' || term[n] == '.'))
         ++n;
     }
     if (n > 0 && n < term.size() && term[n] == '=') {

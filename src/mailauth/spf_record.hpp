@@ -65,9 +65,9 @@ struct Mechanism {
 };
 
 struct SpfRecord {
-  std::vector<Mechanism> mechanisms;        // in record order (§4.6.2)
-  std::optional<std::string> redirect;      // domain-spec of redirect= (§6.1)
-  std::optional<std::string> explanation;   // domain-spec of exp= (§6.2)
+  std::vector<Mechanism> mechanisms;       // in record order (§4.6.2)
+  std::optional<std::string> redirect;     // domain-spec of redirect= (§6.1)
+  std::optional<std::string> explanation;  // domain-spec of exp= (§6.2)
 };
 
 // §3.4 suggests records fit a 512-octet answer; longer ones exist (several
@@ -102,15 +102,15 @@ bool valid_domain_spec(std::string_view s, std::string* error = nullptr);
 
 // What the macro letters stand for (§7.3).
 struct MacroValues {
-  std::string sender;        // s: local-part@domain
-  std::string local_part;    // l
-  std::string sender_domain; // o
-  std::string domain;        // d: the <domain> of the current check_host()
-  IpAddress ip;              // i, c, v
-  std::string validated;     // p: the validated name, or "unknown" (computed by the caller)
-  std::string helo;          // h
-  std::string receiver;      // r
-  std::int64_t timestamp = 0;// t
+  std::string sender;          // s: local-part@domain
+  std::string local_part;      // l
+  std::string sender_domain;   // o
+  std::string domain;          // d: the <domain> of the current check_host()
+  IpAddress ip;                // i, c, v
+  std::string validated;       // p: the validated name, or "unknown" (computed by the caller)
+  std::string helo;            // h
+  std::string receiver;        // r
+  std::int64_t timestamp = 0;  // t
 };
 
 // True when `s` uses %{p} (the caller must then validate the client's name
