@@ -132,9 +132,9 @@ int run_trace(int argc, char** argv) {
     t.report = trace::analyze(mail::parse_header(m.data), opts);
     if (format == "text") return trace::render_text(t, text_opts);
     if (t.source.empty()) t.source = m.source;
-    return trace::to_json(t.report, t.source)
-               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-           "\n";
+    std::string line;
+    trace::append_jsonl(line, t.report, t.source);
+    return line;
   };
   // Waits for the batch being rendered and writes it, in input order.
   auto finish = [&] {

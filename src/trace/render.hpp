@@ -29,6 +29,9 @@ nlohmann::ordered_json to_json(const Report& report, const std::string& source =
 // Pretty JSON (one message: an object; several: an array) or JSON Lines.
 std::string render_json(const std::vector<Traced>& items, bool bulk);
 std::string render_jsonl(const std::vector<Traced>& items);
+// One JSON Lines record (with its newline) appended to `out`: the same bytes
+// as to_json(report, source).dump(), without building the JSON tree.
+void append_jsonl(std::string& out, const Report& report, const std::string& source = "");
 
 struct TextOptions {
   // Minutes east of UTC of the local zone at an instant.

@@ -2,6 +2,9 @@
 // the mbox splitter.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "mail/charset.hpp"
@@ -83,6 +86,41 @@ TEST(Json, BulkAndLines) {
   auto one = nlohmann::json::parse(render_json({traced()}, false));
   EXPECT_TRUE(one.is_object());
   EXPECT_FALSE(one.contains("source"));
+}
+
+// The direct JSON Lines writer must give the bytes of the nlohmann DOM
+// (the contract's one definition), for every sample and for strings that
+// need escaping.
+TEST(Json, LinesWriterMatchesTheContractObject) {
+  std::vector<std::string> messages = {
+      kMessage,
+      "Received: from \"q\\uote\" (h [192.0.2.1]) by mx.example with SMTP id \x01\x1f\x7f; Mon, "
+      "1 Jan 2018 10:01:37 +0000\r\nSubject: tab\there \"quoted\" back\\slash \x08\x0c\r\n"
+      "From: a@b\r\n\r\n",
+      "Subject: no route\r\n\r\n"};
+  std::size_t samples = 0;
+  for (const auto& e :
+       std::filesystem::directory_iterator(TEGAMI_SOURCE_DIR "/tests/trace/corpus")) {
+    if (e.path().extension() != ".eml") continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    messages.push_back(ss.str());
+    ++samples;
+  }
+  ASSERT_GE(samples, 20u);
+  for (const auto& m : messages) {
+    auto report = analyze(mail::parse_header(m), Options{});
+    for (std::string source : {"", "mbox:3 \"x\\y\"\n"}) {
+      std::string line;
+      append_jsonl(line, report, source);
+      EXPECT_EQ(
+          line,
+          to_json(report, source).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+              "\n")
+          << m.substr(0, 200);
+    }
+  }
 }
 
 TEST(Text, ShowsTableTotalVerdict) {
