@@ -76,7 +76,8 @@ struct DnsResolver::Query {
   asio::steady_timer event;  // cancelled when the answer arrives
   bool done = false;
   int status = ARES_ETIMEOUT;
-  std::string answer;  // the raw DNS message
+  std::string answer;            // the raw DNS message
+  std::shared_ptr<Query> owner;  // heap queries: c-ares' reference until the answer
 };
 
 DnsResolver::DnsResolver(asio::any_io_executor executor)
@@ -133,6 +134,7 @@ void DnsResolver::on_socket_state(void* data, int fd, int readable, int writable
 void DnsResolver::on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf,
                             int alen) {
   auto* q = static_cast<Query*>(arg);
+  std::shared_ptr<Query> keep = std::move(q->owner);  // a heap query may die with `keep`
   q->status = status;
   if (abuf && alen > 0)
     q->answer.assign(reinterpret_cast<const char*>(abuf), static_cast<std::size_t>(alen));
@@ -259,23 +261,22 @@ awaitable<std::string> DnsResolver::verified_name(const asio::ip::address& addre
   co_return std::string();
 }
 
-awaitable<MxAnswer> DnsResolver::lookup_mx(const std::string& domain) {
-  Query q(this);
-  start(q, domain, ns_t_mx);
-  co_await wait(q);
+namespace {
+
+MxAnswer parse_mx(int status, const std::string& answer) {
   MxAnswer out;
-  out.status = status_of(q.status);
+  out.status = status_of(status);
   if (out.status != DnsStatus::kOk) {
-    out.error = ares_strerror(q.status);
-    co_return out;
+    out.error = ares_strerror(status);
+    return out;
   }
   ares_mx_reply* mx = nullptr;
-  int st = ares_parse_mx_reply(reinterpret_cast<const unsigned char*>(q.answer.data()),
-                               static_cast<int>(q.answer.size()), &mx);
+  int st = ares_parse_mx_reply(reinterpret_cast<const unsigned char*>(answer.data()),
+                               static_cast<int>(answer.size()), &mx);
   if (st != ARES_SUCCESS) {
     out.status = st == ARES_ENODATA ? DnsStatus::kNoData : DnsStatus::kTempFail;
     out.error = ares_strerror(st);
-    co_return out;
+    return out;
   }
   for (auto* p = mx; p; p = p->next)
     out.records.push_back(MxRecord{p->priority, lower_host(p->host)});
@@ -284,7 +285,26 @@ awaitable<MxAnswer> DnsResolver::lookup_mx(const std::string& domain) {
     out.status = DnsStatus::kNoData;
     out.error = "no MX records";
   }
-  co_return out;
+  return out;
+}
+
+}  // namespace
+
+awaitable<MxAnswer> DnsResolver::lookup_mx(const std::string& domain) {
+  Query q(this);
+  start(q, domain, ns_t_mx);
+  co_await wait(q);
+  co_return parse_mx(q.status, q.answer);
+}
+
+awaitable<MxAnswer> DnsResolver::lookup_mx(std::string domain, Deadline deadline) {
+  auto q = co_await query(domain, ns_t_mx, deadline);
+  if (!q->done) {
+    MxAnswer out;
+    out.error = "deadline reached";
+    co_return out;
+  }
+  co_return parse_mx(q->status, q->answer);
 }
 
 awaitable<AddressAnswer> DnsResolver::lookup_addresses(const std::string& host) {
@@ -332,6 +352,151 @@ awaitable<AddressAnswer> DnsResolver::lookup_addresses(const std::string& host) 
     out.error = "no A or AAAA records";
   } else if (out.status != DnsStatus::kOk) {
     out.error = ares_strerror(a.status != ARES_SUCCESS ? a.status : aaaa.status);
+  }
+  co_return out;
+}
+
+awaitable<std::shared_ptr<DnsResolver::Query>> DnsResolver::query(const std::string& name, int type,
+                                                                  Deadline deadline) {
+  auto q = std::make_shared<Query>(this);
+  q->owner = q;
+  q->event.expires_at(deadline);
+  start(*q, name, type);
+  while (!q->done) {
+    auto [ec] = co_await q->event.async_wait(kNoThrow);
+    if (!ec && !q->done) break;  // the deadline, not the answer
+  }
+  co_return q;
+}
+
+namespace {
+
+constexpr const char* kDeadline = "deadline reached";
+
+}  // namespace
+
+awaitable<TxtAnswer> DnsResolver::lookup_txt(std::string name, Deadline deadline) {
+  auto q = co_await query(name, ns_t_txt, deadline);
+  TxtAnswer out;
+  if (!q->done) {
+    out.error = kDeadline;
+    co_return out;
+  }
+  out.status = status_of(q->status);
+  if (out.status != DnsStatus::kOk) {
+    out.error = ares_strerror(q->status);
+    co_return out;
+  }
+  ares_txt_ext* txt = nullptr;
+  int st = ares_parse_txt_reply_ext(reinterpret_cast<const unsigned char*>(q->answer.data()),
+                                    static_cast<int>(q->answer.size()), &txt);
+  if (st != ARES_SUCCESS) {
+    out.status = st == ARES_ENODATA ? DnsStatus::kNoData : DnsStatus::kTempFail;
+    out.error = ares_strerror(st);
+    co_return out;
+  }
+  for (auto* p = txt; p; p = p->next) {
+    if (p->record_start || out.records.empty()) out.records.emplace_back();
+    out.records.back().emplace_back(reinterpret_cast<const char*>(p->txt), p->length);
+  }
+  ares_free_data(txt);
+  if (out.records.empty()) {
+    out.status = DnsStatus::kNoData;
+    out.error = "no TXT records";
+  }
+  co_return out;
+}
+
+awaitable<AddressAnswer> DnsResolver::lookup_family(std::string name, int family,
+                                                    Deadline deadline) {
+  auto q = co_await query(name, family == AF_INET ? ns_t_a : ns_t_aaaa, deadline);
+  AddressAnswer out;
+  if (!q->done) {
+    out.error = kDeadline;
+    co_return out;
+  }
+  out.status = status_of(q->status);
+  if (out.status != DnsStatus::kOk) {
+    out.error = ares_strerror(q->status);
+    co_return out;
+  }
+  hostent* he = nullptr;
+  const auto* buf = reinterpret_cast<const unsigned char*>(q->answer.data());
+  int len = static_cast<int>(q->answer.size());
+  int st = family == AF_INET ? ares_parse_a_reply(buf, len, &he, nullptr, nullptr)
+                             : ares_parse_aaaa_reply(buf, len, &he, nullptr, nullptr);
+  if (st != ARES_SUCCESS) {
+    out.status = st == ARES_ENODATA ? DnsStatus::kNoData : DnsStatus::kTempFail;
+    out.error = ares_strerror(st);
+    co_return out;
+  }
+  for (char** p = he->h_addr_list; p && *p; ++p) {
+    if (family == AF_INET) {
+      asio::ip::address_v4::bytes_type b;
+      std::memcpy(b.data(), *p, b.size());
+      out.addresses.emplace_back(asio::ip::address_v4(b));
+    } else {
+      asio::ip::address_v6::bytes_type b;
+      std::memcpy(b.data(), *p, b.size());
+      out.addresses.emplace_back(asio::ip::address_v6(b));
+    }
+  }
+  ares_free_hostent(he);
+  if (out.addresses.empty()) {
+    out.status = DnsStatus::kNoData;
+    out.error = "no address records";
+  }
+  co_return out;
+}
+
+awaitable<AddressAnswer> DnsResolver::lookup_a(std::string name, Deadline deadline) {
+  return lookup_family(std::move(name), AF_INET, deadline);
+}
+
+awaitable<AddressAnswer> DnsResolver::lookup_aaaa(std::string name, Deadline deadline) {
+  return lookup_family(std::move(name), AF_INET6, deadline);
+}
+
+awaitable<NameAnswer> DnsResolver::lookup_ptr(std::string reverse_name, Deadline deadline) {
+  auto q = co_await query(reverse_name, ns_t_ptr, deadline);
+  NameAnswer out;
+  if (!q->done) {
+    out.error = kDeadline;
+    co_return out;
+  }
+  out.status = status_of(q->status);
+  if (out.status != DnsStatus::kOk) {
+    out.error = ares_strerror(q->status);
+    co_return out;
+  }
+  // c-ares wants the address the names belong to; only its family matters
+  // here (it is copied into the hostent, which we do not read).
+  bool v4 =
+      reverse_name.size() >= 13 && lower_host(reverse_name.c_str()).ends_with(".in-addr.arpa");
+  unsigned char addr[16] = {};
+  hostent* he = nullptr;
+  int st = ares_parse_ptr_reply(reinterpret_cast<const unsigned char*>(q->answer.data()),
+                                static_cast<int>(q->answer.size()), addr, v4 ? 4 : 16,
+                                v4 ? AF_INET : AF_INET6, &he);
+  if (st != ARES_SUCCESS) {
+    out.status = st == ARES_ENODATA ? DnsStatus::kNoData : DnsStatus::kTempFail;
+    out.error = ares_strerror(st);
+    co_return out;
+  }
+  // c-ares versions differ on where the names go (1.18: every name among
+  // the aliases and the last one also as h_name): aliases, then h_name,
+  // each name once.
+  auto add = [&out](const char* n) {
+    std::string name = lower_host(n);
+    if (std::find(out.names.begin(), out.names.end(), name) == out.names.end())
+      out.names.push_back(std::move(name));
+  };
+  for (char** a = he->h_aliases; a && *a; ++a) add(*a);
+  if (he->h_name != nullptr) add(he->h_name);
+  ares_free_hostent(he);
+  if (out.names.empty()) {
+    out.status = DnsStatus::kNoData;
+    out.error = "no PTR records";
   }
   co_return out;
 }

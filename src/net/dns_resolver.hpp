@@ -64,6 +64,21 @@ struct AddressAnswer {
   std::string error;
 };
 
+struct TxtAnswer {
+  DnsStatus status = DnsStatus::kTempFail;
+  // One entry per TXT record, each its character-strings in order, kept
+  // apart: what joins them is the reader's business (SPF concatenates them
+  // without spaces, RFC 7208 §3.3).
+  std::vector<std::vector<std::string>> records;
+  std::string error;
+};
+
+struct NameAnswer {
+  DnsStatus status = DnsStatus::kTempFail;
+  std::vector<std::string> names;  // PTR targets: lower case, no trailing dot, answer order
+  std::string error;
+};
+
 class DnsResolver {
  public:
   // How often the pump looks at c-ares' sockets while lookups are pending.
@@ -82,6 +97,8 @@ class DnsResolver {
 
   // The MX records of `domain`. `domain` must outlive the call.
   awaitable<MxAnswer> lookup_mx(const std::string& domain);
+  // The same, giving up at `deadline` (see the single-type lookups below).
+  awaitable<MxAnswer> lookup_mx(std::string domain, std::chrono::steady_clock::time_point deadline);
   // The A and AAAA records of `host` (both asked at once). kOk when either
   // has records; kNotFound only when both say NXDOMAIN.
   awaitable<AddressAnswer> lookup_addresses(const std::string& host);
@@ -94,6 +111,19 @@ class DnsResolver {
   awaitable<std::string> verified_name(const asio::ip::address& address);
   static constexpr std::size_t kMaxPtrNames = 4;
 
+  // Single-type lookups for callers that apply their own rules (SPF, RFC
+  // 7208 §5: A or AAAA by the client's family, PTR names unverified). Each
+  // gives up at `deadline` with kTempFail ("deadline reached"); the query
+  // itself stays with c-ares until it answers or times out, so these may
+  // also be abandoned (cancelled) safely. `name` need not outlive the call.
+  using Deadline = std::chrono::steady_clock::time_point;
+  static constexpr Deadline kNoDeadline = Deadline::max();
+  awaitable<TxtAnswer> lookup_txt(std::string name, Deadline deadline = kNoDeadline);
+  awaitable<AddressAnswer> lookup_a(std::string name, Deadline deadline = kNoDeadline);
+  awaitable<AddressAnswer> lookup_aaaa(std::string name, Deadline deadline = kNoDeadline);
+  // `reverse_name`: "4.3.2.1.in-addr.arpa" or the nibbles under "ip6.arpa".
+  awaitable<NameAnswer> lookup_ptr(std::string reverse_name, Deadline deadline = kNoDeadline);
+
  private:
   struct Query;
   struct HostQuery;
@@ -102,6 +132,11 @@ class DnsResolver {
   // Starts ares_query for `q` and waits for its answer.
   void start(Query& q, const std::string& name, int type);
   awaitable<void> wait(Query& q);
+  // A query on the heap, owned by c-ares until it answers: the waiting
+  // coroutine may leave at its deadline (or be cancelled) without leaving
+  // c-ares a dangling pointer. Returns it done, or not done at the deadline.
+  awaitable<std::shared_ptr<Query>> query(const std::string& name, int type, Deadline deadline);
+  awaitable<AddressAnswer> lookup_family(std::string name, int family, Deadline deadline);
   void ensure_pump();
   awaitable<void> pump();
   static void on_answer(void* arg, int status, int timeouts, unsigned char* abuf, int alen);

@@ -1,6 +1,6 @@
 // DnsResolver (c-ares inside the io_context) against a fake DNS server on a
-// loopback UDP port that answers from a table: MX, null MX, NODATA,
-// NXDOMAIN, SERVFAIL, A and AAAA.
+// loopback UDP port that answers from a table (fake_dns.hpp): MX, null MX,
+// NODATA, NXDOMAIN, SERVFAIL, A, AAAA, TXT, PTR, and silence.
 #include "net/dns_resolver.hpp"
 
 #include <gtest/gtest.h>
@@ -10,125 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "fake_dns.hpp"
 #include "server/next_hop.hpp"
 
 namespace tegami::net {
 namespace {
-
-constexpr std::uint16_t kTypeA = 1, kTypeMx = 15, kTypeAaaa = 28;
-
-struct FakeAnswer {
-  int rcode = 0;                                          // 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN
-  std::vector<std::pair<std::uint16_t, std::string>> mx;  // preference, exchange ("" = root)
-  std::vector<std::string> a;                             // dotted quads
-  std::vector<std::string> aaaa;                          // IPv6 text
-};
-
-void put16(std::string& out, std::uint16_t v) {
-  out += static_cast<char>(v >> 8);
-  out += static_cast<char>(v & 0xff);
-}
-
-void put_name(std::string& out, const std::string& name) {
-  std::size_t pos = 0;
-  while (pos < name.size()) {
-    auto dot = name.find('.', pos);
-    if (dot == std::string::npos) dot = name.size();
-    out += static_cast<char>(dot - pos);
-    out += name.substr(pos, dot - pos);
-    pos = dot + 1;
-  }
-  out += '\0';
-}
-
-// A tiny authoritative-looking DNS server: one UDP socket, answers from `zone`.
-class FakeDns {
- public:
-  explicit FakeDns(asio::io_context& ioc)
-      : socket_(ioc, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
-    receive();
-  }
-  std::uint16_t port() const { return socket_.local_endpoint().port(); }
-  std::map<std::pair<std::string, std::uint16_t>, FakeAnswer> zone;
-  int queries = 0;
-
- private:
-  void receive() {
-    socket_.async_receive_from(asio::buffer(buf_), from_,
-                               [this](std::error_code ec, std::size_t n) {
-                                 if (ec) return;
-                                 answer(std::string(buf_.data(), n));
-                                 receive();
-                               });
-  }
-  void answer(const std::string& q) {
-    ++queries;
-    if (q.size() < 17) return;
-    // Question: QNAME labels, QTYPE, QCLASS.
-    std::size_t pos = 12;
-    std::string name;
-    while (pos < q.size() && q[pos] != 0) {
-      std::size_t len = static_cast<unsigned char>(q[pos]);
-      if (!name.empty()) name += '.';
-      name += q.substr(pos + 1, len);
-      pos += 1 + len;
-    }
-    pos += 1;
-    if (pos + 4 > q.size()) return;
-    std::uint16_t type = static_cast<std::uint16_t>((static_cast<unsigned char>(q[pos]) << 8) |
-                                                    static_cast<unsigned char>(q[pos + 1]));
-    std::string question = q.substr(12, pos + 4 - 12);
-    FakeAnswer a;
-    auto it = zone.find({name, type});
-    if (it != zone.end()) {
-      a = it->second;
-    } else {
-      bool known = false;
-      for (const auto& [k, v] : zone) known = known || k.first == name;
-      a.rcode = known ? 0 : 3;  // the name exists with other types: NODATA; else NXDOMAIN
-    }
-    std::string rrs;
-    std::uint16_t count = 0;
-    auto rr = [&](std::uint16_t t, const std::string& rdata) {
-      put16(rrs, 0xC00C);  // the question's name
-      put16(rrs, t);
-      put16(rrs, 1);  // IN
-      put16(rrs, 0);
-      put16(rrs, 300);  // TTL
-      put16(rrs, static_cast<std::uint16_t>(rdata.size()));
-      rrs += rdata;
-      ++count;
-    };
-    for (const auto& [pref, host] : a.mx) {
-      std::string rdata;
-      put16(rdata, pref);
-      put_name(rdata, host);
-      rr(kTypeMx, rdata);
-    }
-    for (const auto& ip : a.a) {
-      auto b = asio::ip::make_address_v4(ip).to_bytes();
-      rr(kTypeA, std::string(b.begin(), b.end()));
-    }
-    for (const auto& ip : a.aaaa) {
-      auto b = asio::ip::make_address_v6(ip).to_bytes();
-      rr(kTypeAaaa, std::string(b.begin(), b.end()));
-    }
-    std::string out = q.substr(0, 2);                          // id
-    put16(out, static_cast<std::uint16_t>(0x8180 | a.rcode));  // QR RD RA, rcode
-    put16(out, 1);
-    put16(out, count);
-    put16(out, 0);
-    put16(out, 0);
-    out += question + rrs;
-    reply_ = out;
-    socket_.send_to(asio::buffer(reply_), from_);
-  }
-
-  asio::ip::udp::socket socket_;
-  asio::ip::udp::endpoint from_;
-  std::array<char, 1500> buf_{};
-  std::string reply_;
-};
 
 class DnsResolverTest : public ::testing::Test {
  protected:
@@ -260,6 +146,73 @@ TEST_F(DnsResolverTest, DestroyedWithLookupsPending) {
   ioc_.run_for(std::chrono::milliseconds(100));
   ASSERT_TRUE(out.has_value());
   EXPECT_EQ(out->status, DnsStatus::kTempFail);
+}
+
+TEST_F(DnsResolverTest, TxtRecordsKeepTheirStringsApart) {
+  dns_.zone[{"spf.test", kTypeTxt}] =
+      FakeAnswer{0, {}, {}, {}, {{"v=spf1 ip4:192.0.2.0/24", " -all"}, {"other"}}};
+  dns_.zone[{"notxt.test", kTypeA}] = FakeAnswer{0, {}, {"192.0.2.1"}};
+  dns_.zone[{"broken.test", kTypeTxt}] = FakeAnswer{2};
+  auto r = resolver();
+  auto t = run<TxtAnswer>([&]() { return r->lookup_txt("spf.test"); });
+  ASSERT_EQ(t.status, DnsStatus::kOk) << t.error;
+  ASSERT_EQ(t.records.size(), 2u);
+  EXPECT_EQ(t.records[0], (std::vector<std::string>{"v=spf1 ip4:192.0.2.0/24", " -all"}));
+  EXPECT_EQ(t.records[1], (std::vector<std::string>{"other"}));
+  EXPECT_EQ(run<TxtAnswer>([&]() { return r->lookup_txt("notxt.test"); }).status,
+            DnsStatus::kNoData);
+  EXPECT_EQ(run<TxtAnswer>([&]() { return r->lookup_txt("missing.test"); }).status,
+            DnsStatus::kNotFound);
+  EXPECT_EQ(run<TxtAnswer>([&]() { return r->lookup_txt("broken.test"); }).status,
+            DnsStatus::kTempFail);
+}
+
+TEST_F(DnsResolverTest, SingleFamilyAddressesAndPtr) {
+  dns_.zone[{"7.2.0.192.in-addr.arpa", kTypePtr}] =
+      FakeAnswer{0, {}, {}, {}, {}, {"Host.Example.Test", "other.example.test"}};
+  auto r = resolver();
+  auto a = run<AddressAnswer>([&]() { return r->lookup_a("mx1.dest.test"); });
+  ASSERT_EQ(a.status, DnsStatus::kOk) << a.error;
+  ASSERT_EQ(a.addresses.size(), 2u);
+  EXPECT_TRUE(a.addresses[0].is_v4());
+  auto aaaa = run<AddressAnswer>([&]() { return r->lookup_aaaa("mx1.dest.test"); });
+  ASSERT_EQ(aaaa.status, DnsStatus::kOk) << aaaa.error;
+  ASSERT_EQ(aaaa.addresses.size(), 1u);
+  EXPECT_EQ(aaaa.addresses[0].to_string(), "::1");
+  EXPECT_EQ(run<AddressAnswer>([&]() { return r->lookup_aaaa("nomx.test"); }).status,
+            DnsStatus::kNoData);
+  auto ptr = run<NameAnswer>([&]() { return r->lookup_ptr("7.2.0.192.in-addr.arpa"); });
+  ASSERT_EQ(ptr.status, DnsStatus::kOk) << ptr.error;
+  EXPECT_EQ(ptr.names, (std::vector<std::string>{"host.example.test", "other.example.test"}));
+  EXPECT_EQ(run<NameAnswer>([&]() { return r->lookup_ptr("8.2.0.192.in-addr.arpa"); }).status,
+            DnsStatus::kNotFound);
+  auto mx = run<MxAnswer>([&]() {
+    return r->lookup_mx("dest.test", std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  });
+  EXPECT_EQ(mx.status, DnsStatus::kOk);
+  EXPECT_EQ(mx.records.size(), 2u);
+}
+
+TEST_F(DnsResolverTest, DeadlineEndsTheWaitAndTheQueryOutlivesIt) {
+  dns_.zone[{"slow.test", kTypeTxt}] = FakeAnswer{};
+  dns_.zone[{"slow.test", kTypeTxt}].silent = true;
+  auto r = resolver();
+  auto begin = std::chrono::steady_clock::now();
+  auto t = run<TxtAnswer>([&]() {
+    return r->lookup_txt("slow.test",
+                         std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+  });
+  auto took = std::chrono::steady_clock::now() - begin;
+  EXPECT_EQ(t.status, DnsStatus::kTempFail);
+  EXPECT_EQ(t.error, "deadline reached");
+  EXPECT_LT(took, std::chrono::seconds(2));
+  // The abandoned query is still c-ares'; the resolver keeps working, and
+  // going away with it pending is safe.
+  const std::string dest = "dest.test";  // lookup_mx(const std::string&) keeps a reference
+  auto mx = run<MxAnswer>([&]() { return r->lookup_mx(dest); });
+  EXPECT_EQ(mx.status, DnsStatus::kOk) << mx.error;
+  r.reset();
+  ioc_.run_for(std::chrono::milliseconds(50));
 }
 
 TEST(DnsResolverCreate, RejectsBadServers) {
