@@ -101,6 +101,11 @@ check = true                      # check MAIL FROM of clients neither authentic
                                   # the result goes into Authentication-Results: and the log
 timeout = "20s"                   # one check (all its DNS lookups) may take this long: temperror
 
+[dmarc]
+own_domains = "reject"            # mail from outside whose From: is one of our domains must pass
+                                  # SPF aligned with it (forged senders refused with 550 5.7.1);
+                                  # "report" only logs it
+
 [limits]
 message_size = "25MiB"
 recipients = 100

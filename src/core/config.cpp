@@ -400,6 +400,16 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
       {"dns", section("dns", {{"servers", set(cfg.dns_servers, get_strings, "dns.servers")},
                               {"reverse_timeout", set(cfg.dns_reverse_timeout, get_duration,
                                                       "dns.reverse_timeout")}})},
+      {"dmarc", section("dmarc",
+                        {{"own_domains",
+                          [&](const toml::node& n) -> Result<void> {
+                            auto v = n.value<std::string>();
+                            if (!v || (*v != "reject" && *v != "report"))
+                              return fail(c.err(
+                                  n, "'dmarc.own_domains' must be \"reject\" or \"report\""));
+                            cfg.dmarc_own_domains = *v;
+                            return {};
+                          }}})},
       {"spf", section("spf", {{"check", set(cfg.spf_check, get_bool, "spf.check")},
                               {"timeout", set(cfg.spf_timeout, get_duration, "spf.timeout")}})},
       {"limits",

@@ -98,6 +98,11 @@ struct Config {
   // long one check may take (RFC 7208 §4.6.4: at least 20 seconds).
   bool spf_check = true;
   std::chrono::seconds spf_timeout{20};
+  // [dmarc] own_domains (issue 17): a message from outside (smtp listener,
+  // neither authenticated nor trusted) whose From: names one of our local
+  // domains must pass SPF with an aligned MAIL FROM: "reject" (550 5.7.1 at
+  // the end of DATA) or "report" (logged only).
+  std::string dmarc_own_domains = "reject";
 
   std::uint64_t message_size = 25ull * 1024 * 1024;
   std::size_t recipients = 100;

@@ -155,6 +155,15 @@ class SmtpDriver final : public smtp::BodySinkFactory {
   // The current transaction's SPF result (issue 17) as Authentication-
   // Results: resinfo and Received-SPF: value; empty when not checked.
   std::string spf_resinfo_, received_spf_;
+  // The client is "outside" (smtp listener, neither authenticated nor
+  // trusted), and what SPF said of its MAIL FROM domain.
+  bool outside_ = false;
+  bool spf_pass_ = false;
+  std::string mail_from_domain_;
+  // Issue 17, our own domains: a From: in one of our local domains from
+  // outside passes only with an SPF pass aligned with it (DMARC's relaxed
+  // alignment within our own domain tree); a refusal otherwise.
+  std::optional<Error> check_own_domains(const mail::MessageHeader& header);
   // SPF of the MAIL FROM identity, for a client on the smtp listener that is
   // neither authenticated (AUTH, POP-before-SMTP) nor trusted.
   net::awaitable<void> check_spf(const smtp::CheckSender& a);
@@ -224,9 +233,11 @@ net::awaitable<smtp::Actions> SmtpDriver::check_sender(const smtp::CheckSender& 
   ev.reply = sender_.reply;
   spf_resinfo_.clear();
   received_spf_.clear();
-  if (ev.accepted && ctx_.spf != nullptr && kind_ == SmtpListener::kSmtp && !trusted_ &&
-      facts.auth_account.empty() && facts.grant_account.empty())
-    co_await check_spf(a);
+  spf_pass_ = false;
+  mail_from_domain_ = sender.null_path ? mail::to_lower(a.helo) : sender.domain;
+  outside_ = kind_ == SmtpListener::kSmtp && !trusted_ && facts.auth_account.empty() &&
+             facts.grant_account.empty();
+  if (ev.accepted && ctx_.spf != nullptr && outside_) co_await check_spf(a);
   if (!ev.accepted) {
     spdlog::info("smtp {} ip={} reject from={} auth={} grant={} reply=\"{}\"", sid_, ip_,
                  log_safe(sender.to_path()), log_safe(facts.auth_account),
@@ -248,6 +259,7 @@ net::awaitable<void> SmtpDriver::check_spf(const smtp::CheckSender& a) {
       std::chrono::duration_cast<std::chrono::seconds>(ctx_.clock.now().time_since_epoch())
           .count());
   const auto outcome = co_await ctx_.spf->check(query);
+  spf_pass_ = outcome.result == mailauth::SpfResult::kPass;
   spf_resinfo_ = mailauth::auth_results_spf(query, outcome);
   received_spf_ = mailauth::received_spf(query, outcome);
   spdlog::info(
@@ -494,6 +506,38 @@ std::optional<Error> SmtpDriver::check_header_from(const mail::MessageHeader& he
   return std::nullopt;
 }
 
+std::optional<Error> SmtpDriver::check_own_domains(const mail::MessageHeader& header) {
+  std::vector<std::string> domains;
+  for (const auto* f : header.find_all("From")) {
+    auto list = mail::parse_mailbox_list(f->value, true);
+    for (const auto& a : list.addresses) {
+      auto at = a.rfind('@');
+      if (at != std::string::npos) domains.push_back(a.substr(at + 1));
+    }
+  }
+  for (const auto& d : domains) {
+    auto local = ctx_.directory.is_local_domain(d);
+    if (!local) return Error::temp("Temporary lookup failure", 451, "4.3.0");
+    if (!*local) continue;
+    // Relaxed alignment (RFC 7489 §3.1.2) within our own domain tree: the
+    // same domain, or one a subdomain of the other.
+    const std::string& m = mail_from_domain_;
+    const bool aligned = m == d || (m.size() > d.size() && m.ends_with("." + d)) ||
+                         (d.size() > m.size() && d.ends_with("." + m));
+    if (spf_pass_ && aligned) continue;
+    const bool reject = ctx_.config.dmarc_own_domains == "reject";
+    spdlog::info("smtp {} ip={} {} From: {} is our domain, spf={} mailfrom={}", sid_, ip_,
+                 reject ? "refused:" : "report:", log_safe(d), spf_pass_ ? "pass" : "not pass",
+                 log_safe(m));
+    if (reject)
+      return Error::perm("Message claims to be from " + d +
+                             ", one of our domains, but was not sent by an authenticated user or "
+                             "an authorised server (DMARC, RFC 7489)",
+                         550, "5.7.1");
+  }
+  return std::nullopt;
+}
+
 net::awaitable<smtp::Actions> SmtpDriver::check_recipient(const smtp::CheckRecipient& a) {
   smtp::RecipientChecked ev;
   policy::RcptVerdict verdict;
@@ -710,6 +754,9 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver_streamed(smtp::Deliver& d) {
     refusal = co_await ctx_.workers.run([this, &c, &account] {
       return check_header_from(c.header(), c.header_truncated(), account);
     });
+  }
+  if (!refusal && outside_) {
+    refusal = co_await ctx_.workers.run([this, &c] { return check_own_domains(c.header()); });
   }
   if (!refusal && c.received_count() > kMaxReceivedFields)
     refusal = Error::perm("Too many hops (mail loop?)", 554, "5.4.6");
