@@ -21,6 +21,7 @@ void append_folded(std::string& field, std::size_t& line, std::string_view item)
   if (line + item.size() > 78 && line > 1) {
     field += "\r\n\t";
     line = 1;
+    if (!item.empty() && item.front() == ' ') item.remove_prefix(1);
   }
   field += item;
   line += item.size();
