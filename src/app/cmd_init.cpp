@@ -96,6 +96,11 @@ routes = {{}}                      # static next hops, override MX: {{ "example.
 servers = []                      # empty: the system resolver; e.g. ["127.0.0.1:5353"]
 reverse_timeout = "5s"            # a client's reverse DNS may take this long, then it is "unknown"
 
+[spf]                             # RFC 7208, on the smtp listener (port 25) only
+check = true                      # check MAIL FROM of clients neither authenticated nor trusted;
+                                  # the result goes into Authentication-Results: and the log
+timeout = "20s"                   # one check (all its DNS lookups) may take this long: temperror
+
 [limits]
 message_size = "25MiB"
 recipients = 100

@@ -400,6 +400,8 @@ Result<Config> parse_config(const std::string& text, const std::string& path) {
       {"dns", section("dns", {{"servers", set(cfg.dns_servers, get_strings, "dns.servers")},
                               {"reverse_timeout", set(cfg.dns_reverse_timeout, get_duration,
                                                       "dns.reverse_timeout")}})},
+      {"spf", section("spf", {{"check", set(cfg.spf_check, get_bool, "spf.check")},
+                              {"timeout", set(cfg.spf_timeout, get_duration, "spf.timeout")}})},
       {"limits",
        section("limits",
                {{"message_size", set(cfg.message_size, get_size, "limits.message_size")},

@@ -93,6 +93,11 @@ struct Config {
   // [dns] reverse_timeout: how long a client's reverse lookup may take
   // before it is "unknown" and served anyway (issue 14).
   std::chrono::seconds dns_reverse_timeout{5};
+  // [spf] (issue 17): check the MAIL FROM identity (RFC 7208) of clients on
+  // the smtp listener that are neither authenticated nor trusted, and how
+  // long one check may take (RFC 7208 §4.6.4: at least 20 seconds).
+  bool spf_check = true;
+  std::chrono::seconds spf_timeout{20};
 
   std::uint64_t message_size = 25ull * 1024 * 1024;
   std::size_t recipients = 100;

@@ -1,5 +1,7 @@
 #include "server/cleanup.hpp"
 
+#include "mail/auth_results.hpp"
+
 #include "core/log.hpp"
 #include "mail/ascii.hpp"
 
@@ -70,10 +72,54 @@ void Cleanup::write(std::string_view crlf) {
   put(rest);
 }
 
+namespace {
+
+// The header block without the Authentication-Results fields whose
+// authserv-id is `id` (each field with its folded continuation lines).
+std::string without_auth_results(const std::string& block, const std::string& id,
+                                 std::size_t& removed) {
+  std::string out;
+  out.reserve(block.size());
+  std::size_t pos = 0;
+  while (pos < block.size()) {
+    // One field: its first line and the lines that start with SP or HTAB.
+    std::size_t end = pos;
+    do {
+      std::size_t nl = block.find("\r\n", end);
+      end = nl == std::string::npos ? block.size() : nl + 2;
+    } while (end < block.size() && (block[end] == ' ' || block[end] == '\t'));
+    std::string_view field(block.data() + pos, end - pos);
+    constexpr std::string_view kName = "authentication-results";
+    bool drop = false;
+    if (field.size() > kName.size() && mail::iequals(field.substr(0, kName.size()), kName)) {
+      auto rest = field.substr(kName.size());
+      while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
+      if (!rest.empty() && rest.front() == ':') {
+        auto parsed = mail::parse_auth_results(rest.substr(1));
+        drop = mail::iequals(parsed.authserv_id, id);
+      }
+    }
+    if (drop) {
+      ++removed;
+    } else {
+      out.append(field);
+    }
+    pos = end;
+  }
+  return out;
+}
+
+}  // namespace
+
 void Cleanup::flush_header() {
   header_done_ = true;
+  if (settings_.strip_own_auth_results && !settings_.authserv_id.empty())
+    header_block_ = without_auth_results(header_block_, settings_.authserv_id, stripped_);
   header_ = mail::parse_header(header_block_);
   std::string ours;
+  if (!settings_.auth_results.empty())
+    ours += "Authentication-Results: " + settings_.auth_results + "\r\n";
+  if (!settings_.received_spf.empty()) ours += "Received-SPF: " + settings_.received_spf + "\r\n";
   ours += "Received: " + settings_.received + "\r\n";
   if (settings_.add_missing_fields) {
     if (header_.find("Date") == nullptr) {

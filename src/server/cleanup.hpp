@@ -49,6 +49,13 @@ struct CleanupSettings {
   // Keep the stored header section (our fields and the message's) for a
   // DSN about this message (RFC 3461 NOTIFY=SUCCESS on a local recipient).
   bool keep_header = false;
+  // Authentication-Results (RFC 8601): our field's value ("" adds none),
+  // our authserv-id, and whether the message's own fields claiming that id
+  // are removed (§5: they would be forgeries).
+  std::string auth_results;
+  std::string received_spf;  // Received-SPF: value (RFC 7208 §9.1); "" adds none
+  std::string authserv_id;
+  bool strip_own_auth_results = false;
 };
 
 class Cleanup {
@@ -78,6 +85,9 @@ class Cleanup {
   // queued copy (our Received:, the added fields, the message's header
   // block; CRLF). Empty otherwise.
   const std::string& stored_header() const { return stored_header_; }
+  // Authentication-Results fields claiming our authserv-id that were
+  // removed from the message's header (RFC 8601 §5), for the log.
+  std::size_t stripped_auth_results() const { return stripped_; }
 
   // Durable local copy (fsync, links, directory fsyncs).
   Result<void> commit_local();
@@ -101,6 +111,7 @@ class Cleanup {
   bool header_truncated_ = false;
   mail::MessageHeader header_;
   std::string added_;
+  std::size_t stripped_ = 0;
   std::string stored_header_;  // keep_header: see stored_header()
   std::string lf_;             // scratch for the LF conversion
   bool cr_held_ = false;       // the local copy's pending CR (CRLF split across pieces)

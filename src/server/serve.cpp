@@ -17,6 +17,7 @@
 #include "server/reverse_dns.hpp"
 #include "server/server_context.hpp"
 #include "server/smtp_server.hpp"
+#include "server/spf_service.hpp"
 #include "store/maildir/maildir_store.hpp"
 #include "store/sqlite/sqlite_directory.hpp"
 #include "store/sqlite/sqlite_grant_store.hpp"
@@ -86,6 +87,19 @@ int run_serve(const Config& cfg) {
     return 1;
   }
   ctx.reverse_dns = rdns->get();
+  // SPF of inbound mail (issue 17): c-ares on its own strand, as above.
+  std::unique_ptr<server::SpfService> spf;
+  if (cfg.spf_check) {
+    auto made = server::SpfService::create(
+        ioc, cfg.dns_servers,
+        std::chrono::duration_cast<std::chrono::milliseconds>(cfg.spf_timeout));
+    if (!made) {
+      spdlog::error("spf: {}", made.error().message);
+      return 1;
+    }
+    spf = std::move(*made);
+    ctx.spf = spf.get();
+  }
   ctx.auth_workers = &auth_workers;
   spdlog::info("tls certificate {} sha256={}", cfg.tls_cert, (*tls)->fingerprint());
 

@@ -35,6 +35,7 @@ class QueueIdGenerator {
 class DiskReserve;
 class Outbound;
 class ReverseDns;
+class SpfService;
 
 struct ServerContext {
   const Config& config;
@@ -59,6 +60,9 @@ struct ServerContext {
   net::WorkerPool& hashing() { return auth_workers != nullptr ? *auth_workers : workers; }
   // The client's reverse DNS (c-ares, never a worker); null: "unknown".
   ReverseDns* reverse_dns = nullptr;
+  // SPF checks of inbound mail ([spf] check; c-ares on its own strand);
+  // null: not checked.
+  SpfService* spf = nullptr;
   // [limits] disk_reserve (server/disk_reserve.hpp): MAIL is 452 4.3.1
   // while free space is short; null: no check.
   const DiskReserve* disk_reserve = nullptr;

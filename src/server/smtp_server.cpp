@@ -33,6 +33,8 @@
 #include "server/intake.hpp"
 #include "server/outbound.hpp"
 #include "server/reverse_dns.hpp"
+#include "server/spf_check.hpp"
+#include "server/spf_service.hpp"
 #include "server/tls_handshake.hpp"
 
 namespace tegami::server {
@@ -150,6 +152,12 @@ class SmtpDriver final : public smtp::BodySinkFactory {
   AuthThrottle::Attempt scram_attempt_;         // its password check in progress
   bool trusted_ = false;                        // [relay] trusted_networks
   policy::SenderVerdict sender_{};              // the current transaction's MAIL FROM verdict
+  // The current transaction's SPF result (issue 17) as Authentication-
+  // Results: resinfo and Received-SPF: value; empty when not checked.
+  std::string spf_resinfo_, received_spf_;
+  // SPF of the MAIL FROM identity, for a client on the smtp listener that is
+  // neither authenticated (AUTH, POP-before-SMTP) nor trusted.
+  net::awaitable<void> check_spf(const smtp::CheckSender& a);
   unsigned messages_ = 0;
   std::unique_ptr<StreamedBody> body_;  // from open_body() to deliver()
   bool data_started_ = false;
@@ -214,6 +222,11 @@ net::awaitable<smtp::Actions> SmtpDriver::check_sender(const smtp::CheckSender& 
   sender_ = policy::decide_sender(sender, facts);
   ev.accepted = sender_.accepted;
   ev.reply = sender_.reply;
+  spf_resinfo_.clear();
+  received_spf_.clear();
+  if (ev.accepted && ctx_.spf != nullptr && kind_ == SmtpListener::kSmtp && !trusted_ &&
+      facts.auth_account.empty() && facts.grant_account.empty())
+    co_await check_spf(a);
   if (!ev.accepted) {
     spdlog::info("smtp {} ip={} reject from={} auth={} grant={} reply=\"{}\"", sid_, ip_,
                  log_safe(sender.to_path()), log_safe(facts.auth_account),
@@ -223,6 +236,27 @@ net::awaitable<smtp::Actions> SmtpDriver::check_sender(const smtp::CheckSender& 
                  log_safe(facts.grant_account));
   }
   co_return sm_->step(ev);
+}
+
+net::awaitable<void> SmtpDriver::check_spf(const smtp::CheckSender& a) {
+  std::error_code bad;
+  auto address = asio::ip::make_address(ip_, bad);
+  if (bad) co_return;
+  const auto query = mailauth::SpfQuery::mail_from(
+      spf_address(address), a.sender.null_path ? std::string() : a.sender.to_string(), a.helo,
+      ctx_.config.hostname,
+      std::chrono::duration_cast<std::chrono::seconds>(ctx_.clock.now().time_since_epoch())
+          .count());
+  const auto outcome = co_await ctx_.spf->check(query);
+  spf_resinfo_ = mailauth::auth_results_spf(query, outcome);
+  received_spf_ = mailauth::received_spf(query, outcome);
+  spdlog::info(
+      "smtp {} ip={} spf={} identity={} domain={}{}{}", sid_, ip_,
+      mailauth::to_string(outcome.result), query.helo_identity ? "helo" : "mailfrom",
+      log_safe(query.domain),
+      outcome.mechanism.empty() ? std::string() : " mechanism=" + log_safe(outcome.mechanism),
+      outcome.problem.empty() ? std::string()
+                              : " problem=\"" + log_safe(outcome.problem, 200) + "\"");
 }
 
 bool SmtpDriver::begin_attempt(AuthThrottle::Attempt& attempt, std::string_view user,
@@ -602,6 +636,15 @@ smtp::BodySink* SmtpDriver::open_body(const smtp::Envelope& env) {
   s.keep_header = !b->delivered_notice.empty();
   s.return_path = env.mail_from.to_path();
   s.received = mail::format_received(stamp);
+  // RFC 8601 §5: our authserv-id is the host name; fields claiming it that
+  // came with the message are removed, except from trusted networks (our
+  // own relays, which may have added them).
+  s.authserv_id = ctx_.config.hostname;
+  s.strip_own_auth_results = !trusted_;
+  if (!spf_resinfo_.empty()) {
+    s.auth_results = ctx_.config.hostname + ";\r\n\t" + spf_resinfo_;
+    s.received_spf = received_spf_;
+  }
   // RFC 6409 §8.2-8.3: a submission server may add a missing Date: and
   // Message-ID: (big mailbox providers refuse mail without a Message-ID).
   // Only on the submission listeners: mail relayed to us or arriving at the
@@ -688,6 +731,10 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver_streamed(smtp::Deliver& d) {
       done.queue_id = qid;
       if (!c.added().empty())
         spdlog::info("smtp {} ip={} qid={} added {}", sid_, ip_, qid, c.added());
+      if (c.stripped_auth_results() > 0)
+        spdlog::info(
+            "smtp {} ip={} qid={} removed {} Authentication-Results claiming our authserv-id", sid_,
+            ip_, qid, c.stripped_auth_results());
     } else {
       spdlog::error("smtp {} qid={} delivery failed: {}", sid_, qid, r.error().message);
       done.queue_id = fail(Error::temp("Error: queue file write error", 451, "4.3.0"));

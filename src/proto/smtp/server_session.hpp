@@ -287,6 +287,7 @@ struct CheckSender {
   // SIZE= (RFC 1870), within max_message_size: the driver may answer 452
   // 4.3.1 when it does not fit the free storage now (§6.2).
   std::optional<std::uint64_t> declared_size;
+  std::string helo;  // the EHLO/HELO argument (the SPF check's %{h} and null-sender identity)
 };
 // Check credentials (PLAIN or LOGIN), then step(AuthChecked). authzid is
 // what PLAIN asked to act as ("" when none).

@@ -184,7 +184,7 @@ void ServerSession::cmd_mail(const Command& cmd, Actions& out) {
   // Who may use this sender is policy's question (submission needs AUTH,
   // sender-login match, local-domain spoofing): answered by SenderChecked.
   enter_state(State::kCheckingSender);
-  out.emplace_back(CheckSender{tx_.sender, account_, tx_.params.size});
+  out.emplace_back(CheckSender{tx_.sender, account_, tx_.params.size, helo_});
 }
 
 void ServerSession::cmd_rcpt(const Command& cmd, Actions& out) {

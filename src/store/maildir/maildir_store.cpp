@@ -182,6 +182,7 @@ class MaildirDelivery final : public MailboxDelivery {
       } else {
         ::unlink(tmp_path.c_str());
       }
+      store_.forget(dirs_);
       spdlog::warn("delivery failed, nothing delivered: {}", log_safe(e.message, 400));
       return fail(Error::temp(e.message));
     };
@@ -251,24 +252,53 @@ Result<std::unique_ptr<MailboxDelivery>> MaildirStore::begin_delivery(
   }
   if (dirs.empty()) return fail(Error::temp("delivery without a mailbox"));
   for (const auto& d : dirs)
-    if (auto r = ensure_maildir(mail_dir_, d); !r) return fail(r.error());
+    if (auto r = ensure_known(d); !r) return fail(r.error());
   // 1. One file, in the first mailbox's tmp/: unnamed when the file system
   //    can (O_TMPFILE: no tmp/ entry to create and remove, so concurrent
   //    deliveries into one mailbox do not queue on tmp/'s lock; issue 16).
-  if (auto w = SyncedWriter::create_anonymous(dirs[0] + "/tmp"); w) {
+  auto w = SyncedWriter::create_anonymous(dirs[0] + "/tmp");
+  if (!w && w.error().enhanced != "EOPNOTSUPP") {
+    // A mailbox removed since it was made: make it again, once.
+    forget(dirs);
+    for (const auto& d : dirs)
+      if (auto r = ensure_known(d); !r) return fail(r.error());
+    w = SyncedWriter::create_anonymous(dirs[0] + "/tmp");
+  }
+  if (w) {
     return std::unique_ptr<MailboxDelivery>(
         std::make_unique<MaildirDelivery>(*this, std::move(dirs), std::move(*w)));
   } else if (w.error().enhanced != "EOPNOTSUPP") {
+    forget(dirs);
     return fail(w.error());
   }
   for (int attempt = 0;; ++attempt) {
-    auto w = SyncedWriter::create(dirs[0] + "/tmp/" + incoming_name());
-    if (w) {
+    auto named = SyncedWriter::create(dirs[0] + "/tmp/" + incoming_name());
+    if (named) {
       return std::unique_ptr<MailboxDelivery>(
-          std::make_unique<MaildirDelivery>(*this, std::move(dirs), std::move(*w)));
+          std::make_unique<MaildirDelivery>(*this, std::move(dirs), std::move(*named)));
     }
-    if (w.error().enhanced != "EEXIST" || attempt + 1 >= kNameAttempts) return fail(w.error());
+    if (named.error().enhanced != "EEXIST" || attempt + 1 >= kNameAttempts) {
+      forget(dirs);
+      return fail(named.error());
+    }
   }
+}
+
+Result<void> MaildirStore::ensure_known(const std::string& dir) {
+  {
+    std::lock_guard lock(known_mu_);
+    if (known_.count(dir)) return {};
+  }
+  if (auto r = ensure_maildir(mail_dir_, dir); !r) return r;
+  std::lock_guard lock(known_mu_);
+  if (known_.size() >= kMaxKnown) known_.clear();
+  known_.insert(dir);
+  return {};
+}
+
+void MaildirStore::forget(const std::vector<std::string>& dirs) {
+  std::lock_guard lock(known_mu_);
+  for (const auto& d : dirs) known_.erase(d);
 }
 
 Result<void> MaildirStore::deliver(const std::vector<MailboxRef>& boxes, std::string_view message) {

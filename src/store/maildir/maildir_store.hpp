@@ -31,7 +31,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
+#include <vector>
 
 #include "store/mailbox_store.hpp"
 
@@ -78,10 +81,20 @@ class MaildirStore final : public MailboxStore {
                                    std::uint64_t disk_size, std::uint64_t wire_size,
                                    int src_fd = -1);
 
+  // ensure_maildir(), skipped for a mailbox already made or seen whole by
+  // this store (six mkdir calls per delivery otherwise; issue 16). A failed
+  // delivery forgets its mailboxes, so one removed meanwhile is made again
+  // on the next attempt.
+  Result<void> ensure_known(const std::string& dir);
+  void forget(const std::vector<std::string>& dirs);
+
   std::string mail_dir_;
   std::string host_;
   pid_t pid_;
   std::atomic<std::uint64_t> counter_{0};
+  std::mutex known_mu_;
+  std::unordered_set<std::string> known_;  // bounded: cleared at kMaxKnown
+  static constexpr std::size_t kMaxKnown = 100000;
 };
 
 }  // namespace tegami

@@ -161,6 +161,20 @@ TEST_F(MaildirTest, FailureWhenMailboxPathIsAFile) {
   EXPECT_TRUE(new_of(kAlice).empty());
 }
 
+// Mailboxes already made are not made again for each delivery (issue 16),
+// but one removed while the store runs is made again at once.
+TEST_F(MaildirTest, MailboxRemovedMeanwhileIsMadeAgain) {
+  ASSERT_TRUE(store_.deliver({kAlice, kBob}, kMessage));
+  fs::remove_all(box(kAlice));
+  ASSERT_TRUE(store_.deliver({kAlice}, kMessage));
+  EXPECT_EQ(new_of(kAlice).size(), 1u);
+  fs::remove_all(box(kBob) + "/new");  // tmp/ still there: the link fails
+  EXPECT_FALSE(store_.deliver({kAlice, kBob}, kMessage));
+  EXPECT_EQ(new_of(kAlice).size(), 1u);  // nothing half-delivered
+  ASSERT_TRUE(store_.deliver({kAlice, kBob}, kMessage));
+  EXPECT_EQ(new_of(kBob).size(), 1u);
+}
+
 TEST_F(MaildirTest, MaildropListsReadsAndCommits) {
   ASSERT_TRUE(store_.deliver({kAlice}, "Subject: 1\r\n\r\none\r\n"));
   ASSERT_TRUE(store_.deliver({kAlice}, "Subject: 2\r\n\r\ntwo two\r\n"));

@@ -1,0 +1,197 @@
+"""SPF on arrival and Authentication-Results (issue 17), against the real
+binary with dnsmasq serving the TXT records on loopback.
+
+Clients are Python's smtplib, from several 127.0.0.0/8 addresses (the SPF
+records name some of them). Covered: pass, fail (with the record's own
+words in the log), softfail, none, a record that cannot be read
+(permerror), a DNS server that is down (temperror), the null sender
+(checked as postmaster@HELO), Authentication-Results and Received-SPF on
+top of our Received:, forged Authentication-Results claiming our
+authserv-id removed (others kept), no check for authenticated submission
+or trusted networks, and `[spf] check = false`.
+"""
+import os
+import re
+import smtplib
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+from harness import DOMAIN, HOSTNAME, PASSWORD, Server, need_tool  # noqa: E402
+from test_queue import Dnsmasq  # noqa: E402
+
+ALICE = f"alice@{DOMAIN}"
+RECORDS = (
+    # (no shell: dnsmasq would keep quotes as part of the text)
+    "--txt-record=pass.test,v=spf1 ip4:127.0.0.2 -all",
+    "--txt-record=fail.test,v=spf1 ip4:192.0.2.1 -all",
+    "--txt-record=soft.test,v=spf1 ~all",
+    "--txt-record=broken.test,v=spf1 ip4:not-an-address -all",
+    "--txt-record=helo.test,v=spf1 ip4:127.0.0.3 -all",
+    # Two strings in one record: concatenated (RFC 7208 section 3.3).
+    "--txt-record=split.test,v=spf1 ip4:127.0,.0.2 -all",
+    "--txt-record=none.test,google-site-verification=abc",  # TXT, but no SPF record
+)
+
+
+def message(subject, extra=b"", author="someone@example.org"):
+    return (b"From: <" + author.encode() + b">\r\nTo: <" + ALICE.encode() + b">\r\n"
+            b"Subject: " + subject.encode() + b"\r\n" + extra + b"\r\nbody\r\n")
+
+
+def send(srv, sender, subject, source="127.0.0.2", helo="client.example.org", extra=b"",
+         port="smtp", login=False):
+    with smtplib.SMTP("127.0.0.1", srv.ports[port], local_hostname=helo, timeout=60,
+                      source_address=(source, 0)) as s:
+        s.ehlo(helo)
+        if login:
+            s.login(ALICE, PASSWORD)
+        s.sendmail(sender, [ALICE], message(subject, extra, ALICE if login else "someone@example.org"))
+
+
+class SpfTestCase(unittest.TestCase):
+    config = {}
+
+    @classmethod
+    def setUpClass(cls):
+        need_tool("dnsmasq", "dnsmasq-base")
+        cls.dns = Dnsmasq(*RECORDS)
+        cfg = {"dns.servers": f'["127.0.0.1:{cls.dns.port}"]', "dns.reverse_timeout": '"0s"'}
+        cfg.update(cls.config)
+        cls.srv = Server(extra_config=cfg, services=("smtp", "submission", "pop3")).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+        cls.dns.stop()
+
+    def delivered(self, subject):
+        for _, data in self.srv.messages("alice"):
+            if b"Subject: " + subject.encode() + b"\n" in data:
+                return data.decode("utf-8", "replace")
+        self.fail(f"{subject!r} not delivered:\n{self.srv.log()}")
+
+    def top_fields(self, data):
+        """The header fields above the first Received: (ours), unfolded."""
+        head = data.split("\n\n", 1)[0]
+        fields = re.split(r"\n(?![ \t])", head)
+        out = []
+        for f in fields:
+            name = f.split(":", 1)[0]
+            if name == "Received":
+                break
+            out.append(re.sub(r"\s*\n[ \t]+", " ", f))
+        return out
+
+    def auth_results(self, data):
+        return [f for f in self.top_fields(data) if f.startswith("Authentication-Results:")]
+
+
+class SpfResultsTest(SpfTestCase):
+
+    def check(self, sender, subject, result, source="127.0.0.2", helo="client.example.org"):
+        send(self.srv, sender, subject, source=source, helo=helo)
+        data = self.delivered(subject)
+        top = self.top_fields(data)
+        self.assertEqual(top[0], "Return-Path: <%s>" % sender, top)
+        ar = self.auth_results(data)
+        self.assertEqual(len(ar), 1, top)
+        self.assertTrue(ar[0].startswith(f"Authentication-Results: {HOSTNAME}; spf={result}"), ar)
+        spf = [f for f in top if f.startswith("Received-SPF:")]
+        self.assertEqual(len(spf), 1, top)
+        self.assertTrue(spf[0].startswith(f"Received-SPF: {result}"), spf)
+        self.assertIn("client-ip=" + source, spf[0])
+        return ar[0], spf[0]
+
+    def test_pass(self):
+        ar, _ = self.check("user@pass.test", "spf pass", "pass")
+        self.assertIn("smtp.mailfrom=user@pass.test", ar)
+        self.assertTrue(self.srv.wait_log(r"spf=pass identity=mailfrom domain=pass\.test"))
+
+    def test_fail_from_another_address(self):
+        # The same domain from an address its record does not name.
+        self.check("user@pass.test", "spf fail other ip", "fail", source="127.0.0.4")
+        self.check("user@fail.test", "spf fail", "fail")
+        self.assertTrue(self.srv.wait_log(r"spf=fail identity=mailfrom domain=fail\.test "
+                                          r"mechanism=-all"))
+
+    def test_softfail_none_permerror(self):
+        self.check("user@soft.test", "spf softfail", "softfail")
+        self.check("user@none.test", "spf none", "none")
+        self.check("user@broken.test", "spf permerror", "permerror")
+
+    def test_strings_concatenated(self):
+        self.check("user@split.test", "spf split", "pass")
+
+    def test_null_sender_checks_helo(self):
+        # RFC 7208 section 2.4: the MAIL FROM identity is then postmaster@HELO.
+        ar, spf = self.check("", "spf null sender", "pass", source="127.0.0.3", helo="helo.test")
+        self.assertIn('envelope-from="postmaster@helo.test"', spf)
+        self.assertIn("helo=helo.test", spf)
+
+
+class ForgedAuthResultsTest(SpfTestCase):
+
+    def test_ours_removed_others_kept(self):
+        forged = (f"Authentication-Results: {HOSTNAME.upper()};\r\n\tspf=pass "
+                  "smtp.mailfrom=ceo@example.test\r\n"
+                  "Authentication-Results: mx.other.example; dkim=pass header.d=other.example\r\n")
+        send(self.srv, "user@fail.test", "forged ar", extra=forged.encode())
+        data = self.delivered("forged ar")
+        # Ours, with the real result, is the only one naming our host.
+        ours = [line for line in re.split(r"\n(?![ \t])", data.split("\n\n", 1)[0])
+                if line.lower().startswith("authentication-results: " + HOSTNAME)]
+        self.assertEqual(len(ours), 1, data)
+        self.assertIn("spf=fail", ours[0])
+        self.assertNotIn("ceo@example.test", data)
+        self.assertIn("Authentication-Results: mx.other.example; dkim=pass", data)
+        self.assertTrue(self.srv.wait_log(r"removed 1 Authentication-Results claiming our "
+                                          r"authserv-id"))
+
+
+class SpfNotCheckedTest(SpfTestCase):
+
+    def test_authenticated_submission_is_not_checked(self):
+        send(self.srv, ALICE, "submitted", port="submission", login=True)
+        data = self.delivered("submitted")
+        self.assertEqual(self.auth_results(data), [])
+        self.assertNotIn("Received-SPF:", data)
+
+
+class SpfTrustedNetworkTest(SpfTestCase):
+    config = {"relay.trusted_networks": '["127.0.0.2/32"]'}
+
+    def test_trusted_network_is_not_checked_nor_stripped(self):
+        extra = f"Authentication-Results: {HOSTNAME}; spf=pass smtp.mailfrom=x@pass.test\r\n"
+        send(self.srv, "user@fail.test", "trusted", extra=extra.encode())
+        data = self.delivered("trusted")
+        self.assertNotIn("Received-SPF:", data)
+        self.assertIn(extra.rstrip("\r\n"), data)  # our own relay's field is kept
+
+
+class SpfOffTest(SpfTestCase):
+    config = {"spf.check": "false"}
+
+    def test_off(self):
+        send(self.srv, "user@fail.test", "spf off")
+        data = self.delivered("spf off")
+        self.assertEqual(self.auth_results(data), [])
+        self.assertNotIn("Received-SPF:", data)
+
+
+class SpfDnsDownTest(unittest.TestCase):
+    """The harness's DNS is a closed port: every lookup fails at once."""
+
+    def test_temperror(self):
+        srv = Server(extra_config={"dns.reverse_timeout": '"0s"'}).start()
+        self.addCleanup(srv.cleanup)
+        send(srv, "user@pass.test", "dns down")
+        data = next(d.decode() for _, d in srv.messages("alice") if b"dns down" in d)
+        self.assertRegex(data, rf"Authentication-Results: {re.escape(HOSTNAME)};\s+spf=temperror")
+
+
+if __name__ == "__main__":
+    unittest.main()
