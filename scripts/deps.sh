@@ -16,6 +16,8 @@ PKGS=(
   python3 openssl ca-certificates curl sqlite3 strace dnsmasq-base iproute2
   swaks libnet-ssleay-perl libio-socket-ssl-perl libauthen-sasl-perl libdigest-hmac-perl
   mpop fetchmail msmtp
+  # DKIM interop (tests/unit/dkim/interop_test.cpp): dkimpy, and PyNaCl for its ed25519
+  python3-dkim python3-nacl
   chromium fonts-noto-cjk
 )
 

@@ -53,5 +53,6 @@ void add_alias_command(CLI::App& app, CliContext& ctx);
 // serve, trace, queue (via add_queue_command) and grants.
 void add_other_commands(CLI::App& app, CliContext& ctx);
 void add_queue_command(CLI::App& app, CliContext& ctx);
+void add_dkim_command(CLI::App& app, CliContext& ctx);
 
 }  // namespace tegami::cli

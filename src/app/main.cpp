@@ -34,6 +34,7 @@ int run(int argc, char** argv) {
   add_user_command(app, ctx);
   add_alias_command(app, ctx);
   add_other_commands(app, ctx);
+  add_dkim_command(app, ctx);
 
   try {
     app.parse(argc, argv);
