@@ -10,6 +10,7 @@ top of our Received:, forged Authentication-Results claiming our
 authserv-id removed (others kept), no check for authenticated submission
 or trusted networks, and `[spf] check = false`.
 """
+import json
 import os
 import re
 import smtplib
@@ -20,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from harness import DOMAIN, HOSTNAME, PASSWORD, Server, need_tool  # noqa: E402
+from harness import DOMAIN, HOSTNAME, PASSWORD, Server, need_tool, run_cli  # noqa: E402
 from test_queue import Dnsmasq  # noqa: E402
 
 ALICE = f"alice@{DOMAIN}"
@@ -34,6 +35,9 @@ RECORDS = (
     # Two strings in one record: concatenated (RFC 7208 section 3.3).
     "--txt-record=split.test,v=spf1 ip4:127.0,.0.2 -all",
     "--txt-record=none.test,google-site-verification=abc",  # TXT, but no SPF record
+    # Our own domain: its servers are 127.0.0.5 (and subdomains' bounces).
+    f"--txt-record={DOMAIN},v=spf1 ip4:127.0.0.5 -all",
+    f"--txt-record=bounce.{DOMAIN},v=spf1 ip4:127.0.0.5 -all",
 )
 
 
@@ -43,13 +47,15 @@ def message(subject, extra=b"", author="someone@example.org"):
 
 
 def send(srv, sender, subject, source="127.0.0.2", helo="client.example.org", extra=b"",
-         port="smtp", login=False):
+         port="smtp", login=False, author=None):
+    if author is None:
+        author = ALICE if login else "someone@example.org"
     with smtplib.SMTP("127.0.0.1", srv.ports[port], local_hostname=helo, timeout=60,
                       source_address=(source, 0)) as s:
         s.ehlo(helo)
         if login:
             s.login(ALICE, PASSWORD)
-        s.sendmail(sender, [ALICE], message(subject, extra, ALICE if login else "someone@example.org"))
+        s.sendmail(sender, [ALICE], message(subject, extra, author))
 
 
 class SpfTestCase(unittest.TestCase):
@@ -180,6 +186,66 @@ class SpfOffTest(SpfTestCase):
         data = self.delivered("spf off")
         self.assertEqual(self.auth_results(data), [])
         self.assertNotIn("Received-SPF:", data)
+
+
+class OwnDomainTest(SpfTestCase):
+    """The seed's forged sender, stopped at the door: From: in our domain,
+    sent from outside without an aligned SPF pass, is refused (550 5.7.1)."""
+
+    def refused(self, **kw):
+        with self.assertRaises(smtplib.SMTPDataError) as cm:
+            send(self.srv, **kw)
+        self.assertEqual(cm.exception.smtp_code, 550, cm.exception)
+        self.assertIn(b"5.7.1", cm.exception.smtp_error)
+        self.assertIn(DOMAIN.encode(), cm.exception.smtp_error)
+
+    def test_forged_from_refused(self):
+        # An unrelated envelope (SPF pass for pass.test, but not aligned).
+        self.refused(sender="user@pass.test", subject="forged 1", author=f"ceo@{DOMAIN}")
+        # Our own domain in MAIL FROM: refused already at MAIL (issue 5's
+        # rule: a local sender must authenticate).
+        with self.assertRaises(smtplib.SMTPSenderRefused):
+            send(self.srv, f"ceo@{DOMAIN}", "forged 2", author=f"ceo@{DOMAIN}")
+        # Display name games do not help; a second From: mailbox is checked too.
+        self.refused(sender="user@pass.test", subject="forged 3",
+                     author=f"someone@example.org>, <ceo@{DOMAIN}")
+        self.assertTrue(self.srv.wait_log(rf"refused: From: {re.escape(DOMAIN)} is our domain"))
+        subjects = [d for _, d in self.srv.messages("alice") if b"Subject: forged" in d]
+        self.assertEqual(subjects, [])
+
+    def test_aligned_pass_from_our_servers_accepted(self):
+        # A subdomain of ours in MAIL FROM (a bulk sender's bounce domain),
+        # from a server its SPF record lists: aligned pass (RFC 7489 3.1.2).
+        send(self.srv, f"b@bounce.{DOMAIN}", "ours", source="127.0.0.5", author=f"ceo@{DOMAIN}")
+        self.assertIn("spf=pass", self.auth_results(self.delivered("ours"))[0])
+        # The same envelope from elsewhere: SPF fails, refused.
+        self.refused(sender=f"b@bounce.{DOMAIN}", subject="not ours", source="127.0.0.6",
+                     author=f"ceo@{DOMAIN}")
+
+    def test_authenticated_user_may_use_it(self):
+        send(self.srv, ALICE, "mine", port="submission", login=True, author=ALICE)
+        self.delivered("mine")
+
+
+class OwnDomainReportTest(SpfTestCase):
+    config = {"dmarc.own_domains": '"report"'}
+
+    def test_report_only(self):
+        send(self.srv, "user@pass.test", "reported", author=f"ceo@{DOMAIN}")
+        self.delivered("reported")
+        self.assertTrue(self.srv.wait_log(rf"report: From: {re.escape(DOMAIN)} is our domain"))
+
+
+class SpfInTraceTest(SpfTestCase):
+    """tegami trace reads our own Authentication-Results (issue 17)."""
+
+    def test_trace_shows_spf(self):
+        send(self.srv, "user@pass.test", "traced")
+        name = next(n for n, d in self.srv.messages("alice") if b"Subject: traced" in d)
+        path = os.path.join(self.srv.maildir("alice"), "new", name)
+        out = run_cli(self.srv.conf, "trace", "--format", "json", "--offline", path)
+        report = json.loads(out.stdout)
+        self.assertEqual(report["auth"]["spf"], "pass", out.stdout)
 
 
 class SpfDnsDownTest(unittest.TestCase):
