@@ -449,6 +449,7 @@ net::awaitable<std::error_code> DeliveryAgent::send_message(net::SessionStream& 
   smtp::WireEncoder encoder(bdat ? smtp::WireEncoder::Mode::kBdat : smtp::WireEncoder::Mode::kData);
   std::string out;
   if (bdat) out = "BDAT " + std::to_string(message.bdat_size) + " LAST\r\n";
+  encoder.encode(message.prefix, &out);  // the DKIM-Signature, when signed
   std::string piece(kOutboundPiece, '\0');
   std::uint64_t offset = 0;
   const QueuedMessage& file = *message.file;

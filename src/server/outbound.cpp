@@ -1,5 +1,7 @@
 #include "server/outbound.hpp"
 
+#include "server/dkim_signing.hpp"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -218,6 +220,8 @@ Result<void> Outbound::start() {
   policy.delay_warning = config_.queue_delay_warning;
   runner_ = std::make_unique<QueueRunner>(strand_, spool_, *agent_, *bouncer_, workers_, clock_,
                                           policy, config_.routes, limits());
+  dkim_ = std::make_unique<DkimSigning>(config_.data_dir + "/dkim");
+  runner_->set_dkim(dkim_.get());
   return {};
 }
 

@@ -42,6 +42,8 @@
 
 namespace tegami::server {
 
+class DkimSigning;
+
 class QueueIdGenerator;
 
 // data_dir/tegami.pid, under an exclusive flock while its holder works on
@@ -139,6 +141,7 @@ class Outbound {
   std::unique_ptr<net::DnsResolver> resolver_;
   std::unique_ptr<DeliveryAgent> agent_;
   std::unique_ptr<Bouncer> bouncer_;
+  std::unique_ptr<DkimSigning> dkim_;  // signs what leaves (issue 17)
   std::unique_ptr<QueueRunner> runner_;
   std::shared_ptr<SelfEndpoints> self_;
 };

@@ -4,11 +4,18 @@
 #include <string_view>
 
 #include "proto/smtp/data_encoder.hpp"
+#include "server/dkim_signing.hpp"
 
 namespace tegami::server {
 
-Result<OutboundMessage> scan_outbound(std::shared_ptr<const QueuedMessage> file) {
+Result<OutboundMessage> scan_outbound(std::shared_ptr<const QueuedMessage> file,
+                                      DkimSigning* signing, std::int64_t now) {
   OutboundMessage m;
+  if (signing != nullptr) {
+    auto field = signing->sign(*file, now);
+    if (!field) return fail(field.error());
+    m.prefix = std::move(*field);
+  }
   smtp::WireEncoder counter(smtp::WireEncoder::Mode::kBdat);
   std::string piece(kOutboundPiece, '\0');
   std::uint64_t offset = 0;
@@ -33,7 +40,8 @@ Result<OutboundMessage> scan_outbound(std::shared_ptr<const QueuedMessage> file)
     }
   }
   counter.finish(nullptr);
-  m.bdat_size = counter.produced();
+  // The prefix is whole CRLF lines of ASCII: the same octets on the wire.
+  m.bdat_size = counter.produced() + m.prefix.size();
   m.file = std::move(file);
   return m;
 }

@@ -27,11 +27,19 @@ inline constexpr std::size_t kOutboundPiece = 64 * 1024;
 
 struct OutboundMessage {
   std::shared_ptr<const QueuedMessage> file;
-  std::uint64_t bdat_size = 0;  // octets of the canonical form (CRLF line ends, final CRLF)
+  // Header fields sent in front of the file (CRLF lines): the DKIM-Signature
+  // (issue 17), "" when the message is not signed.
+  std::string prefix;
+  std::uint64_t bdat_size = 0;  // octets of the canonical form (prefix included)
   bool utf8_headers = false;    // an octet above 127 in the header section
 };
 
-Result<OutboundMessage> scan_outbound(std::shared_ptr<const QueuedMessage> file);
+class DkimSigning;
+
+// With `signing`: the message is also DKIM-signed when its From: domain has
+// a key (`now`: the signature's t=).
+Result<OutboundMessage> scan_outbound(std::shared_ptr<const QueuedMessage> file,
+                                      DkimSigning* signing = nullptr, std::int64_t now = 0);
 
 Result<std::string> read_header_section(const QueuedMessage& file, std::size_t limit);
 

@@ -418,7 +418,9 @@ net::awaitable<void> QueueRunner::attempt(std::string id) {
   auto opened = co_await workers_.run([this, &id]() -> Result<OutboundMessage> {
     auto f = store_.open_message(id);
     if (!f) return fail(f.error());
-    return scan_outbound(std::shared_ptr<const QueuedMessage>(std::move(*f)));
+    return scan_outbound(
+        std::shared_ptr<const QueuedMessage>(std::move(*f)), dkim_,
+        std::chrono::duration_cast<std::chrono::seconds>(clock_.now().time_since_epoch()).count());
   });
   if (!opened) {
     spdlog::error("queue {}: cannot read the message: {}", id, opened.error().message);

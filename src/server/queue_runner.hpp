@@ -70,6 +70,8 @@
 
 namespace tegami::server {
 
+class DkimSigning;
+
 class QueueRunner {
  public:
   struct Limits {
@@ -84,6 +86,9 @@ class QueueRunner {
               Bouncer& bouncer, net::WorkerPool& workers, const Clock& clock, QueuePolicy policy,
               std::map<std::string, std::string> routes, Limits limits);
 
+  // DKIM signing of what leaves (issue 17); null: nothing is signed. Set
+  // before start().
+  void set_dkim(DkimSigning* signing) { dkim_ = signing; }
   // Loads what the queue holds and starts working it.
   void start();
   // A new durable entry: try it now.
@@ -164,6 +169,7 @@ class QueueRunner {
   std::set<std::string> cancels_;  // entries to remove, never to deliver
   std::size_t active_ = 0;         // attempts (messages in memory)
   std::atomic<std::size_t> running_{0};
+  DkimSigning* dkim_ = nullptr;
   bool stopping_ = false;
   asio::steady_timer wake_;
   std::chrono::steady_clock::time_point next_scan_;

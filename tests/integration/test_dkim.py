@@ -142,3 +142,69 @@ class DkimKeygenTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DkimSigningTest(unittest.TestCase):
+    """Outbound mail of a local domain with a key is DKIM-signed as it
+    leaves (issue 17): alice submits to bob@dest.test, the queue relays it
+    to a second tegami, and dkimpy (Debian python3-dkim, an independent
+    implementation, run by /usr/bin/python3) verifies the signature of the
+    message as stored there against the record `dkim keygen` printed."""
+
+    def relay_pair(self, algorithm):
+        from harness import PASSWORD, Server
+        from test_queue import DEST, DEST_HOST, route
+        b = Server(domain=DEST, hostname=DEST_HOST, users=("bob",))
+        self.addCleanup(b.cleanup)
+        b.start()
+        a = Server(extra_config={"queue.retry": '["1s"]', **route(b.ports["smtp"])})
+        self.addCleanup(a.cleanup)
+        key = tegami("-c", a.conf, "dkim", "keygen", "example.test", "--selector", "s1",
+                     "--algorithm", algorithm)
+        self.assertEqual(key.returncode, 0, key.stderr)
+        a.start()
+        return a, b, PASSWORD, key.stdout.strip().splitlines()[-1]
+
+    def check(self, algorithm):
+        import smtplib
+        a, b, password, line = self.relay_pair(algorithm)
+        msg = (b"From: Alice <alice@example.test>\r\nTo: bob@dest.test\r\n"
+               b"Subject: signed " + algorithm.encode() + b"\r\n"
+               b"Message-ID: <signed-" + algorithm.encode() + b"@example.test>\r\n\r\n"
+               b"Hello Bob.\r\n\r\n")
+        with smtplib.SMTP("127.0.0.1", a.ports["submission"], timeout=30) as s:
+            s.ehlo("client.example.org")
+            s.login("alice@example.test", password)
+            s.sendmail("alice@example.test", ["bob@dest.test"], msg)
+        got = b.wait_messages("bob", 1, timeout=30)
+        self.assertEqual(len(got), 1, a.log())
+        stored = got[0][1]
+        self.assertIn(b"DKIM-Signature: v=1; a=", stored)
+        self.assertRegex(stored, rb"DKIM-Signature: [^\n]*d=example\.test;")
+        _, strings, tags = parse_zone_line(line)
+        record = "".join(strings).encode()
+        script = (
+            "import sys, dkim\n"
+            "record = sys.argv[1].encode()\n"
+            "msg = sys.stdin.buffer.read().replace(b'\\r\\n', b'\\n').replace(b'\\n', b'\\r\\n')\n"
+            "ok = dkim.verify(msg, dnsfunc=lambda name, timeout=5: record)\n"
+            "print('verified' if ok else 'failed')\n")
+        python = "/usr/bin/python3"
+        probe = subprocess.run([python, "-c", "import dkim, nacl"], capture_output=True)
+        if probe.returncode != 0:
+            from harness import missing
+            missing("dkimpy for /usr/bin/python3", "python3-dkim python3-nacl")
+        out = subprocess.run([python, "-c", script, record.decode()], input=stored,
+                             capture_output=True, timeout=60)
+        self.assertEqual(out.stdout.strip(), b"verified", out.stderr.decode() + stored.decode())
+        # Tampered in transit: the signature no longer verifies.
+        bad = stored.replace(b"Hello Bob.", b"Hello Eve.")
+        out = subprocess.run([python, "-c", script, record.decode()], input=bad,
+                             capture_output=True, timeout=60)
+        self.assertEqual(out.stdout.strip(), b"failed", out.stderr.decode())
+
+    def test_rsa_sha256(self):
+        self.check("rsa-sha256")
+
+    def test_ed25519(self):
+        self.check("ed25519")
