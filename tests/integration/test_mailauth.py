@@ -248,6 +248,26 @@ class SpfInTraceTest(SpfTestCase):
         self.assertEqual(report["auth"]["spf"], "pass", out.stdout)
 
 
+class SpfOffTraceOnlineTest(SpfTestCase):
+    """Without --offline, tegami trace checks the origin's SPF itself when no
+    trusted Authentication-Results says (issue 17), through [dns] servers."""
+    config = {"spf.check": "false"}
+
+    def test_trace_checks_spf_now(self):
+        send(self.srv, "user@pass.test", "trace online")
+        send(self.srv, "user@pass.test", "trace online fail", source="127.0.0.4")
+        for subject, want in (("trace online", "pass"), ("trace online fail", "fail")):
+            name = next(n for n, d in self.srv.messages("alice")
+                        if b"Subject: " + subject.encode() + b"\n" in d)
+            path = os.path.join(self.srv.maildir("alice"), "new", name)
+            report = json.loads(run_cli(self.srv.conf, "trace", "--format", "json", path).stdout)
+            self.assertEqual(report["auth"]["spf"], want, report)
+            self.assertTrue(any("SPF checked now" in n for n in report["notes"]), report["notes"])
+            offline = json.loads(run_cli(self.srv.conf, "trace", "--format", "json", "--offline",
+                                         path).stdout)
+            self.assertEqual(offline["auth"]["spf"], "not_checked")
+
+
 class SpfDnsDownTest(unittest.TestCase):
     """The harness's DNS is a closed port: every lookup fails at once."""
 

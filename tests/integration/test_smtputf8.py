@@ -29,8 +29,8 @@ OUTSIDER = "someone@example.org"
 SUBJECT = "\u3053\u3093\u306b\u3061\u306f"  # こんにちは
 
 
-def utf8_message(subject=SUBJECT, to="someone"):
-    return (f"From: Alice <{ALICE}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+def utf8_message(subject=SUBJECT, to="someone", author=ALICE):
+    return (f"From: Alice <{author}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
             f"Message-ID: <utf8-{abs(hash(subject))}@{DOMAIN}>\r\n\r\n"
             f"Body: gr\u00fc\u00dfe.\r\n").encode("utf-8")
 
@@ -79,10 +79,10 @@ class ReceiveTest(unittest.TestCase):
     def test_delivery_to_utf8_mailbox_and_nfc(self):
         before = len(self.srv.messages(JOERG))
         refused = send_utf8(self.srv, "s\u00e9nder@example.org", [f"{JOERG}@{DOMAIN}"],
-                            utf8_message())
+                            utf8_message(author=OUTSIDER))
         self.assertEqual(refused, {})
         # The decomposed spelling reaches the same (NFC) mailbox.
-        send_utf8(self.srv, OUTSIDER, [f"{JOERG_NFD}@{DOMAIN}"], utf8_message("nfd"))
+        send_utf8(self.srv, OUTSIDER, [f"{JOERG_NFD}@{DOMAIN}"], utf8_message("nfd", author=OUTSIDER))
         msgs = self.srv.wait_messages(JOERG, before + 2)
         self.assertEqual(len(msgs), before + 2, self.srv.log()[-2000:])
         raw = [m for _, m in msgs if SUBJECT.encode() in m][0]
@@ -99,7 +99,7 @@ class ReceiveTest(unittest.TestCase):
     def test_pop3_login_with_a_utf8_address(self):
         # The owner of a UTF-8 mailbox fetches it; the NFD spelling of the
         # name is the same account (the directory compares in NFC).
-        send_utf8(self.srv, OUTSIDER, [f"{JOERG}@{DOMAIN}"], utf8_message("pop3 " + SUBJECT))
+        send_utf8(self.srv, OUTSIDER, [f"{JOERG}@{DOMAIN}"], utf8_message("pop3 " + SUBJECT, author=OUTSIDER))
         self.srv.wait_messages(JOERG, 1)
         for name in (f"{JOERG}@{DOMAIN}", f"{JOERG_NFD}@{DOMAIN}"):
             p = poplib.POP3("127.0.0.1", self.srv.ports["pop3"], timeout=30)
@@ -115,7 +115,7 @@ class ReceiveTest(unittest.TestCase):
 
     def test_u_label_and_a_label_reach_the_same_mailbox(self):
         before = len(self.maildir_files("user", IDN_A))
-        send_utf8(self.srv, OUTSIDER, [f"user@{IDN}"], utf8_message("u-label"))
+        send_utf8(self.srv, OUTSIDER, [f"user@{IDN}"], utf8_message("u-label", author=OUTSIDER))
         # The A-label form is plain ASCII: no SMTPUTF8 needed.
         with smtplib.SMTP("127.0.0.1", self.srv.ports["smtp"], timeout=30) as s:
             s.ehlo("client.example.org")
