@@ -50,6 +50,21 @@ int ares_library_status() {
   return lib.status;
 }
 
+// The addresses of a parsed A (AF_INET) or AAAA (AF_INET6) answer.
+void append_addresses(const hostent* he, int family, std::vector<asio::ip::address>& out) {
+  for (char** p = he->h_addr_list; p && *p; ++p) {
+    if (family == AF_INET) {
+      asio::ip::address_v4::bytes_type b;
+      std::memcpy(b.data(), *p, b.size());
+      out.emplace_back(asio::ip::address_v4(b));
+    } else {
+      asio::ip::address_v6::bytes_type b;
+      std::memcpy(b.data(), *p, b.size());
+      out.emplace_back(asio::ip::address_v6(b));
+    }
+  }
+}
+
 }  // namespace
 
 std::string_view to_string(DnsStatus s) {
@@ -322,17 +337,7 @@ awaitable<AddressAnswer> DnsResolver::lookup_addresses(const std::string& host) 
     int st = family == AF_INET ? ares_parse_a_reply(buf, len, &he, nullptr, nullptr)
                                : ares_parse_aaaa_reply(buf, len, &he, nullptr, nullptr);
     if (st != ARES_SUCCESS) return st == ARES_ENODATA ? DnsStatus::kNoData : DnsStatus::kTempFail;
-    for (char** p = he->h_addr_list; p && *p; ++p) {
-      if (family == AF_INET) {
-        asio::ip::address_v4::bytes_type b;
-        std::memcpy(b.data(), *p, b.size());
-        out.addresses.emplace_back(asio::ip::address_v4(b));
-      } else {
-        asio::ip::address_v6::bytes_type b;
-        std::memcpy(b.data(), *p, b.size());
-        out.addresses.emplace_back(asio::ip::address_v6(b));
-      }
-    }
+    append_addresses(he, family, out.addresses);
     ares_free_hostent(he);
     return DnsStatus::kOk;
   };
@@ -430,17 +435,7 @@ awaitable<AddressAnswer> DnsResolver::lookup_family(std::string name, int family
     out.error = ares_strerror(st);
     co_return out;
   }
-  for (char** p = he->h_addr_list; p && *p; ++p) {
-    if (family == AF_INET) {
-      asio::ip::address_v4::bytes_type b;
-      std::memcpy(b.data(), *p, b.size());
-      out.addresses.emplace_back(asio::ip::address_v4(b));
-    } else {
-      asio::ip::address_v6::bytes_type b;
-      std::memcpy(b.data(), *p, b.size());
-      out.addresses.emplace_back(asio::ip::address_v6(b));
-    }
-  }
+  append_addresses(he, family, out.addresses);
   ares_free_hostent(he);
   if (out.addresses.empty()) {
     out.status = DnsStatus::kNoData;
