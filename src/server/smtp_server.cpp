@@ -17,6 +17,7 @@
 #include "auth/sealed.hpp"
 #include "core/log.hpp"
 #include "core/network_key.hpp"
+#include "dkim/dkim_verifier.hpp"
 #include "mail/ascii.hpp"
 #include "mail/date.hpp"
 #include "mail/header.hpp"
@@ -85,7 +86,13 @@ struct StreamedBody final : smtp::BodySink {
   // "delivered" DSN once the message is stored (RFC 3461 §5.3).
   std::vector<QueueRecipient> delivered_notice;
   std::unique_ptr<Cleanup> cleanup;
-  void write(std::string_view crlf) override { cleanup->write(crlf); }
+  // DKIM signatures checked as the message streams by (issue 17; mail from
+  // outside only); null: not checked.
+  std::unique_ptr<dkim::DkimVerifier> dkim;
+  void write(std::string_view crlf) override {
+    if (dkim) dkim->feed(crlf);
+    cleanup->write(crlf);
+  }
   void abandon(std::string_view why) override {
     spdlog::info("smtp {} qid={} message given up after {} octets: partial files removed, {}", sid,
                  qid, cleanup->size(), why);
@@ -160,6 +167,7 @@ class SmtpDriver final : public smtp::BodySinkFactory {
   bool outside_ = false;
   bool spf_pass_ = false;
   std::string mail_from_domain_;
+  std::vector<std::string> dkim_pass_domains_;  // d= of the DKIM signatures that passed
   // Issue 17, our own domains: a From: in one of our local domains from
   // outside passes only with an SPF pass aligned with it (DMARC's relaxed
   // alignment within our own domain tree); a refusal otherwise.
@@ -521,14 +529,19 @@ std::optional<Error> SmtpDriver::check_own_domains(const mail::MessageHeader& he
     if (!*local) continue;
     // Relaxed alignment (RFC 7489 §3.1.2) within our own domain tree: the
     // same domain, or one a subdomain of the other.
+    auto aligned = [&d](const std::string& m) {
+      return m == d || (m.size() > d.size() && m.ends_with("." + d)) ||
+             (d.size() > m.size() && d.ends_with("." + m));
+    };
     const std::string& m = mail_from_domain_;
-    const bool aligned = m == d || (m.size() > d.size() && m.ends_with("." + d)) ||
-                         (d.size() > m.size() && d.ends_with("." + m));
-    if (spf_pass_ && aligned) continue;
+    if (spf_pass_ && aligned(m)) continue;
+    // A valid DKIM signature of our domain (a message of ours that a list
+    // or a forwarder passed on) aligns too (RFC 7489 §3.1.1).
+    if (std::any_of(dkim_pass_domains_.begin(), dkim_pass_domains_.end(), aligned)) continue;
     const bool reject = ctx_.config.dmarc_own_domains == "reject";
-    spdlog::info("smtp {} ip={} {} From: {} is our domain, spf={} mailfrom={}", sid_, ip_,
-                 reject ? "refused:" : "report:", log_safe(d), spf_pass_ ? "pass" : "not pass",
-                 log_safe(m));
+    spdlog::info("smtp {} ip={} {} From: {} is our domain, spf={} mailfrom={}, no aligned dkim",
+                 sid_, ip_, reject ? "refused:" : "report:", log_safe(d),
+                 spf_pass_ ? "pass" : "not pass", log_safe(m));
     if (reject)
       return Error::perm("Message claims to be from " + d +
                              ", one of our domains, but was not sent by an authenticated user or "
@@ -728,6 +741,12 @@ smtp::BodySink* SmtpDriver::open_body(const smtp::Envelope& env) {
     }
     queued = std::move(*w);
   }
+  if (outside_ && ctx_.spf != nullptr) {
+    dkim::DkimVerifyOptions o;
+    o.now = std::chrono::duration_cast<std::chrono::seconds>(ctx_.clock.now().time_since_epoch())
+                .count();
+    b->dkim = std::make_unique<dkim::DkimVerifier>(o);
+  }
   b->cleanup = std::make_unique<Cleanup>(std::move(s), std::move(local), std::move(queued));
   body_ = std::move(b);
   return body_.get();
@@ -754,6 +773,18 @@ net::awaitable<smtp::Actions> SmtpDriver::deliver_streamed(smtp::Deliver& d) {
     refusal = co_await ctx_.workers.run([this, &c, &account] {
       return check_header_from(c.header(), c.header_truncated(), account);
     });
+  }
+  dkim_pass_domains_.clear();
+  if (!refusal && body->dkim) {
+    body->dkim->finish();
+    co_await ctx_.spf->dkim_keys(*body->dkim);
+    for (const auto& r : body->dkim->results()) {
+      if (r.result == mailauth::DkimResult::kPass)
+        dkim_pass_domains_.push_back(mail::to_lower(r.domain));
+      spdlog::info("smtp {} ip={} qid={} dkim={} d={} s={}{}", sid_, ip_, qid,
+                   mailauth::to_string(r.result), log_safe(r.domain), log_safe(r.selector),
+                   r.reason.empty() ? std::string() : " (" + log_safe(r.reason, 200) + ")");
+    }
   }
   if (!refusal && outside_) {
     refusal = co_await ctx_.workers.run([this, &c] { return check_own_domains(c.header()); });

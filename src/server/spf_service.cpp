@@ -1,6 +1,7 @@
 #include "server/spf_service.hpp"
 
 #include "core/log.hpp"
+#include "server/dkim_check.hpp"
 #include "server/spf_check.hpp"
 
 namespace tegami::server {
@@ -38,6 +39,13 @@ net::awaitable<mailauth::SpfOutcome> SpfService::check(mailauth::SpfQuery query)
                                          asio::use_awaitable);
   --in_flight_;
   co_return outcome;
+}
+
+net::awaitable<void> SpfService::dkim_keys(dkim::DkimVerifier& verifier) {
+  if (verifier.key_queries().empty()) co_return;
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  co_await asio::co_spawn(strand_, lookup_dkim_keys(*resolver_, verifier, deadline),
+                          asio::use_awaitable);
 }
 
 }  // namespace tegami::server

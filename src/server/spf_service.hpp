@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "dkim/dkim_verifier.hpp"
 #include "mailauth/spf.hpp"
 #include "net/asio.hpp"
 #include "net/dns_resolver.hpp"
@@ -32,6 +33,9 @@ class SpfService {
 
   // The outcome for `query`; temperror on timeout or overload.
   net::awaitable<mailauth::SpfOutcome> check(mailauth::SpfQuery query);
+  // The DKIM key records `verifier` asks for (issue 17), on the same strand
+  // and resolver, within the same timeout; unanswered keys are temperror.
+  net::awaitable<void> dkim_keys(dkim::DkimVerifier& verifier);
 
  private:
   SpfService(asio::io_context& ioc, std::chrono::milliseconds timeout);

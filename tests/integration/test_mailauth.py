@@ -13,15 +13,18 @@ or trusted networks, and `[spf] check = false`.
 import json
 import os
 import re
+import shutil
 import smtplib
+import subprocess
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from harness import DOMAIN, HOSTNAME, PASSWORD, Server, need_tool, run_cli  # noqa: E402
+from harness import BIN, DOMAIN, HOSTNAME, PASSWORD, Server, missing, need_tool, run_cli  # noqa: E402
 from test_queue import Dnsmasq  # noqa: E402
 
 ALICE = f"alice@{DOMAIN}"
@@ -225,6 +228,68 @@ class OwnDomainTest(SpfTestCase):
     def test_authenticated_user_may_use_it(self):
         send(self.srv, ALICE, "mine", port="submission", login=True, author=ALICE)
         self.delivered("mine")
+
+
+class OwnDomainDkimTest(unittest.TestCase):
+    """A message of ours signed with our DKIM key and passed on by a mailing
+    list or forwarder (another server, SPF not ours) is accepted: its DKIM
+    signature aligns with From: (RFC 7489 3.1.1). dkimpy signs it with a key
+    `tegami dkim keygen` made; dnsmasq publishes the record."""
+
+    @classmethod
+    def setUpClass(cls):
+        need_tool("dnsmasq", "dnsmasq-base")
+        probe = subprocess.run(["/usr/bin/python3", "-c", "import dkim"], capture_output=True)
+        if probe.returncode != 0:
+            missing("dkimpy for /usr/bin/python3", "python3-dkim")
+        cls.keydir = tempfile.mkdtemp(prefix="tegami-dkimkey-")
+        subprocess.run([BIN, "init", cls.keydir, "--domain", DOMAIN], check=True,
+                       capture_output=True, timeout=60)
+        made = subprocess.run([BIN, "-c", os.path.join(cls.keydir, "tegami.toml"), "dkim",
+                               "keygen", DOMAIN, "--selector", "s1"], check=True,
+                              capture_output=True, text=True, timeout=60)
+        strings = re.findall(r'"([^"]*)"', made.stdout.strip().splitlines()[-1])
+        cls.pem = os.path.join(cls.keydir, "data", "dkim", DOMAIN, "s1.rsa.pem")
+        cls.dns = Dnsmasq(*RECORDS, f"--txt-record=s1._domainkey.{DOMAIN}," + ",".join(strings))
+        cls.srv = Server(extra_config={"dns.servers": f'["127.0.0.1:{cls.dns.port}"]',
+                                       "dns.reverse_timeout": '"0s"'}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+        cls.dns.stop()
+        shutil.rmtree(cls.keydir, ignore_errors=True)
+
+    def signed(self, subject):
+        msg = message(subject, author=f"ceo@{DOMAIN}")
+        script = ("import sys, dkim\n"
+                  "msg = sys.stdin.buffer.read()\n"
+                  "key = open(sys.argv[1], 'rb').read()\n"
+                  "sig = dkim.sign(msg, b's1', sys.argv[2].encode(), key,\n"
+                  "                include_headers=[b'from', b'to', b'subject'])\n"
+                  "sys.stdout.buffer.write(sig + msg)\n")
+        out = subprocess.run(["/usr/bin/python3", "-c", script, self.pem, DOMAIN], input=msg,
+                             capture_output=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return out.stdout
+
+    def send_raw(self, raw, sender="list-bounces@fail.test"):
+        with smtplib.SMTP("127.0.0.1", self.srv.ports["smtp"], local_hostname="list.example",
+                          timeout=60, source_address=("127.0.0.2", 0)) as s:
+            s.ehlo("list.example")
+            s.sendmail(sender, [ALICE], raw)
+
+    def test_signed_by_us_passes_tampered_refused(self):
+        self.send_raw(self.signed("forwarded signed"))
+        self.assertTrue(self.srv.wait_log(rf"dkim=pass d={re.escape(DOMAIN)} s=s1"), self.srv.log())
+        self.assertTrue(any(b"Subject: forwarded signed" in d for _, d in self.srv.messages("alice")))
+        # Changed on the way: the signature fails, and the message is ours
+        # without proof: refused.
+        bad = self.signed("forwarded tampered").replace(b"\r\nbody\r\n", b"\r\nBODY\r\n")
+        with self.assertRaises(smtplib.SMTPDataError) as cm:
+            self.send_raw(bad)
+        self.assertEqual(cm.exception.smtp_code, 550)
+        self.assertTrue(self.srv.wait_log(r"dkim=fail"), self.srv.log())
 
 
 class OwnDomainReportTest(SpfTestCase):
