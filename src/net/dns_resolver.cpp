@@ -378,20 +378,28 @@ namespace {
 
 constexpr const char* kDeadline = "deadline reached";
 
+// The common start of an answer: false when `out` is already final (the
+// deadline passed, or DNS said no); true when the records are to be read.
+template <class Q, class Answer>
+bool answered(const Q& q, Answer& out) {
+  if (!q.done) {
+    out.error = kDeadline;
+    return false;
+  }
+  out.status = status_of(q.status);
+  if (out.status != DnsStatus::kOk) {
+    out.error = ares_strerror(q.status);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 awaitable<TxtAnswer> DnsResolver::lookup_txt(std::string name, Deadline deadline) {
   auto q = co_await query(name, ns_t_txt, deadline);
   TxtAnswer out;
-  if (!q->done) {
-    out.error = kDeadline;
-    co_return out;
-  }
-  out.status = status_of(q->status);
-  if (out.status != DnsStatus::kOk) {
-    out.error = ares_strerror(q->status);
-    co_return out;
-  }
+  if (!answered(*q, out)) co_return out;
   ares_txt_ext* txt = nullptr;
   int st = ares_parse_txt_reply_ext(reinterpret_cast<const unsigned char*>(q->answer.data()),
                                     static_cast<int>(q->answer.size()), &txt);
@@ -416,15 +424,7 @@ awaitable<AddressAnswer> DnsResolver::lookup_family(std::string name, int family
                                                     Deadline deadline) {
   auto q = co_await query(name, family == AF_INET ? ns_t_a : ns_t_aaaa, deadline);
   AddressAnswer out;
-  if (!q->done) {
-    out.error = kDeadline;
-    co_return out;
-  }
-  out.status = status_of(q->status);
-  if (out.status != DnsStatus::kOk) {
-    out.error = ares_strerror(q->status);
-    co_return out;
-  }
+  if (!answered(*q, out)) co_return out;
   hostent* he = nullptr;
   const auto* buf = reinterpret_cast<const unsigned char*>(q->answer.data());
   int len = static_cast<int>(q->answer.size());
@@ -455,15 +455,7 @@ awaitable<AddressAnswer> DnsResolver::lookup_aaaa(std::string name, Deadline dea
 awaitable<NameAnswer> DnsResolver::lookup_ptr(std::string reverse_name, Deadline deadline) {
   auto q = co_await query(reverse_name, ns_t_ptr, deadline);
   NameAnswer out;
-  if (!q->done) {
-    out.error = kDeadline;
-    co_return out;
-  }
-  out.status = status_of(q->status);
-  if (out.status != DnsStatus::kOk) {
-    out.error = ares_strerror(q->status);
-    co_return out;
-  }
+  if (!answered(*q, out)) co_return out;
   // c-ares wants the address the names belong to; only its family matters
   // here (it is copied into the hostent, which we do not read).
   bool v4 =
